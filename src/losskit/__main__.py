@@ -1,0 +1,5 @@
+import sys
+
+from losskit.cli import main
+
+sys.exit(main())

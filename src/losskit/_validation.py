@@ -1,0 +1,56 @@
+"""Input checks shared by losses and metrics: one clear ``ValueError`` naming the argument."""
+
+from __future__ import annotations
+
+import torch
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(reduction: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Apply a torch-style reduction to per-sample ``values``."""
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    if reduction == "none":
+        return values
+    raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def check_finite_float(x: torch.Tensor, name: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.numel() and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or Inf")
+
+
+def check_logits_and_labels(input: torch.Tensor, target: torch.Tensor) -> None:
+    """Validate classification logits ``(N, C)`` and integer labels ``(N,)`` in ``[0, C)``."""
+    check_finite_float(input, "input")
+    if input.dim() != 2:
+        raise ValueError(f"input must have shape (N, C), got {tuple(input.shape)}")
+    if input.shape[0] == 0:
+        raise ValueError("input is an empty batch (N = 0)")
+    if not isinstance(target, torch.Tensor):
+        raise ValueError(f"target must be a torch.Tensor, got {type(target).__name__}")
+    if target.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+        raise ValueError(f"target must be an integer class-index tensor, got dtype {target.dtype}")
+    if target.shape != input.shape[:1]:
+        raise ValueError(
+            f"target must have shape (N,) = ({input.shape[0]},) to match input, got {tuple(target.shape)}"
+        )
+    num_classes = input.shape[1]
+    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= num_classes):
+        raise ValueError(
+            f"target values must lie in [0, {num_classes}), got range "
+            f"[{int(target.min())}, {int(target.max())}]"
+        )

@@ -1,0 +1,200 @@
+"""Overhead benchmarks, each a ratio to a plain cross-entropy step measured in the same run.
+
+* ``methods``: one full training step (forward, loss, backward, SGD step) of SLF / UniLoss /
+  MILS vs CE, for MLP and LeNet on Fashion-MNIST-shaped batches (N×1×28×28).
+* ``trainer``: one Trainer epoch vs a minimal hand-written loop on the same data and model.
+* ``scaling``: loss-only forward+backward time vs batch size and class count.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import TensorDataset
+
+from losskit.bench.timing import interleaved_timings
+from losskit.train.method import METHODS, Method, TrainContext
+
+# (row label, method name, method kwargs, goal ratio)
+METHOD_CASES: list[tuple[str, str, dict[str, Any], float | None]] = [
+    ("CE", "loss", {"loss": "ce"}, None),
+    ("SLF K=3 (5 losses)", "slf", {"losses": "ce,mse,mae,hinge,cosine", "k": 3}, 1.03),
+    ("UniLoss accuracy", "uniloss", {"metric": "accuracy"}, 1.10),
+    ("UniLoss AP", "uniloss", {"metric": "ap"}, 1.15),
+    ("MILS p=0.1, obs=128", "mils", {"aux": "multi_margin", "participation": 0.1,
+                                      "observation_size": 128}, 1.10),
+]
+
+
+@dataclass
+class Row:
+    case: str
+    model: str
+    ms: float
+    ratio: float
+    goal: float | None
+
+    def cells(self) -> list[str]:
+        goal = f"≤ {self.goal:.2f}" if self.goal else "—"
+        ok = "" if self.goal is None else (" ✓" if self.ratio <= self.goal else " ✗")
+        return [self.case, self.model, f"{self.ms:.2f}", f"{self.ratio:.3f}{ok}", goal]
+
+
+def fashion_like(n: int, num_classes: int = 10, seed: int = 0) -> TensorDataset:
+    """Random Fashion-MNIST-shaped data (benchmarks time shapes, not learning)."""
+    g = torch.Generator().manual_seed(seed)
+    return TensorDataset(
+        torch.randn(n, 1, 28, 28, generator=g), torch.randint(0, num_classes, (n,), generator=g)
+    )
+
+
+def _binary_targets(y: torch.Tensor) -> torch.Tensor:
+    """Class-0-vs-rest labels (1:9 like the AP experiment) for the AP benchmark."""
+    return (y == 0).long()
+
+
+def _method_stepper(
+    model_name: str, method_name: str, kwargs: dict[str, Any], batch_size: int, seed: int = 0
+):
+    from losskit import models
+
+    num_classes = 2 if kwargs.get("metric") == "ap" else 10
+    data = fashion_like(max(batch_size * 8, 1024), seed=seed)
+    if num_classes == 2:
+        data = TensorDataset(data.tensors[0], _binary_targets(data.tensors[1]))
+    torch.manual_seed(seed)
+    model = models.build(model_name, (1, 28, 28), num_classes)
+    method: Method = METHODS.get(method_name, **kwargs)
+    ctx = TrainContext(
+        model=model,
+        num_classes=num_classes,
+        feature_dim=model.feature_dim,
+        train_set=data,
+        generator=torch.Generator().manual_seed(seed),
+        batch_size=batch_size,
+    )
+    method.setup(ctx)
+    params = list(model.parameters()) + list(method.parameters())
+    ctx.optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9)
+    x_all, y_all = data.tensors
+    # positives are guaranteed in every AP batch: take a fixed batch with both classes present
+    x, y = x_all[:batch_size], y_all[:batch_size]
+    if num_classes == 2 and int(y.sum()) == 0:
+        y = y.clone()
+        y[0] = 1
+
+    def step() -> None:
+        method.step(ctx, x, y)
+
+    return step
+
+
+def bench_methods(
+    model_names: tuple[str, ...] = ("mlp", "lenet"), batch_size: int = 128, blocks: int = 20,
+    steps_per_block: int = 10, cases: list[tuple[str, str, dict[str, Any], float | None]] | None = None,
+) -> list[Row]:
+    from losskit.plugins import load_all
+
+    load_all()
+    rows: list[Row] = []
+    for model_name in model_names:
+        chosen = cases or METHOD_CASES
+        steppers = {
+            label: _method_stepper(model_name, m, kw, batch_size) for label, m, kw, _ in chosen
+        }
+        timings = interleaved_timings(steppers, blocks=blocks, steps_per_block=steps_per_block)
+        ce = timings["CE"].median_s
+        for label, _, _, goal in chosen:
+            t = timings[label]
+            rows.append(Row(label, model_name, t.median_ms, t.median_s / ce, goal))
+    return rows
+
+
+def bench_trainer(model_name: str = "lenet", n: int = 8192, batch_size: int = 128,
+                  repeats: int = 3) -> list[Row]:
+    """Trainer epoch vs a minimal hand-written loop (same data, model, batches, optimizer)."""
+    from losskit import models
+    from losskit.data.base import DataSplits
+    from losskit.plugins import load_all
+    from losskit.train import LossMethod, TrainConfig, Trainer, batches
+
+    load_all()
+    data = fashion_like(n)
+    splits = DataSplits("bench", data, None, fashion_like(256, seed=1), 10, (1, 28, 28))
+    config = TrainConfig(epochs=1, batch_size=batch_size, lr=0.01, progress=False)
+
+    def trainer_epoch() -> float:
+        torch.manual_seed(0)
+        trainer = Trainer(config, data=splits, model=models.build(model_name, (1, 28, 28), 10),
+                          method=LossMethod("ce"))
+        t0 = time.perf_counter()
+        trainer.train_epoch(0)
+        return time.perf_counter() - t0
+
+    def hand_epoch() -> float:
+        torch.manual_seed(0)
+        model = models.build(model_name, (1, 28, 28), 10)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        g = torch.Generator().manual_seed(0)
+        t0 = time.perf_counter()
+        model.train()
+        for x, y in batches(data, batch_size, g):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+        return time.perf_counter() - t0
+
+    hand_epoch()  # warm-up
+    hand, trainer = [], []
+    for _ in range(repeats):
+        hand.append(hand_epoch())
+        trainer.append(trainer_epoch())
+    h, t = sorted(hand)[len(hand) // 2], sorted(trainer)[len(trainer) // 2]
+    return [
+        Row("hand-written loop epoch", model_name, 1000 * h, 1.0, None),
+        Row("Trainer epoch", model_name, 1000 * t, t / h, 1.10),
+    ]
+
+
+def bench_scaling(batch_sizes: tuple[int, ...] = (32, 128, 512, 1024),
+                  class_counts: tuple[int, ...] = (10, 100), blocks: int = 20) -> list[Row]:
+    """Loss-only forward+backward time vs batch size and class count (ratio to CE there)."""
+    from losskit.plugins import load_all
+    from losskit.slf import StochasticLoss
+    from losskit.uniloss import UniLoss
+
+    load_all()
+    rows: list[Row] = []
+    for c in class_counts:
+        for n in batch_sizes:
+            g = torch.Generator().manual_seed(0)
+            logits = torch.randn(n, c, generator=g, requires_grad=True)
+            y = torch.randint(0, c, (n,), generator=g)
+            y_bin = (torch.arange(n) % 10 == 0).long()
+            logits2 = torch.randn(n, 2, generator=g, requires_grad=True)
+            slf = StochasticLoss(["ce", "mse", "mae", "hinge", "cosine"], num_outputs=c, K=3)
+            acc = UniLoss("accuracy")
+            ap = UniLoss("ap")
+            fns = {
+                "CE": lambda: F.cross_entropy(logits, y).backward(),
+                "SLF K=3": lambda: slf(logits, y).backward(),
+                "UniLoss accuracy": lambda: acc(logits, y).backward(),
+                "UniLoss AP": lambda: ap(logits2, y_bin).backward(),
+            }
+            timings = interleaved_timings(fns, blocks=blocks, steps_per_block=5)
+            ce = timings["CE"].median_s
+            for label, t in timings.items():
+                rows.append(Row(f"{label} (loss only)", f"N={n}, C={c if label != 'UniLoss AP' else 2}",
+                                t.median_ms, t.median_s / ce, None))
+    return rows
+
+
+def markdown_table(rows: list[Row]) -> str:
+    header = ["case", "model / shape", "ms per step", "ratio to CE", "goal"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r.cells()) + " |" for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,45 @@
+"""Dataset contract: every loader returns a :class:`DataSplits` of in-memory tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import TensorDataset
+
+from losskit.registry import Registry
+
+
+@dataclass
+class DataSplits:
+    """Train / validation / test tensors of one dataset.
+
+    ``x`` tensors are float32, already normalised; ``y`` tensors are int64 class indices
+    (or, for dense-prediction tasks, whatever the task documents).
+    """
+
+    name: str
+    train: TensorDataset
+    val: TensorDataset | None
+    test: TensorDataset
+    num_classes: int
+    input_shape: tuple[int, ...]
+    meta: dict[str, Any] | None = None
+
+
+DATASETS: Registry[DataSplits] = Registry("dataset")
+
+
+def load(name: str, **kwargs: Any) -> DataSplits:
+    """Load dataset ``name`` (see ``names()``) with loader-specific ``kwargs``."""
+    return DATASETS.get(name, **kwargs)
+
+
+def names() -> list[str]:
+    return DATASETS.names()
+
+
+def as_tensors(ds: TensorDataset) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = ds.tensors[:2]
+    return x, y

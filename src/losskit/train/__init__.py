@@ -1,0 +1,35 @@
+"""The one Trainer and the method interface."""
+
+from losskit.train.config import TrainConfig
+from losskit.train.evaluation import EVALUATORS, evaluate_classification, predict_logits
+from losskit.train.method import (
+    METHODS,
+    LossMethod,
+    Method,
+    StepResult,
+    TrainContext,
+    compute_loss,
+    forward,
+    loss_step,
+)
+from losskit.train.trainer import Trainer, TrainResult, batches, fit, seeded_generator
+
+__all__ = [
+    "EVALUATORS",
+    "METHODS",
+    "LossMethod",
+    "Method",
+    "StepResult",
+    "TrainConfig",
+    "TrainContext",
+    "TrainResult",
+    "Trainer",
+    "batches",
+    "compute_loss",
+    "evaluate_classification",
+    "fit",
+    "forward",
+    "loss_step",
+    "predict_logits",
+    "seeded_generator",
+]

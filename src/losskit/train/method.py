@@ -1,0 +1,173 @@
+"""The method interface: how a training method (plain loss, SLF, UniLoss, MILS) plugs into the
+one :class:`~losskit.train.trainer.Trainer` without the Trainer knowing anything paper-specific.
+
+Life cycle, driven by the Trainer::
+
+    method.setup(ctx)                  # ctx.model, num_classes, feature_dim, train set, device
+    params = method.parameters()       # extra trainable params (parametric losses, decision nets)
+    ctx.optimizer = make_optimizer(model.parameters() + params)   # w and v updated together
+    for epoch:
+        for x, y in batches:
+            result = method.step(ctx, x, y)   # does zero_grad / backward / optimizer.step itself
+        logs = method.on_epoch_end(ctx, epoch)   # method-specific per-epoch scalars / lists
+    method.state_dict() / load_state_dict()   # saved in checkpoints (resume)
+
+A method owns the whole update (so MILS can snapshot and roll back around it); the shared helper
+:func:`loss_step` is the plain "forward, loss, backward, step" that every method reuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from losskit.registry import Registry
+
+
+@dataclass
+class TrainContext:
+    """Everything a method may need; filled in by the Trainer."""
+
+    model: nn.Module
+    num_classes: int
+    feature_dim: int
+    train_set: TensorDataset
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    generator: torch.Generator | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: Any = None  # torch.optim.lr_scheduler.LRScheduler, stepped by the Trainer per epoch
+    scaler: Any = None  # torch.amp.GradScaler or None
+    autocast_dtype: torch.dtype | None = None  # e.g. torch.bfloat16 for CPU autocast
+    batch_size: int = 128
+    epoch: int = 0
+    global_step: int = 0
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """Keys handed to loss factories (``losses.build(name, ctx.context)``)."""
+        return {"num_classes": self.num_classes, "feature_dim": self.feature_dim}
+
+
+@dataclass
+class StepResult:
+    """Outcome of one training step.
+
+    ``loss``: the scalar that was minimised (detached); ``logits``: the training batch's logits
+    (detached, for running train accuracy) or ``None``; ``info``: method-specific scalars.
+    """
+
+    loss: torch.Tensor
+    logits: torch.Tensor | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+LossFn = Callable[..., torch.Tensor]
+
+
+def forward(ctx: TrainContext, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model forward returning ``(logits, features)``, under autocast when configured."""
+    if ctx.autocast_dtype is not None:
+        with torch.autocast(device_type=ctx.device.type, dtype=ctx.autocast_dtype):
+            return ctx.model(inputs, return_features=True)
+    return ctx.model(inputs, return_features=True)
+
+
+def compute_loss(
+    loss_fn: LossFn, logits: torch.Tensor, targets: torch.Tensor, features: torch.Tensor
+) -> torch.Tensor:
+    """Call ``loss_fn`` with features only when it declares ``needs_features``.
+
+    Losses are evaluated in float32 even under autocast (numerical safety of log/sigmoid).
+    """
+    logits = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+    if getattr(loss_fn, "needs_features", False):
+        features = features.float() if features.dtype != logits.dtype else features
+        return loss_fn(logits, targets, features=features)
+    return loss_fn(logits, targets)
+
+
+def loss_step(
+    ctx: TrainContext, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: LossFn
+) -> StepResult:
+    """One plain update: zero_grad, forward, ``loss_fn``, backward, ``optimizer.step()``."""
+    assert ctx.optimizer is not None, "Trainer must set ctx.optimizer before stepping"
+    ctx.model.train()
+    ctx.optimizer.zero_grad(set_to_none=True)
+    logits, feats = forward(ctx, inputs)
+    loss = compute_loss(loss_fn, logits, targets, feats)
+    if ctx.scaler is not None:
+        ctx.scaler.scale(loss).backward()
+        ctx.scaler.step(ctx.optimizer)
+        ctx.scaler.update()
+    else:
+        loss.backward()
+        ctx.optimizer.step()
+    return StepResult(loss=loss.detach(), logits=logits.detach())
+
+
+class Method:
+    """Base class of training methods. Subclasses override :meth:`step` (and maybe others)."""
+
+    name: str = "method"
+
+    def setup(self, ctx: TrainContext) -> None:
+        """Build anything that needs the model / data (called once, before the optimizer)."""
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        """Extra trainable parameters to put in the optimizer beside the model's."""
+        return iter(())
+
+    def step(
+        self, ctx: TrainContext, inputs: torch.Tensor, targets: torch.Tensor
+    ) -> StepResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def on_epoch_end(self, ctx: TrainContext, epoch: int) -> dict[str, Any]:
+        """Per-epoch method logs (merged into the epoch's metrics record)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class LossMethod(Method):
+    """Plain training with one loss from the zoo (``--method loss --loss ce``)."""
+
+    name = "loss"
+
+    def __init__(self, loss: str | nn.Module = "ce", **loss_kwargs: Any) -> None:
+        self.loss_spec = loss
+        self.loss_kwargs = loss_kwargs
+        self.loss: nn.Module | None = loss if isinstance(loss, nn.Module) else None
+
+    def setup(self, ctx: TrainContext) -> None:
+        if self.loss is None:
+            from losskit import losses
+
+            self.loss = losses.build(str(self.loss_spec), ctx.context, **self.loss_kwargs)
+        self.loss.to(ctx.device)
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        return self.loss.parameters() if self.loss is not None else iter(())
+
+    def step(self, ctx: TrainContext, inputs: torch.Tensor, targets: torch.Tensor) -> StepResult:
+        return loss_step(ctx, inputs, targets, self.loss)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"loss": self.loss.state_dict()} if self.loss is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.loss is not None and "loss" in state:
+            self.loss.load_state_dict(state["loss"])
+
+
+METHODS: Registry[Method] = Registry("method")
+METHODS.register("loss", help="plain training with one loss from the zoo")(LossMethod)

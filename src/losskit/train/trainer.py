@@ -1,0 +1,363 @@
+"""The one training loop, used by the CLI, the experiments and the benchmarks.
+
+It knows nothing paper-specific: a :class:`~losskit.train.method.Method` owns each update.
+Per epoch it shuffles (seeded), lets the method step through the batches, steps the LR
+schedule, evaluates on the validation/test splits, appends a record to ``metrics.jsonl`` (and
+``metrics.csv``) and writes a checkpoint from which an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from losskit.data.base import DataSplits
+from losskit.train.config import TrainConfig
+from losskit.train.evaluation import EVALUATORS
+from losskit.train.method import METHODS, Method, TrainContext
+
+Callback = Callable[[dict[str, Any]], None]
+
+_AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class TrainResult:
+    """What :func:`fit` returns: per-epoch ``history``, ``final`` test metrics, the objects."""
+
+    config: TrainConfig
+    history: list[dict[str, Any]]
+    final: dict[str, Any]
+    model: nn.Module
+    method: Method
+    data: DataSplits | None = field(default=None, repr=False)
+
+
+def seeded_generator(seed: int) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded with ``seed``."""
+    g = torch.Generator()
+    g.manual_seed(int(seed))
+    return g
+
+
+def take_subset(ds: TensorDataset, n: int | None, seed: int, name: str) -> TensorDataset:
+    """A seeded random subset of ``n`` samples (the whole set when ``n`` is None)."""
+    if n is None:
+        return ds
+    total = len(ds)
+    if not 0 < n <= total:
+        raise ValueError(f"{name} must be in [1, {total}], got {n}")
+    idx = torch.randperm(total, generator=seeded_generator(seed))[:n].sort().values
+    return TensorDataset(*(t[idx] for t in ds.tensors))
+
+
+def batches(
+    ds: TensorDataset, batch_size: int, generator: torch.Generator | None = None
+) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Shuffled (when ``generator`` is given) in-memory mini-batches of a ``TensorDataset``."""
+    n = len(ds)
+    order = torch.randperm(n, generator=generator) if generator is not None else None
+    for start in range(0, n, batch_size):
+        if order is None:
+            yield tuple(t[start : start + batch_size] for t in ds.tensors)
+        else:
+            idx = order[start : start + batch_size]
+            yield tuple(t.index_select(0, idx) for t in ds.tensors)
+
+
+def _validate(config: TrainConfig) -> None:
+    checks = [
+        ("epochs", config.epochs >= 1, "an integer ≥ 1"),
+        ("batch_size", config.batch_size >= 1, "an integer ≥ 1"),
+        ("lr", config.lr > 0 and math.isfinite(config.lr), "a finite number > 0"),
+        ("momentum", 0 <= config.momentum < 1, "in [0, 1)"),
+        ("weight_decay", config.weight_decay >= 0, "≥ 0"),
+        ("optimizer", config.optimizer in ("sgd", "adam", "adamw"), "one of sgd, adam, adamw"),
+        ("schedule", config.schedule in ("none", "step", "cosine"), "one of none, step, cosine"),
+        ("amp", config.amp in (None, "bf16", "fp16"), "one of None, bf16, fp16"),
+    ]
+    for name, ok, expected in checks:
+        if not ok:
+            raise ValueError(f"{name} must be {expected}, got {getattr(config, name)!r}")
+
+
+def build_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> Any:
+    if config.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, config.step_size, config.gamma)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    return None
+
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        elif isinstance(value, (list, tuple)):
+            flat[f"{prefix}{key}"] = json.dumps(value)
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Trains ``config.model`` on ``config.data`` with ``config.method``.
+
+    ``data``, ``model`` and ``method`` may be passed in ready-made (tests, benchmarks); otherwise
+    they are built from the registries by name.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        data: DataSplits | None = None,
+        model: nn.Module | None = None,
+        method: Method | None = None,
+        callbacks: list[Callback] | None = None,
+    ) -> None:
+        from losskit import data as data_registry
+        from losskit import models as model_registry
+        from losskit.plugins import load_all
+
+        load_all()
+        _validate(config)
+        self.config = config
+        self.callbacks = list(callbacks or [])
+        if config.threads is not None:
+            torch.set_num_threads(int(config.threads))
+        self.device = torch.device(config.device)
+        torch.manual_seed(config.seed)
+
+        if data is None:
+            data = data_registry.load(config.data, **config.data_kwargs)
+        self.data = data
+        self.task = (data.meta or {}).get("task", "classification")
+        self.evaluator = EVALUATORS.factory(self.task)
+        self.train_set = self._to_device(take_subset(data.train, config.train_size, config.seed, "train_size"))
+        self.test_set = self._to_device(
+            take_subset(data.test, config.test_size, config.seed + 1, "test_size")
+        )
+        self.val_set = self._to_device(data.val) if data.val is not None else None
+
+        if model is None:
+            model = model_registry.build(
+                config.model, data.input_shape, data.num_classes, **config.model_kwargs
+            )
+        self.model = model.to(self.device)
+        self.method = method if method is not None else METHODS.get(config.method, **config.method_kwargs)
+
+        self.generator = seeded_generator(config.seed)
+        self.ctx = TrainContext(
+            model=self.model,
+            num_classes=data.num_classes,
+            feature_dim=int(getattr(model, "feature_dim", data.num_classes)),
+            train_set=self.train_set,
+            device=self.device,
+            generator=self.generator,
+            batch_size=config.batch_size,
+            autocast_dtype=_AMP_DTYPES.get(config.amp) if config.amp else None,
+        )
+        self.method.setup(self.ctx)
+        params = list(self.model.parameters()) + list(self.method.parameters())
+        self.ctx.optimizer = self.optimizer = build_optimizer(config, params)
+        self.ctx.scheduler = self.scheduler = build_scheduler(config, self.optimizer)
+        if config.amp == "fp16":
+            self.ctx.scaler = torch.amp.GradScaler(self.device.type)
+        self.history: list[dict[str, Any]] = []
+        self.out_dir = Path(config.out_dir) if config.out_dir else None
+
+    def _to_device(self, ds: TensorDataset) -> TensorDataset:
+        if self.device.type == "cpu":
+            return ds
+        return TensorDataset(*(t.to(self.device) for t in ds.tensors))
+
+    # ------------------------------------------------------------------ checkpointing
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.out_dir / "checkpoint.pt" if self.out_dir else None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "epoch": len(self.history),
+            "history": self.history,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "scaler": self.ctx.scaler.state_dict() if self.ctx.scaler else None,
+            "method": self.method.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "global_step": self.ctx.global_step,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler and state["scheduler"]:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if self.ctx.scaler and state["scaler"]:
+            self.ctx.scaler.load_state_dict(state["scaler"])
+        self.method.load_state_dict(state["method"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.history = list(state["history"])
+        self.ctx.global_step = int(state["global_step"])
+
+    def _maybe_resume(self) -> None:
+        path = self.checkpoint_path
+        if not (self.config.resume and path and path.exists()):
+            return
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        saved = dict(state["config"])
+        mine = self.config.to_dict()
+        ignore = {"epochs", "progress", "out_dir", "resume", "threads"}
+        diff = {k for k in mine if k not in ignore and saved.get(k) != mine[k]}
+        if diff:
+            raise ValueError(
+                f"out_dir {str(self.out_dir)!r} holds a checkpoint of a different run "
+                f"(fields differ: {sorted(diff)}); use another --out or --no-resume"
+            )
+        self.load_state_dict(state)
+
+    def _write_outputs(self, record: dict[str, Any]) -> None:
+        if self.out_dir is None:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        rows = [_flatten(r) for r in self.history]
+        fields = sorted({k for r in rows for k in r}, key=lambda k: (k != "epoch", k))
+        tmp = self.out_dir / "metrics.csv.tmp"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.out_dir / "metrics.csv")
+        _atomic_torch_save(self.state_dict(), self.checkpoint_path)  # type: ignore[arg-type]
+
+    def _start_outputs(self) -> None:
+        if self.out_dir is None:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
+        if not self.history:  # fresh start: metrics.jsonl only ever holds finished epochs
+            (self.out_dir / "metrics.jsonl").write_text("")
+        else:  # rewrite from the checkpoint so a half-written epoch line cannot survive
+            (self.out_dir / "metrics.jsonl").write_text(
+                "".join(json.dumps(r) + "\n" for r in self.history)
+            )
+
+    # ------------------------------------------------------------------ training
+    def evaluate(self, split: str = "test") -> dict[str, float]:
+        ds = {"test": self.test_set, "val": self.val_set, "train": self.train_set}[split]
+        if ds is None:
+            return {}
+        x, y = ds.tensors[:2]
+        metrics = self.evaluator(self.model, x, y, self.config.eval_batch_size)
+        return {f"{split}_{k}": v for k, v in metrics.items()}
+
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        """One pass over the training set; returns train loss/accuracy and timing."""
+        ctx, config = self.ctx, self.config
+        ctx.epoch = epoch
+        n_batches = math.ceil(len(self.train_set) / config.batch_size)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        seen = 0
+        counted = 0
+        show = config.progress if config.progress is not None else sys.stderr.isatty()
+        bar = None
+        if show:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False)
+        t0 = time.perf_counter()
+        for x, y in batches(self.train_set, config.batch_size, self.generator):
+            result = self.method.step(ctx, x, y)
+            ctx.global_step += 1
+            n = len(y)
+            loss_sum += result.loss.detach().double() * n
+            seen += n
+            if result.logits is not None and result.logits.dim() == 2 and y.dim() == 1:
+                correct += (result.logits.argmax(1) == y).sum()
+                counted += n
+            if bar is not None:
+                bar.update(1)
+        elapsed = time.perf_counter() - t0
+        if bar is not None:
+            bar.close()
+        train_loss = float(loss_sum) / max(seen, 1)
+        if not math.isfinite(train_loss):
+            raise FloatingPointError(
+                f"training loss became {train_loss} in epoch {epoch + 1}; lower --lr or check inputs"
+            )
+        record: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "train_time_s": elapsed,
+            "step_time_ms": 1000 * elapsed / max(n_batches, 1),
+            "lr": self.optimizer.param_groups[0]["lr"],
+        }
+        if counted:
+            record["train_acc"] = float(correct) / counted
+        return record
+
+    def fit(self) -> TrainResult:
+        self._maybe_resume()
+        self._start_outputs()
+        t_start = time.perf_counter()
+        for epoch in range(len(self.history), self.config.epochs):
+            record = self.train_epoch(epoch)
+            if self.scheduler is not None:
+                self.scheduler.step()
+            record.update(self.method.on_epoch_end(self.ctx, epoch))
+            record.update(self.evaluate("val"))
+            record.update(self.evaluate("test"))
+            self.history.append(record)
+            self._write_outputs(record)
+            for callback in self.callbacks:
+                callback(record)
+        final = {k: v for k, v in self.history[-1].items() if k.startswith(("test_", "val_"))}
+        final["wall_time_s"] = time.perf_counter() - t_start
+        final["epochs"] = len(self.history)
+        return TrainResult(self.config, self.history, final, self.model, self.method, self.data)
+
+
+def fit(
+    config: TrainConfig,
+    data: DataSplits | None = None,
+    model: nn.Module | None = None,
+    method: Method | None = None,
+    callbacks: list[Callback] | None = None,
+) -> TrainResult:
+    """Build a :class:`Trainer` for ``config`` and train it (resuming from ``out_dir``)."""
+    return Trainer(config, data=data, model=model, method=method, callbacks=callbacks).fit()
