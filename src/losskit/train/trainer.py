@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from losskit import distributed
 from losskit.data.base import DataSplits
 from losskit.train.config import TrainConfig
 from losskit.train.evaluation import EVALUATORS
@@ -171,14 +172,22 @@ class Trainer:
             model = model_registry.build(
                 config.model, data.input_shape, data.num_classes, **config.model_kwargs
             )
-        self.model = model.to(self.device)
-        self.method = method if method is not None else METHODS.get(config.method, **config.method_kwargs)
+        self.module = model.to(self.device)  # the unwrapped model (checkpoints, evaluation)
+        self.model: nn.Module = self.module
+        if distributed.is_distributed():
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.model = DistributedDataParallel(self.module)
+        self.is_main = distributed.rank() == 0
+        self.method = (
+            method if method is not None else METHODS.get(config.method, **config.method_kwargs)
+        )
 
         self.generator = seeded_generator(config.seed)
         self.ctx = TrainContext(
             model=self.model,
             num_classes=data.num_classes,
-            feature_dim=int(getattr(model, "feature_dim", data.num_classes)),
+            feature_dim=int(getattr(self.module, "feature_dim", data.num_classes)),
             train_set=self.train_set,
             device=self.device,
             generator=self.generator,
@@ -186,7 +195,9 @@ class Trainer:
             autocast_dtype=_AMP_DTYPES.get(config.amp) if config.amp else None,
         )
         self.method.setup(self.ctx)
-        params = list(self.model.parameters()) + list(self.method.parameters())
+        method_params = list(self.method.parameters())
+        distributed.average_gradients(method_params)
+        params = list(self.model.parameters()) + method_params
         self.ctx.optimizer = self.optimizer = build_optimizer(config, params)
         self.ctx.scheduler = self.scheduler = build_scheduler(config, self.optimizer)
         if config.amp == "fp16":
@@ -209,7 +220,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "epoch": len(self.history),
             "history": self.history,
-            "model": self.model.state_dict(),
+            "model": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "scaler": self.ctx.scaler.state_dict() if self.ctx.scaler else None,
@@ -220,7 +231,7 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
+        self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler and state["scheduler"]:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -249,7 +260,7 @@ class Trainer:
         self.load_state_dict(state)
 
     def _write_outputs(self, record: dict[str, Any]) -> None:
-        if self.out_dir is None:
+        if self.out_dir is None or not self.is_main:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with open(self.out_dir / "metrics.jsonl", "a") as f:
@@ -265,7 +276,7 @@ class Trainer:
         _atomic_torch_save(self.state_dict(), self.checkpoint_path)  # type: ignore[arg-type]
 
     def _start_outputs(self) -> None:
-        if self.out_dir is None:
+        if self.out_dir is None or not self.is_main:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
@@ -282,7 +293,7 @@ class Trainer:
         if ds is None:
             return {}
         x, y = ds.tensors[:2]
-        metrics = self.evaluator(self.model, x, y, self.config.eval_batch_size)
+        metrics = self.evaluator(self.module, x, y, self.config.eval_batch_size)
         return {f"{split}_{k}": v for k, v in metrics.items()}
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
@@ -295,13 +306,15 @@ class Trainer:
         seen = 0
         counted = 0
         show = config.progress if config.progress is not None else sys.stderr.isatty()
+        show = show and self.is_main
         bar = None
         if show:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False)
         t0 = time.perf_counter()
-        for x, y in batches(self.train_set, config.batch_size, self.generator):
+        for batch in batches(self.train_set, config.batch_size, self.generator):
+            x, y = distributed.shard(batch)[:2]
             result = self.method.step(ctx, x, y)
             ctx.global_step += 1
             n = len(y)
@@ -315,6 +328,12 @@ class Trainer:
         elapsed = time.perf_counter() - t0
         if bar is not None:
             bar.close()
+        if distributed.is_distributed():  # report global, not per-rank, training figures
+            totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(seen)),
+                                  torch.tensor(float(counted))])
+            distributed.all_reduce_sum(totals)
+            loss_sum, correct = totals[0], totals[1]
+            seen, counted = int(totals[2]), int(totals[3])
         train_loss = float(loss_sum) / max(seen, 1)
         if not math.isfinite(train_loss):
             raise FloatingPointError(
@@ -349,7 +368,7 @@ class Trainer:
         final = {k: v for k, v in self.history[-1].items() if k.startswith(("test_", "val_"))}
         final["wall_time_s"] = time.perf_counter() - t_start
         final["epochs"] = len(self.history)
-        return TrainResult(self.config, self.history, final, self.model, self.method, self.data)
+        return TrainResult(self.config, self.history, final, self.module, self.method, self.data)
 
 
 def fit(

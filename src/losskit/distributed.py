@@ -1,0 +1,109 @@
+"""``torch.distributed`` helpers: rank/world queries, batch sharding, gradient averaging for
+method parameters, and a launcher for ``losskit train --nproc N`` (gloo, one machine).
+
+How each method behaves under DistributedDataParallel (DDP):
+
+* the model is wrapped in DDP; every rank sees the same shuffled global batch order (same seed)
+  and trains on its slice ``batch[rank::world]``, so N ranks ≈ one process with the same
+  ``batch_size``;
+* parameters a method adds (SLF's decision network, center/L-GM loss parameters) are not inside
+  the DDP module: :func:`average_gradients` registers hooks that all-reduce (average) their
+  gradients, so they stay identical on every rank;
+* MILS all-reduces observation-set counts so that every rank takes the same accept/reject
+  decision (see ``losskit.mils``); participation draws come from a generator seeded identically
+  on every rank.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def shard(tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """This rank's slice ``t[rank::world]`` of each tensor of a global batch."""
+    if not is_distributed():
+        return tensors
+    r, w = rank(), world_size()
+    return tuple(t[r::w] for t in tensors)
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """In-place sum over ranks (no-op outside distributed runs); returns ``tensor``."""
+    if is_distributed():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def average_gradients(params: Iterable[nn.Parameter]) -> list[Any]:
+    """Register hooks that average each parameter's gradient over ranks after accumulation.
+
+    For parameters outside the DDP module (a method's own). Returns the hook handles.
+    """
+    if not is_distributed():
+        return []
+    w = world_size()
+
+    def hook(p: torch.Tensor) -> None:
+        if p.grad is not None:
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad.div_(w)
+
+    return [p.register_post_accumulate_grad_hook(hook) for p in params if p.requires_grad]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _worker(local_rank: int, world: int, port: int, config_dict: dict[str, Any]) -> None:
+    from losskit.train import TrainConfig, fit
+
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=local_rank, world_size=world
+    )
+    try:
+        config = TrainConfig.from_dict(config_dict)
+        if local_rank != 0:
+            config.progress = False
+        result = fit(config)
+        if local_rank == 0:
+            metrics = ", ".join(
+                f"{k}={v:.4f}" for k, v in result.final.items() if k.startswith("test_")
+            )
+            print(f"final ({world} processes): {metrics}", flush=True)
+    finally:
+        dist.destroy_process_group()
+
+
+def launch(config: Any, nproc: int) -> int:
+    """Train ``config`` with ``nproc`` gloo processes on this machine (``--nproc``)."""
+    if nproc < 1:
+        raise ValueError(f"nproc must be ≥ 1, got {nproc}")
+    import torch.multiprocessing as mp
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    mp.start_processes(
+        _worker, args=(nproc, free_port(), config.to_dict()), nprocs=nproc, start_method="spawn"
+    )
+    return 0

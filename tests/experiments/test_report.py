@@ -1,0 +1,136 @@
+"""The report: tables whose numbers match SciPy, PNG plots, README table and splice."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from losskit.experiments import report as report_mod
+from losskit.experiments.report import build_report, readme_table, update_readme
+from losskit.experiments.runner import run_experiments
+from losskit.experiments.spec import Experiment, Variant
+from tests.experiments.fakes import fake_acc, fake_fit, toy_experiment
+
+scipy_stats = pytest.importorskip("scipy.stats")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def results(tmp_path):
+    exp = toy_experiment()
+    exp.variants.append(Variant("noisy", {"method_kwargs.noise": 0.02}))
+    single = Experiment("single", "One seed", {"epochs": 2, "method_kwargs": {"bonus": 0.1}},
+                        [Variant("only")], seeds=[4], baseline="only", claim="n = 1.")
+    path = tmp_path / "results.jsonl"
+    run_experiments([exp, single], path, run_fn=fake_fit, progress=False)
+    return exp, single, path
+
+
+def _row(md: str, variant: str, column: int = 0) -> list[str]:
+    """Cells of the first table row whose ``column`` is ``variant`` (0: experiment tables)."""
+    for line in md.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) > 3 and cells[column] == variant:
+            return cells
+    raise AssertionError(f"no row for {variant!r} in\n{md}")
+
+
+def _expected_ci(exp, variant):
+    vals = np.array([fake_acc(exp.config(variant, s), 3) for s in exp.seeds]) * 100
+    lo, hi = scipy_stats.t.interval(0.95, len(vals) - 1, loc=vals.mean(),
+                                    scale=scipy_stats.sem(vals))
+    return f"{vals.mean():.2f} ± {(hi - lo) / 2:.2f}"
+
+
+def test_report_tables_sections_and_plots(results, tmp_path):
+    exp, single, path = results
+    out = tmp_path / "report"
+    md_path = build_report(path, out)
+    md = md_path.read_text()
+    assert md_path == out / "report.md"
+    for section in ["# losskit experiment report", "## Headline", "## toy: Toy experiment",
+                    "> **Paper's claim.** A bonus helps.", "## single: One seed", "## Environment",
+                    "Setup: data `blobs`, model `mlp`, 3 epochs"]:
+        assert section in md
+    # our mean ± CI half-width equal SciPy's t-interval on the same numbers
+    base_row, better_row = _row(md, "base"), _row(md, "better")
+    assert base_row[1:5] == ["90", _expected_ci(exp, "base"), "3", "—"]
+    assert better_row[1] == "92.1" and better_row[2] == _expected_ci(exp, "better")
+    assert better_row[4].startswith("+5.00 ±") and better_row[6] == "better"
+    noisy = _row(md, "noisy")
+    d = [fake_acc(exp.config("noisy", s), 3) - fake_acc(exp.config("base", s), 3)
+         for s in exp.seeds]
+    p = scipy_stats.ttest_rel(np.array(d), np.zeros(3)).pvalue
+    assert noisy[5] == f"{p:.3f}" and noisy[6] == "no significant difference"
+    only = _row(md, "only")
+    single_acc = 100 * fake_acc(single.config("only", 4), 2)
+    assert only[2] == f"{single_acc:.2f} ± n/a" and only[3] == "1" and only[6] == "baseline"
+    assert "nan" not in md.lower()
+    # every plot kind is written and referenced
+    figs = out / "figures"
+    for name in ["toy_curves.png", "toy_sweep.png", "toy_slf_probs.png",
+                 "toy_mils_success_ratio.png", "single_curves.png"]:
+        assert (figs / name).read_bytes()[:8] == PNG_MAGIC, name
+        assert f"(figures/{name})" in md
+    assert not (figs / "single_sweep.png").exists()  # no sweep declared
+    # regenerating gives the same report
+    assert build_report(path, out).read_text() == md
+
+
+def test_report_uses_given_specs_and_shows_missing(results, tmp_path):
+    exp, _, path = results
+    extra = Experiment("later", "Not run yet", {}, [Variant("a")], seeds=[0], baseline="a")
+    exp.variants.append(Variant("pending", {"lr": 0.1}, paper=1.5))
+    md = build_report(path, tmp_path / "r", experiments=[extra, exp]).read_text()
+    assert md.index("## later") < md.index("## toy")
+    assert "_No results yet._" in md and "## single" not in md
+    assert _row(md, "pending")[1:4] == ["1.5", "not run", "0"]
+
+
+def test_method_log_detection():
+    recs = [{"history": [{"epoch": 1, "train_loss": 1.0, "test_acc": 0.5, "lr": 0.1,
+                          "slf_probs": {"ce": 0.4, "mse": 0.6}, "mils_attempts": 3,
+                          "weights": [0.1, 0.9], "note": "text", "val_acc": 0.3}]}]
+    assert report_mod.method_log_keys(recs) == {"mils_attempts": "scalar",
+                                                "slf_probs": "vector", "weights": "vector"}
+
+
+def test_plots_skipped_with_a_note_without_matplotlib(results, tmp_path, monkeypatch):
+    _, _, path = results
+    monkeypatch.setattr(report_mod, "_matplotlib_available", lambda: False)
+    md = build_report(path, tmp_path / "r").read_text()
+    assert "Plots skipped: matplotlib is not installed" in md
+    assert not (tmp_path / "r" / "figures").exists() and "![" not in md
+
+
+def test_readme_table_and_idempotent_splice(results, tmp_path):
+    exp, _, path = results
+    table = readme_table(path)
+    assert table.splitlines()[0].startswith("| experiment | variant | paper |")
+    assert len(table.splitlines()) == 2 + 6  # header + rule + 5 toy variants + 1 single
+    assert _row(table, "better", column=1)[3] == _expected_ci(exp, "better")
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "# x\n\nintro\n<!-- results:start -->\nold stuff\n<!-- results:end -->\ntail\n"
+    )
+    assert update_readme(readme, table) is True
+    once = readme.read_text()
+    assert update_readme(readme, table) is False and readme.read_text() == once
+    assert "old stuff" not in once and once.startswith("# x\n\nintro\n") and once.endswith("tail\n")
+    assert once.count("<!-- results:start -->") == 1 and table in once
+    no_markers = tmp_path / "plain.md"
+    no_markers.write_text("nothing")
+    with pytest.raises(ValueError, match="markers"):
+        update_readme(no_markers, table)
+
+
+def test_headline_limits_the_readme_table(tmp_path):
+    exp = toy_experiment(headline=["better"])
+    path = tmp_path / "r.jsonl"
+    run_experiments(exp, path, run_fn=fake_fit, progress=False)
+    rows = readme_table(path).splitlines()[2:]
+    assert len(rows) == 1 and _row(rows[0], "better", column=1)[0] == "toy"
+    meta = json.loads(path.read_text().splitlines()[0])["meta"]
+    assert meta["headline"] == ["better"]

@@ -1,0 +1,169 @@
+"""The runner: one JSONL line per run, resumable after a kill, robust to a torn last line."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from losskit.experiments import runner
+from losskit.experiments.runner import (
+    CorruptResultsError,
+    append_record,
+    read_results,
+    run_experiments,
+)
+from losskit.experiments.spec import Variant
+from tests.experiments.fakes import CountingFit, fake_acc, fake_fit, toy_experiment
+
+
+def _keys(path):
+    return [json.loads(line)["key"] for line in path.read_text().splitlines()]
+
+
+def test_records_hold_config_history_final_versions(tmp_path):
+    exp = toy_experiment(seeds=(0, 1))
+    path = tmp_path / "r.jsonl"
+    summary = run_experiments(exp, path, run_fn=fake_fit, progress=False)
+    assert (summary.total, summary.completed, summary.skipped, summary.ok) == (8, 8, 0, True)
+    records = read_results(path)
+    assert sorted(r["key"] for r in records) == sorted(r.key for r in exp.runs())
+    rec = next(r for r in records if r["variant"] == "better" and r["seed"] == 1)
+    cfg = exp.config("better", 1)
+    assert rec["config"] == cfg.to_dict()
+    assert [h["epoch"] for h in rec["history"]] == [1, 2, 3]
+    assert rec["final"]["test_acc"] == pytest.approx(fake_acc(cfg, 3))
+    assert rec["history"][0]["slf_probs"] == {"ce": 0.51, "mse": 0.49}
+    assert set(rec["versions"]) >= {"python", "torch", "losskit", "platform"}
+    assert rec["wall_time_s"] >= 0 and rec["timestamp"].endswith("+00:00")
+    assert rec["meta"]["baseline"] == "base"
+    # a second call finds everything done and runs nothing
+    calls = CountingFit()
+    again = run_experiments(exp, path, run_fn=calls, progress=False)
+    assert (again.completed, again.skipped, calls.calls) == (0, 8, [])
+
+
+@pytest.mark.parametrize("k", [0, 3, 7])
+def test_killed_and_restarted_runs_each_run_exactly_once(tmp_path, k):
+    exp = toy_experiment(seeds=(0, 1))
+    path = tmp_path / "r.jsonl"
+    killed = CountingFit(kill_at=k + 1)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiments(exp, path, run_fn=killed, progress=False)
+    assert len(read_results(path)) == k  # the k finished runs are on disk
+    resumed = CountingFit()
+    summary = run_experiments(exp, path, run_fn=resumed, progress=False)
+    assert len(resumed.calls) == 8 - k and summary.skipped == k
+    keys = _keys(path)
+    assert Counter(keys) == Counter(r.key for r in exp.runs())
+
+
+def test_truncated_last_line_is_dropped_and_that_run_rerun(tmp_path):
+    exp = toy_experiment(seeds=(0,))
+    path = tmp_path / "r.jsonl"
+    run_experiments(exp, path, run_fn=fake_fit, progress=False)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lost = json.loads(lines[-1])["key"]
+    path.write_bytes(b"".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])  # torn write
+    assert [r["key"] for r in read_results(path)] == _keys_of(lines[:-1])  # reading tolerates
+    calls = CountingFit()
+    summary = run_experiments(exp, path, run_fn=calls, progress=False)
+    assert summary.completed == 1 and len(calls.calls) == 1
+    text = path.read_text()
+    assert text.endswith("\n")
+    parsed = [json.loads(line) for line in text.splitlines()]  # every line valid again
+    assert sorted(r["key"] for r in parsed) == sorted(r.key for r in exp.runs())
+    assert parsed[-1]["key"] == lost
+
+
+def _keys_of(lines):
+    return [json.loads(line)["key"] for line in lines]
+
+
+def test_complete_last_line_without_newline_is_kept(tmp_path):
+    path = tmp_path / "r.jsonl"
+    append_record(path, {"key": "a", "x": 1})
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    assert [r["key"] for r in read_results(path, repair=True)] == ["a"]
+    append_record(path, {"key": "b"})
+    assert _keys(path) == ["a", "b"]
+
+
+def test_corrupt_middle_line_raises_with_its_line_number(tmp_path):
+    exp = toy_experiment(seeds=(0,))
+    path = tmp_path / "r.jsonl"
+    run_experiments(exp, path, run_fn=fake_fit, progress=False)
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1][:20]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CorruptResultsError, match=r"line 2\b"):
+        run_experiments(exp, path, run_fn=fake_fit, progress=False)
+    with pytest.raises(CorruptResultsError, match=r"line 2\b"):
+        read_results(path)
+    # a parseable line that is not a record (no key) is corrupt too
+    lines[1] = json.dumps({"no": "key"})
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"line 2\b"):
+        read_results(path)
+
+
+def test_failing_runs_are_not_recorded_and_the_rest_go_on(tmp_path):
+    exp = toy_experiment(seeds=(0, 1))
+    exp.variants.append(Variant("broken", {"method_kwargs.fail": True}))
+    path = tmp_path / "r.jsonl"
+    summary = run_experiments(exp, path, run_fn=fake_fit, progress=False)
+    assert summary.completed == 8 and not summary.ok and summary.exit_code == 1
+    assert sorted((f.variant, f.seed) for f in summary.failures) == [("broken", 0), ("broken", 1)]
+    assert "RuntimeError: boom" in summary.failures[0].error
+    assert "FAILED toy/broken seed 0" in str(summary)
+    assert {r["variant"] for r in read_results(path)} == {"base", "better", "b=0.01", "b=0.02"}
+    # the failed runs are retried on the next call
+    retry = CountingFit()
+    run_experiments(exp, path, run_fn=retry, progress=False)
+    assert sorted(seed for seed, _ in retry.calls) == [0, 1]
+
+
+def test_parallel_jobs_produce_the_same_keys(tmp_path):
+    exp = toy_experiment(seeds=(0, 1))
+    serial, parallel = tmp_path / "serial.jsonl", tmp_path / "parallel.jsonl"
+    run_experiments(exp, serial, run_fn=fake_fit, progress=False)
+    summary = run_experiments(exp, parallel, jobs=2, run_fn=fake_fit, progress=False)
+    assert summary.completed == 8 and summary.ok
+    assert Counter(_keys(parallel)) == Counter(_keys(serial))
+    by_key = {r["key"]: r for r in read_results(serial)}
+    for r in read_results(parallel):
+        assert r["final"] == by_key[r["key"]]["final"]
+        assert r["history"] == by_key[r["key"]]["history"]
+
+
+def test_jsonable_and_bad_arguments(tmp_path):
+    torch = pytest.importorskip("torch")
+    out = runner.jsonable({"t": torch.tensor([1.0, 2.0]), 3: torch.tensor(0.5), "s": (1, "a")})
+    assert out == {"t": [1.0, 2.0], "3": 0.5, "s": [1, "a"]}
+    with pytest.raises(ValueError, match="jobs"):
+        run_experiments(toy_experiment(), tmp_path / "r.jsonl", jobs=0, run_fn=fake_fit)
+    with pytest.raises(TypeError, match="history"):
+        runner.execute(lambda c: {"final": {}}, toy_experiment().config("base", 0))
+
+
+def test_progress_bar_shows_done_total_and_current_run(tmp_path, capsys):
+    exp = toy_experiment(seeds=(0,))
+    run_experiments(exp, tmp_path / "r.jsonl", run_fn=fake_fit, progress=True)
+    err = capsys.readouterr().err
+    assert "4/4" in err and "toy/b=0.02 seed 0" in err
+    run_experiments(exp, tmp_path / "r.jsonl", run_fn=fake_fit, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_reproduce_returns_exit_code_and_writes_the_report(tmp_path, capsys):
+    exp = toy_experiment(seeds=(0, 1))
+    results, report_dir = tmp_path / "r.jsonl", tmp_path / "rep"
+    assert runner.reproduce([exp], results, report_dir=report_dir, run_fn=fake_fit,
+                            progress=False) == 0
+    assert (report_dir / "report.md").exists() and len(read_results(results)) == 8
+    exp.variants.append(Variant("broken", {"method_kwargs.fail": True}))
+    assert runner.reproduce([exp], results, report_dir=None, run_fn=fake_fit,
+                            progress=False) == 1
+    out = capsys.readouterr().out
+    assert "0 completed, 8 already done, 2 failed" in out and "FAILED toy/broken" in out

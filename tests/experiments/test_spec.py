@@ -1,0 +1,87 @@
+"""Experiment specs: expansion into runs, overrides, stable keys, validation, registry/suites."""
+
+from __future__ import annotations
+
+import pytest
+
+from losskit.experiments import spec as spec_mod
+from losskit.experiments.spec import Experiment, Variant, resolve, run_key
+from losskit.registry import Registry
+from tests.experiments.fakes import toy_experiment
+
+
+def test_runs_cover_every_variant_and_seed_with_overrides_applied():
+    exp = toy_experiment(seeds=(3, 5))
+    runs = exp.runs()
+    assert [(r.variant, r.seed) for r in runs] == [
+        (v, s) for v in ["base", "better", "b=0.01", "b=0.02"] for s in (3, 5)
+    ]
+    better = next(r for r in runs if r.variant == "better")
+    # dotted override adds one kwarg and keeps the base's others
+    assert better.config.method_kwargs == {"loss": "ce", "bonus": 0.05}
+    assert better.config.seed == 3 and better.config.epochs == 3
+    assert better.config.progress is False
+    base = next(r for r in runs if r.variant == "base")
+    assert base.config.method_kwargs == {"loss": "ce"}  # base dict not mutated by the override
+    assert len({r.key for r in runs}) == len(runs)
+
+
+def test_plain_override_replaces_a_dict_field():
+    to_ce = Variant("b", {"method": "loss", "method_kwargs": {"loss": "ce"}})
+    exp = Experiment("x", "t", {"method": "slf", "method_kwargs": {"k": 3, "losses": ["ce"]}},
+                     [Variant("a"), to_ce], seeds=[0], baseline="a")
+    assert exp.config("b", 0).method_kwargs == {"loss": "ce"}
+    assert exp.config("a", 0).method_kwargs == {"k": 3, "losses": ["ce"]}
+
+
+def test_key_is_stable_and_sensitive_to_what_matters():
+    a = toy_experiment().runs()
+    b = toy_experiment().runs()
+    assert [r.key for r in a] == [r.key for r in b]
+    cfg = a[0].config.to_dict()
+    k = run_key("toy", "base", 0, cfg)
+    assert k == run_key("toy", "base", 0, dict(reversed(list(cfg.items()))))  # order-free
+    assert k != run_key("toy", "base", 0, {**cfg, "lr": cfg["lr"] * 2})
+    assert k != run_key("toy", "base", 1, cfg)
+    assert k != run_key("toy", "other", 0, cfg)
+    assert k != run_key("toy2", "base", 0, cfg)
+    # thread count / progress / out_dir do not change what a run computes
+    assert k == run_key("toy", "base", 0, {**cfg, "threads": 7, "progress": True})
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(baseline="nope"), "baseline"),
+        (dict(variants=[Variant("a"), Variant("a")], baseline="a"), "duplicate"),
+        (dict(seeds=[]), "seeds"),
+        (dict(seeds=[1, 1]), "seeds"),
+        (dict(base={"seed": 3}), "seeds"),
+        (dict(base={"not_a_field": 1}), "not_a_field"),
+        (dict(variants=[Variant("a", {"bogus.x": 1})], baseline="a"), "bogus"),
+        (dict(variants=[Variant("a", {"lr.x": 1})], baseline="a"), "not a dict"),
+        (dict(headline=["zzz"]), "headline"),
+    ],
+)
+def test_invalid_specs_raise_naming_the_problem(kwargs, match):
+    args = dict(name="e", title="t", base={}, variants=[Variant("a")], seeds=[0], baseline="a")
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        Experiment(**args)
+
+
+def test_registry_suites_and_resolve():
+    reg: Registry[Experiment] = Registry("experiment")
+    e1, e2 = toy_experiment("e1"), toy_experiment("e2")
+    spec_mod.register(e1, registry=reg)
+    spec_mod.register(e2, registry=reg)
+    suites = {"smoke": ["e2"]}
+    assert [e.name for e in resolve("all", registry=reg, suites=suites)] == ["e1", "e2"]
+    assert [e.name for e in resolve("smoke", registry=reg, suites=suites)] == ["e2"]
+    assert [e.name for e in resolve("e2,e1,e2", registry=reg, suites=suites)] == ["e2", "e1"]
+    assert resolve([e1], registry=reg) == [e1]
+    assert reg.describe() == {"e1": "Toy experiment", "e2": "Toy experiment"}
+    with pytest.raises(ValueError, match="smoke"):
+        resolve("nope", registry=reg, suites=suites)
+    with pytest.raises(ValueError, match="implicit"):
+        spec_mod.register_suite("all", ["e1"])
