@@ -27,7 +27,9 @@ class TinyNet(Classifier):
         return self.body(x.flatten(1))
 
 
-def make_blobs(n: int = 240, in_features: int = 8, num_classes: int = 3, seed: int = 0) -> DataSplits:
+def make_blobs(
+    n: int = 240, in_features: int = 8, num_classes: int = 3, seed: int = 0
+) -> DataSplits:
     """Gaussian blobs, linearly separable-ish: a classification task that trains in milliseconds."""
     g = torch.Generator().manual_seed(seed)
     centres = torch.randn(num_classes, in_features, generator=g) * 2.0

@@ -31,18 +31,22 @@ CONFIG = dict(epochs=2, batch_size=32, lr=0.1, seed=5, progress=False)
 
 def _train_single() -> list[torch.Tensor]:
     torch.manual_seed(0)
-    result = fit(TrainConfig(**CONFIG), data=make_blobs(), model=PlainNet(), method=LossMethod("ce"))
+    result = fit(
+        TrainConfig(**CONFIG), data=make_blobs(), model=PlainNet(), method=LossMethod("ce")
+    )
     return [p.detach() for p in result.model.parameters()]
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                           world_size=world)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
     try:
         torch.manual_seed(0)
-        result = fit(TrainConfig(**CONFIG), data=make_blobs(), model=PlainNet(),
-                     method=LossMethod("ce"))
+        result = fit(
+            TrainConfig(**CONFIG), data=make_blobs(), model=PlainNet(), method=LossMethod("ce")
+        )
         torch.save([p.detach() for p in result.model.parameters()], f"{out}.{rank}")
     finally:
         dist.destroy_process_group()

@@ -46,7 +46,8 @@ def check_logits_and_labels(input: torch.Tensor, target: torch.Tensor) -> None:
         raise ValueError(f"target must be an integer class-index tensor, got dtype {target.dtype}")
     if target.shape != input.shape[:1]:
         raise ValueError(
-            f"target must have shape (N,) = ({input.shape[0]},) to match input, got {tuple(target.shape)}"
+            f"target must have shape (N,) = ({input.shape[0]},) to match input, "
+            f"got {tuple(target.shape)}"
         )
     num_classes = input.shape[1]
     if target.numel() and (int(target.min()) < 0 or int(target.max()) >= num_classes):

@@ -206,8 +206,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from losskit.experiments import reproduce
+    from losskit.experiments.catalog import smoke_experiments
 
-    return reproduce(args.suite, results=args.results, jobs=args.jobs, report_dir=args.report)
+    suite = smoke_experiments() if args.suite == "smoke" else args.suite
+    return reproduce(suite, results=args.results, jobs=args.jobs, report_dir=args.report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -24,7 +24,9 @@ class Registry(Generic[T]):
         self._factories: dict[str, Callable[..., T]] = {}
         self._help: dict[str, str] = {}
 
-    def register(self, name: str, help: str | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    def register(
+        self, name: str, help: str | None = None
+    ) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator registering ``factory`` under ``name`` (lower-case, unique)."""
 
         def decorator(factory: Callable[..., T]) -> Callable[..., T]:

@@ -51,6 +51,7 @@ def test_fit_is_deterministic_and_learns():
     r2 = _fit(_config(epochs=3))
     for a, b in zip(_params(r1.model), _params(r2.model)):
         assert torch.equal(a, b)
+
     def untimed(rec):
         return {k: v for k, v in rec.items() if "time" not in k}
 
@@ -79,11 +80,19 @@ def test_resume_refuses_a_different_run(tmp_path):
 
 @pytest.mark.parametrize(
     "field,value",
-    [("epochs", 0), ("lr", -1.0), ("batch_size", 0), ("optimizer", "rmsprop"), ("schedule", "poly")],
+    [
+        ("epochs", 0),
+        ("lr", -1.0),
+        ("batch_size", 0),
+        ("optimizer", "rmsprop"),
+        ("schedule", "poly"),
+    ],
 )
 def test_bad_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
-        Trainer(_config(**{field: value}), data=make_blobs(), model=TinyNet(), method=LossMethod("ce"))
+        Trainer(
+            _config(**{field: value}), data=make_blobs(), model=TinyNet(), method=LossMethod("ce")
+        )
 
 
 @pytest.mark.parametrize("optimizer,schedule", [("adam", "cosine"), ("sgd", "step")])
@@ -95,9 +104,15 @@ def test_optimizers_and_schedules(optimizer, schedule):
 
 
 def test_train_size_subset_is_seeded():
-    t1 = Trainer(_config(train_size=50), data=make_blobs(), model=TinyNet(), method=LossMethod("ce"))
-    t2 = Trainer(_config(train_size=50), data=make_blobs(), model=TinyNet(), method=LossMethod("ce"))
+    t1 = Trainer(
+        _config(train_size=50), data=make_blobs(), model=TinyNet(), method=LossMethod("ce")
+    )
+    t2 = Trainer(
+        _config(train_size=50), data=make_blobs(), model=TinyNet(), method=LossMethod("ce")
+    )
     assert len(t1.train_set) == 50
     assert torch.equal(t1.train_set.tensors[0], t2.train_set.tensors[0])
     with pytest.raises(ValueError, match="train_size"):
-        Trainer(_config(train_size=10**6), data=make_blobs(), model=TinyNet(), method=LossMethod("ce"))
+        Trainer(
+            _config(train_size=10**6), data=make_blobs(), model=TinyNet(), method=LossMethod("ce")
+        )

@@ -25,8 +25,12 @@ METHOD_CASES: list[tuple[str, str, dict[str, Any], float | None]] = [
     ("SLF K=3 (5 losses)", "slf", {"losses": "ce,mse,mae,hinge,cosine", "k": 3}, 1.03),
     ("UniLoss accuracy", "uniloss", {"metric": "accuracy"}, 1.10),
     ("UniLoss AP", "uniloss", {"metric": "ap"}, 1.15),
-    ("MILS p=0.1, obs=128", "mils", {"aux": "multi_margin", "participation": 0.1,
-                                      "observation_size": 128}, 1.10),
+    (
+        "MILS p=0.1, obs=128",
+        "mils",
+        {"aux": "multi_margin", "participation": 0.1, "observation_size": 128},
+        1.10,
+    ),
 ]
 
 
@@ -94,8 +98,11 @@ def _method_stepper(
 
 
 def bench_methods(
-    model_names: tuple[str, ...] = ("mlp", "lenet"), batch_size: int = 128, blocks: int = 20,
-    steps_per_block: int = 10, cases: list[tuple[str, str, dict[str, Any], float | None]] | None = None,
+    model_names: tuple[str, ...] = ("mlp", "lenet"),
+    batch_size: int = 128,
+    blocks: int = 20,
+    steps_per_block: int = 10,
+    cases: list[tuple[str, str, dict[str, Any], float | None]] | None = None,
 ) -> list[Row]:
     from losskit.plugins import load_all
 
@@ -114,8 +121,9 @@ def bench_methods(
     return rows
 
 
-def bench_trainer(model_name: str = "lenet", n: int = 8192, batch_size: int = 128,
-                  repeats: int = 3) -> list[Row]:
+def bench_trainer(
+    model_name: str = "lenet", n: int = 8192, batch_size: int = 128, repeats: int = 3
+) -> list[Row]:
     """Trainer epoch vs a minimal hand-written loop (same data, model, batches, optimizer)."""
     from losskit import models
     from losskit.data.base import DataSplits
@@ -129,8 +137,12 @@ def bench_trainer(model_name: str = "lenet", n: int = 8192, batch_size: int = 12
 
     def trainer_epoch() -> float:
         torch.manual_seed(0)
-        trainer = Trainer(config, data=splits, model=models.build(model_name, (1, 28, 28), 10),
-                          method=LossMethod("ce"))
+        trainer = Trainer(
+            config,
+            data=splits,
+            model=models.build(model_name, (1, 28, 28), 10),
+            method=LossMethod("ce"),
+        )
         t0 = time.perf_counter()
         trainer.train_epoch(0)
         return time.perf_counter() - t0
@@ -160,8 +172,11 @@ def bench_trainer(model_name: str = "lenet", n: int = 8192, batch_size: int = 12
     ]
 
 
-def bench_scaling(batch_sizes: tuple[int, ...] = (32, 128, 512, 1024),
-                  class_counts: tuple[int, ...] = (10, 100), blocks: int = 20) -> list[Row]:
+def bench_scaling(
+    batch_sizes: tuple[int, ...] = (32, 128, 512, 1024),
+    class_counts: tuple[int, ...] = (10, 100),
+    blocks: int = 20,
+) -> list[Row]:
     """Loss-only forward+backward time vs batch size and class count (ratio to CE there)."""
     from losskit.plugins import load_all
     from losskit.slf import StochasticLoss
@@ -179,17 +194,19 @@ def bench_scaling(batch_sizes: tuple[int, ...] = (32, 128, 512, 1024),
             slf = StochasticLoss(["ce", "mse", "mae", "hinge", "cosine"], num_outputs=c, K=3)
             acc = UniLoss("accuracy")
             ap = UniLoss("ap")
-            fns = {
-                "CE": lambda: F.cross_entropy(logits, y).backward(),
-                "SLF K=3": lambda: slf(logits, y).backward(),
-                "UniLoss accuracy": lambda: acc(logits, y).backward(),
-                "UniLoss AP": lambda: ap(logits2, y_bin).backward(),
-            }
+            fns = _loss_only_fns(logits, y, logits2, y_bin, slf, acc, ap)
             timings = interleaved_timings(fns, blocks=blocks, steps_per_block=5)
             ce = timings["CE"].median_s
             for label, t in timings.items():
-                rows.append(Row(f"{label} (loss only)", f"N={n}, C={c if label != 'UniLoss AP' else 2}",
-                                t.median_ms, t.median_s / ce, None))
+                rows.append(
+                    Row(
+                        f"{label} (loss only)",
+                        f"N={n}, C={c if label != 'UniLoss AP' else 2}",
+                        t.median_ms,
+                        t.median_s / ce,
+                        None,
+                    )
+                )
     return rows
 
 
@@ -198,3 +215,13 @@ def markdown_table(rows: list[Row]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r.cells()) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def _loss_only_fns(logits, y, logits2, y_bin, slf, acc, ap) -> dict:
+    """Closures timing one loss forward+backward each (bound to this configuration)."""
+    return {
+        "CE": lambda: F.cross_entropy(logits, y).backward(),
+        "SLF K=3": lambda: slf(logits, y).backward(),
+        "UniLoss accuracy": lambda: acc(logits, y).backward(),
+        "UniLoss AP": lambda: ap(logits2, y_bin).backward(),
+    }

@@ -162,7 +162,9 @@ class Trainer:
         self.data = data
         self.task = (data.meta or {}).get("task", "classification")
         self.evaluator = EVALUATORS.factory(self.task)
-        self.train_set = self._to_device(take_subset(data.train, config.train_size, config.seed, "train_size"))
+        self.train_set = self._to_device(
+            take_subset(data.train, config.train_size, config.seed, "train_size")
+        )
         self.test_set = self._to_device(
             take_subset(data.test, config.test_size, config.seed + 1, "test_size")
         )
@@ -329,15 +331,22 @@ class Trainer:
         if bar is not None:
             bar.close()
         if distributed.is_distributed():  # report global, not per-rank, training figures
-            totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(seen)),
-                                  torch.tensor(float(counted))])
+            totals = torch.stack(
+                [
+                    loss_sum,
+                    correct.double(),
+                    torch.tensor(float(seen)),
+                    torch.tensor(float(counted)),
+                ]
+            )
             distributed.all_reduce_sum(totals)
             loss_sum, correct = totals[0], totals[1]
             seen, counted = int(totals[2]), int(totals[3])
         train_loss = float(loss_sum) / max(seen, 1)
         if not math.isfinite(train_loss):
             raise FloatingPointError(
-                f"training loss became {train_loss} in epoch {epoch + 1}; lower --lr or check inputs"
+                f"training loss became {train_loss} in epoch {epoch + 1}; "
+                "lower --lr or check inputs"
             )
         record: dict[str, Any] = {
             "epoch": epoch + 1,
