@@ -14,7 +14,7 @@ $(BIN)/python:
 # torch==2.13.0 is a local CPU wheel; never let pip resolve another torch.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[test,plot]'
+	$(BIN)/python -m pip install -q -e '.[test,plot,lightning]'
 	touch $(STAMP)
 
 data:

@@ -1,0 +1,58 @@
+"""torch.compile (default inductor backend, CPU) on the loss modules: same values and gradients
+as eager. Slow (compilation takes tens of seconds), so in the slow suite."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from losskit import losses
+
+pytestmark = pytest.mark.slow
+
+
+def _inputs(n: int = 64, c: int = 10):
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(n, c, generator=g)
+    target = torch.randint(0, c, (n,), generator=g)
+    return logits, target
+
+
+def _value_and_grad(fn, logits, target):
+    x = logits.clone().requires_grad_(True)
+    value = fn(x, target)
+    value.backward()
+    return value.detach(), x.grad
+
+
+def _assert_compiled_matches_eager(make):
+    logits, target = _inputs()
+    eager_v, eager_g = _value_and_grad(make(), logits, target)
+    compiled_v, compiled_g = _value_and_grad(torch.compile(make()), logits, target)
+    torch.testing.assert_close(compiled_v, eager_v, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(compiled_g, eager_g, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["ce", "mse", "mae", "hinge", "cosine", "focal", "poly1"])
+def test_zoo_losses_compile(name):
+    _assert_compiled_matches_eager(lambda: losses.get(name))
+
+
+def test_slf_softmax_mode_compiles():
+    from losskit.slf import StochasticLoss
+
+    def make():
+        torch.manual_seed(0)  # same decision-network initialisation for both
+        return StochasticLoss(["ce", "mse", "hinge"], num_outputs=10, mode="softmax")
+
+    _assert_compiled_matches_eager(make)
+
+
+@pytest.mark.parametrize("metric", ["accuracy"])
+def test_uniloss_compiles(metric):
+    from losskit.uniloss import UniLoss
+
+    def make():
+        return UniLoss(metric, generator=torch.Generator().manual_seed(0))
+
+    _assert_compiled_matches_eager(make)
