@@ -33,3 +33,4 @@ __all__ = [
     "predict_logits",
     "seeded_generator",
 ]
+import losskit.train.keypoints  # noqa: F401

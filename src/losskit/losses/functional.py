@@ -1,0 +1,533 @@
+"""The loss zoo as pure functions: ``loss(input, target, ..., reduction="mean")``.
+
+Every function validates its arguments (one ``ValueError`` naming the argument), computes one
+loss value per sample and reduces it with ``reduction`` (``"mean" | "sum" | "none"``; ``"none"``
+gives the per-sample values, shape ``(N,)``). The output follows the input's dtype and device.
+
+Classification losses take logits ``input`` of shape ``(N, C)`` and integer class indices
+``target`` of shape ``(N,)``. The regression-style losses used as classification losses in the
+SLF paper (Sec. "Experiments", candidate set: mean squared, mean absolute, hinge, cosine
+proximity, binary cross-entropy) compare **softmax probabilities** ``p = softmax(input)`` with
+the **one-hot** target (:func:`mse`, :func:`mae`, :func:`cosine`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from losskit._validation import (
+    check_finite_float,
+    check_logits_and_labels,
+    check_reduction,
+    reduce,
+)
+
+__all__ = [
+    "cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "mse",
+    "mae",
+    "hinge",
+    "cosine",
+    "focal",
+    "binary_focal",
+    "multi_margin",
+    "label_smoothing",
+    "poly1",
+    "center",
+    "lgm",
+    "lgm_logits",
+    "heatmap_mse",
+    "gaussian_heatmap",
+    "HINGE_VARIANTS",
+]
+
+HINGE_VARIANTS = ("crammer_singer", "ova_squared")
+
+_INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+
+
+# --------------------------------------------------------------------------- argument checks
+def _check_number(
+    value: object,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float:
+    """A finite real number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value <= low if low_open else value < low):
+        bound = f"> {low}" if low_open else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def _classification(input: torch.Tensor, target: torch.Tensor, reduction: str) -> None:
+    check_reduction(reduction)
+    check_logits_and_labels(input, target)
+
+
+def _one_hot(target: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch.Tensor:
+    return F.one_hot(target.long(), num_classes).to(dtype=like.dtype, device=like.device)
+
+
+def _target_logit(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return input.gather(1, target.long().unsqueeze(1)).squeeze(1)
+
+
+def _per_sample_ce(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(input, target.long(), reduction="none")
+
+
+# --------------------------------------------------------------------------- cross-entropy family
+def cross_entropy(
+    input: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """Softmax cross-entropy ``-log softmax(z)_y`` (the "softmax loss" / MILS primary loss).
+
+    Equals ``torch.nn.functional.cross_entropy(input, target, reduction=reduction)``.
+    """
+    _classification(input, target, reduction)
+    return reduce(_per_sample_ce(input, target), reduction)
+
+
+def label_smoothing(
+    input: torch.Tensor, target: torch.Tensor, smoothing: float = 0.1, reduction: str = "mean"
+) -> torch.Tensor:
+    """Cross-entropy against the smoothed target ``(1 - s)·onehot(y) + s/C`` (Szegedy et al. 2016).
+
+    Per sample: ``(1 - s)·CE + s·mean_j(-log p_j)``; equals
+    ``F.cross_entropy(input, target, label_smoothing=smoothing)``. ``smoothing`` in ``[0, 1]``.
+    """
+    s = _check_number(smoothing, "smoothing", low=0.0, high=1.0)
+    _classification(input, target, reduction)
+    logp = F.log_softmax(input, dim=1)
+    nll = -logp.gather(1, target.long().unsqueeze(1)).squeeze(1)
+    uniform = -logp.mean(dim=1)
+    return reduce((1.0 - s) * nll + s * uniform, reduction)
+
+
+def poly1(
+    input: torch.Tensor, target: torch.Tensor, epsilon: float = 1.0, reduction: str = "mean"
+) -> torch.Tensor:
+    """Poly-1 cross-entropy (Leng et al. 2022, PolyLoss Eq. 3): ``CE + ε·(1 - p_t)``,
+
+    with ``p_t = softmax(z)_y``. ``epsilon = 0`` gives plain cross-entropy.
+    """
+    eps = _check_number(epsilon, "epsilon")
+    _classification(input, target, reduction)
+    logp = F.log_softmax(input, dim=1)
+    logp_t = logp.gather(1, target.long().unsqueeze(1)).squeeze(1)
+    return reduce(-logp_t + eps * (1.0 - logp_t.exp()), reduction)
+
+
+def _alpha_weights(
+    alpha: float | Sequence[float] | torch.Tensor | None,
+    target: torch.Tensor,
+    num_classes: int,
+    like: torch.Tensor,
+) -> torch.Tensor | None:
+    """Per-sample ``α_t`` for multi-class focal loss (scalar, or one weight per class)."""
+    if alpha is None:
+        return None
+    if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
+        a = _check_number(alpha, "alpha", low=0.0)
+        return torch.full(target.shape, a, dtype=like.dtype, device=like.device)
+    try:
+        a = torch.as_tensor(alpha, dtype=like.dtype, device=like.device)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"alpha must be a number or a sequence of numbers, got {alpha!r}") from exc
+    if a.dim() != 1 or a.shape[0] != num_classes:
+        raise ValueError(
+            f"alpha must be a number or have one weight per class ({num_classes}), "
+            f"got shape {tuple(a.shape)}"
+        )
+    if not bool(torch.isfinite(a).all()) or bool((a < 0).any()):
+        raise ValueError("alpha weights must be finite and >= 0")
+    return a[target.long()]
+
+
+def focal(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    gamma: float = 2.0,
+    alpha: float | Sequence[float] | torch.Tensor | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Multi-class (softmax) focal loss (Lin et al. 2017, Eq. 5): ``-α_t (1 - p_t)^γ log p_t``.
+
+    ``p_t = softmax(z)_y``; ``gamma >= 0`` (``0`` gives cross-entropy); ``alpha``: ``None`` (no
+    weighting), a scalar, or one weight per class (``α_t = alpha[y]``).
+    """
+    g = _check_number(gamma, "gamma", low=0.0)
+    _classification(input, target, reduction)
+    logp_t = F.log_softmax(input, dim=1).gather(1, target.long().unsqueeze(1)).squeeze(1)
+    p_t = logp_t.exp()
+    # (1 - p_t)^γ with γ = 0 must be 1 even where p_t rounds to 1.
+    modulating = (1.0 - p_t).clamp_min(0.0) ** g if g != 0 else torch.ones_like(p_t)
+    loss = -modulating * logp_t
+    a = _alpha_weights(alpha, target, input.shape[1], input)
+    if a is not None:
+        loss = a * loss
+    return reduce(loss, reduction)
+
+
+# ------------------------------------------------------------------------ binary (sigmoid) family
+def _binary_targets(input: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate sigmoid-loss arguments; return ``(logits, float targets)`` of equal shape.
+
+    Accepted: ``input (N,)`` or ``(N, 1)`` with binary ``target (N,)`` or ``(N, 1)``;
+    ``input (N, C)`` with multi-hot ``target (N, C)``; ``input (N, C)``, ``C >= 2``, with integer
+    class indices ``target (N,)`` (one-hot encoded: one-vs-all BCE, as in SLF's candidate set).
+    """
+    check_finite_float(input, "input")
+    if input.dim() not in (1, 2):
+        raise ValueError(f"input must have shape (N,), (N, 1) or (N, C), got {tuple(input.shape)}")
+    if input.shape[0] == 0:
+        raise ValueError("input is an empty batch (N = 0)")
+    if not isinstance(target, torch.Tensor):
+        raise ValueError(f"target must be a torch.Tensor, got {type(target).__name__}")
+    is_int = target.dtype in _INT_DTYPES
+    if not is_int and not target.is_floating_point():
+        raise ValueError(f"target must be an integer or floating-point tensor, got {target.dtype}")
+    n = input.shape[0]
+    if input.dim() == 2 and input.shape[1] >= 2 and target.dim() == 1:
+        if not is_int:
+            raise ValueError(
+                "target must be integer class indices (N,) or multi-hot (N, C) for input (N, C), "
+                f"got dtype {target.dtype} with shape {tuple(target.shape)}"
+            )
+        check_logits_and_labels(input, target)
+        return input, _one_hot(target, input.shape[1], input)
+    if input.dim() == 2 and input.shape[1] == 1 and target.dim() == 1:
+        input = input.squeeze(1)
+    if target.dim() == 2 and target.shape[1] == 1 and input.dim() == 1:
+        target = target.squeeze(1)
+    if target.shape != input.shape:
+        raise ValueError(
+            f"target must have shape {tuple(input.shape)} to match input (N = {n}), "
+            f"got {tuple(target.shape)}"
+        )
+    if is_int:
+        if target.numel() and (int(target.min()) < 0 or int(target.max()) > 1):
+            raise ValueError("target values must be 0 or 1")
+    else:
+        if not bool(torch.isfinite(target).all()):
+            raise ValueError("target contains NaN or Inf")
+        if bool((target < 0).any()) or bool((target > 1).any()):
+            raise ValueError("target values must lie in [0, 1]")
+    return input, target.to(dtype=input.dtype, device=input.device)
+
+
+def _per_sample_mean(values: torch.Tensor) -> torch.Tensor:
+    return values.mean(dim=1) if values.dim() == 2 else values
+
+
+def binary_cross_entropy_with_logits(
+    input: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """Sigmoid binary cross-entropy ``-[t log σ(z) + (1 - t) log(1 - σ(z))]``.
+
+    Shapes: see :func:`_binary_targets` (binary, multi-hot, or class indices → one-hot). Per
+    sample the mean over the ``C`` outputs, so ``"mean"`` equals
+    ``F.binary_cross_entropy_with_logits(input, target)``; ``"none"`` returns shape ``(N,)``.
+    """
+    check_reduction(reduction)
+    z, t = _binary_targets(input, target)
+    values = F.binary_cross_entropy_with_logits(z, t, reduction="none")
+    return reduce(_per_sample_mean(values), reduction)
+
+
+def binary_focal(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    gamma: float = 2.0,
+    alpha: float | None = 0.25,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Sigmoid focal loss (Lin et al. 2017, Eq. 5): ``-α_t (1 - p_t)^γ log p_t`` per output,
+
+    ``p_t = σ(z)`` where ``t = 1`` and ``1 - σ(z)`` where ``t = 0``; ``α_t = α`` for positives
+    and ``1 - α`` for negatives (``alpha=None``: no weighting). Soft targets interpolate
+    linearly. Shapes as :func:`binary_cross_entropy_with_logits` (per-sample mean over outputs).
+    """
+    g = _check_number(gamma, "gamma", low=0.0)
+    a = None if alpha is None else _check_number(alpha, "alpha", low=0.0, high=1.0)
+    check_reduction(reduction)
+    z, t = _binary_targets(input, target)
+    ce = F.binary_cross_entropy_with_logits(z, t, reduction="none")
+    p = torch.sigmoid(z)
+    p_t = p * t + (1.0 - p) * (1.0 - t)
+    values = ((1.0 - p_t).clamp_min(0.0) ** g if g != 0 else torch.ones_like(p_t)) * ce
+    if a is not None:
+        values = (a * t + (1.0 - a) * (1.0 - t)) * values
+    return reduce(_per_sample_mean(values), reduction)
+
+
+# --------------------------------------------------------------------------- regression-style (SLF)
+def mse(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Mean squared error between **softmax probabilities** and the **one-hot** target (SLF).
+
+    Per sample: ``mean_j (softmax(z)_j - onehot(y)_j)^2``.
+    """
+    _classification(input, target, reduction)
+    diff = F.softmax(input, dim=1) - _one_hot(target, input.shape[1], input)
+    return reduce(diff.pow(2).mean(dim=1), reduction)
+
+
+def mae(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Mean absolute error between **softmax probabilities** and the **one-hot** target (SLF).
+
+    Per sample: ``mean_j |softmax(z)_j - onehot(y)_j|`` (``= 2 (1 - p_y) / C``).
+    """
+    _classification(input, target, reduction)
+    diff = F.softmax(input, dim=1) - _one_hot(target, input.shape[1], input)
+    return reduce(diff.abs().mean(dim=1), reduction)
+
+
+def cosine(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cosine-proximity loss between **softmax probabilities** and the **one-hot** target (SLF).
+
+    Per sample: ``1 - cos(softmax(z), onehot(y)) = 1 - p_y / ||p||_2`` (in ``[0, 1)``; Keras'
+    "cosine proximity" is ``-cos``, shifted here by 1 so the loss is non-negative).
+    """
+    _classification(input, target, reduction)
+    p = F.softmax(input, dim=1)
+    p_y = p.gather(1, target.long().unsqueeze(1)).squeeze(1)
+    return reduce(1.0 - p_y / p.norm(dim=1), reduction)
+
+
+# --------------------------------------------------------------------------- margin losses
+def hinge(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    variant: str = "crammer_singer",
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Multi-class hinge loss on the logits (SLF's "categorical hinge").
+
+    * ``"crammer_singer"`` (Crammer & Singer 2001): ``max(0, 1 + max_{j≠y} z_j - z_y)``;
+    * ``"ova_squared"`` (one-vs-all squared hinge): ``mean_j max(0, 1 - t_j z_j)^2`` with
+      ``t_j = +1`` for ``j = y`` and ``-1`` otherwise.
+    """
+    if variant not in HINGE_VARIANTS:
+        raise ValueError(f"variant must be one of {HINGE_VARIANTS}, got {variant!r}")
+    _classification(input, target, reduction)
+    if input.shape[1] < 2:
+        raise ValueError(f"input must have at least 2 classes for hinge, got {input.shape[1]}")
+    onehot = _one_hot(target, input.shape[1], input)
+    if variant == "crammer_singer":
+        z_y = _target_logit(input, target)
+        others = input.masked_fill(onehot.bool(), float("-inf"))
+        values = F.relu(1.0 + others.max(dim=1).values - z_y)
+    else:
+        signs = 2.0 * onehot - 1.0
+        values = F.relu(1.0 - signs * input).pow(2).mean(dim=1)
+    return reduce(values, reduction)
+
+
+def multi_margin(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    p: int = 1,
+    margin: float = 1.0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Multi-class margin loss (Weston & Watkins; ``torch.nn.MultiMarginLoss``, MILS auxiliary).
+
+    Per sample: ``sum_{j≠y} max(0, margin - z_y + z_j)^p / C``; equals
+    ``F.multi_margin_loss(input, target, p=p, margin=margin)``. ``p`` is 1 or 2.
+    """
+    if isinstance(p, bool) or p not in (1, 2):
+        raise ValueError(f"p must be 1 or 2, got {p!r}")
+    m = _check_number(margin, "margin")
+    _classification(input, target, reduction)
+    z_y = _target_logit(input, target).unsqueeze(1)
+    values = F.relu(m - z_y + input).pow(int(p))
+    values = values * (1.0 - _one_hot(target, input.shape[1], input))
+    return reduce(values.sum(dim=1) / input.shape[1], reduction)
+
+
+# --------------------------------------------------------------------------- feature losses
+def _check_features(
+    features: torch.Tensor | None, n: int, dim: int, dim_name: str
+) -> torch.Tensor:
+    if features is None:
+        raise ValueError("features must be given (penultimate-layer features (N, D)), got None")
+    check_finite_float(features, "features")
+    if features.dim() != 2 or features.shape[0] != n or features.shape[1] != dim:
+        raise ValueError(
+            f"features must have shape (N, D) = ({n}, {dim}) (N from input, D from {dim_name}), "
+            f"got {tuple(features.shape)}"
+        )
+    return features
+
+
+def _check_class_params(
+    value: torch.Tensor, name: str, num_classes: int, like: torch.Tensor
+) -> None:
+    check_finite_float(value, name)
+    if value.dim() != 2 or value.shape[0] != num_classes:
+        raise ValueError(
+            f"{name} must have shape (C, D) with C = {num_classes} classes, "
+            f"got {tuple(value.shape)}"
+        )
+    if value.dtype != like.dtype:
+        raise ValueError(f"{name} must have dtype {like.dtype} like input, got {value.dtype}")
+
+
+def center(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    features: torch.Tensor | None,
+    centers: torch.Tensor,
+    lambda_: float = 0.01,
+    ce_weight: float = 1.0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Joint softmax + center loss (Wen et al. 2016, Eq. 2 and 5).
+
+    Per sample: ``ce_weight · CE(z, y) + λ · ½ ||f - c_y||²`` with ``features`` ``f (N, D)`` and
+    class ``centers`` ``(C, D)``. ``ce_weight = 1`` is the paper's joint supervision ("the
+    module trains a classifier on its own"); ``ce_weight = 0, lambda_ = 1`` is the bare center
+    term ``½ ||f - c_y||²`` (Eq. 2). Centers are ordinary tensors here: gradients flow to them
+    (the paper's separate centre update rule, Eq. 4, is replaced by the optimizer).
+    """
+    lam = _check_number(lambda_, "lambda_", low=0.0)
+    w = _check_number(ce_weight, "ce_weight", low=0.0)
+    _classification(input, target, reduction)
+    _check_class_params(centers, "centers", input.shape[1], input)
+    f = _check_features(features, input.shape[0], centers.shape[1], "centers")
+    c_y = centers[target.long()]
+    values = lam * 0.5 * (f - c_y).pow(2).sum(dim=1)
+    if w != 0:
+        values = values + w * _per_sample_ce(input, target)
+    return reduce(values, reduction)
+
+
+def _mahalanobis_half(
+    features: torch.Tensor, means: torch.Tensor, log_covs: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``d_k = ½ (f - μ_k)ᵀ Σ_k⁻¹ (f - μ_k)`` ``(N, C)`` and ``½ log|Σ_k|`` ``(C,)``,
+
+    for diagonal ``Σ_k = diag(exp(log_covs_k))`` or identity ``Σ_k`` when ``log_covs`` is None.
+    """
+    diff = features.unsqueeze(1) - means.unsqueeze(0)  # (N, C, D)
+    if log_covs is None:
+        d = 0.5 * diff.pow(2).sum(dim=2)
+        half_logdet = features.new_zeros(means.shape[0])
+    else:
+        d = 0.5 * (diff.pow(2) * torch.exp(-log_covs).unsqueeze(0)).sum(dim=2)
+        half_logdet = 0.5 * log_covs.sum(dim=1)
+    return d, half_logdet
+
+
+def lgm_logits(
+    features: torch.Tensor,
+    means: torch.Tensor,
+    log_covs: torch.Tensor | None = None,
+    target: torch.Tensor | None = None,
+    alpha: float = 0.0,
+) -> torch.Tensor:
+    """Gaussian-mixture logits of L-GM (Wan et al. 2018, Eq. 6/9), uniform class priors:
+
+    ``logit_k = -d_k·(1 + α·[k = y]) - ½ log|Σ_k|`` (margin only where ``target`` is given).
+    Without ``target`` (``alpha`` unused) these are the posterior logits used for prediction.
+    """
+    d, half_logdet = _mahalanobis_half(features, means, log_covs)
+    if target is not None and alpha != 0:
+        d = d * (1.0 + alpha * _one_hot(target, means.shape[0], d))
+    return -d - half_logdet.unsqueeze(0)
+
+
+def lgm(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    features: torch.Tensor | None,
+    means: torch.Tensor,
+    log_covs: torch.Tensor | None = None,
+    alpha: float = 0.1,
+    lambda_: float = 0.1,
+    ce_weight: float = 1.0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Large-margin Gaussian-mixture loss (Wan et al. 2018, Eq. 9-10) plus optional head CE.
+
+    Per sample: ``L_cls + λ·L_lkd + ce_weight·CE(z, y)`` where
+    ``L_cls = -log softmax(lgm_logits(f, μ, Σ, y, α))_y`` (margin-adjusted GM posterior, Eq. 9),
+    ``L_lkd = d_y + ½ log|Σ_y|`` (negative log-likelihood of ``f`` under its class Gaussian, up to
+    a constant, Eq. 10), ``d_k = ½ (f - μ_k)ᵀ Σ_k⁻¹ (f - μ_k)``. ``log_covs (C, D)``: log of
+    diagonal covariances, or ``None`` for identity covariances. ``input`` are the model head's
+    logits: L-GM replaces the head by the GM layer, so the head only learns through the
+    ``ce_weight`` term (``ce_weight = 0`` gives the paper's loss alone).
+    """
+    a = _check_number(alpha, "alpha", low=0.0)
+    lam = _check_number(lambda_, "lambda_", low=0.0)
+    w = _check_number(ce_weight, "ce_weight", low=0.0)
+    _classification(input, target, reduction)
+    _check_class_params(means, "means", input.shape[1], input)
+    if log_covs is not None:
+        _check_class_params(log_covs, "log_covs", input.shape[1], input)
+        if log_covs.shape != means.shape:
+            raise ValueError(
+                f"log_covs must have the shape of means {tuple(means.shape)}, "
+                f"got {tuple(log_covs.shape)}"
+            )
+    f = _check_features(features, input.shape[0], means.shape[1], "means")
+    d, half_logdet = _mahalanobis_half(f, means, log_covs)
+    onehot = _one_hot(target, means.shape[0], d)
+    logits = -d * (1.0 + a * onehot) - half_logdet.unsqueeze(0)
+    cls = _per_sample_ce(logits, target)
+    lkd = (d * onehot).sum(dim=1) + half_logdet[target.long()]
+    values = cls + lam * lkd
+    if w != 0:
+        values = values + w * _per_sample_ce(input, target)
+    return reduce(values, reduction)
+
+
+# --------------------------------------------------------------------------- keypoint heatmaps
+def gaussian_heatmap(
+    target: torch.Tensor, side: int, sigma: float, like: torch.Tensor
+) -> torch.Tensor:
+    """Flattened ``(N, side*side)`` Gaussian heatmaps, peak 1 at pixel ``target`` (row-major)."""
+    coords = torch.arange(side, dtype=like.dtype, device=like.device)
+    t = target.long().to(like.device)
+    rows, cols = (t // side).to(like.dtype), (t % side).to(like.dtype)
+    dr = (coords.unsqueeze(0) - rows.unsqueeze(1)).pow(2)  # (N, side)
+    dc = (coords.unsqueeze(0) - cols.unsqueeze(1)).pow(2)
+    sq = dr.unsqueeze(2) + dc.unsqueeze(1)  # (N, side, side)
+    return torch.exp(-sq / (2.0 * sigma * sigma)).reshape(target.shape[0], side * side)
+
+
+def heatmap_mse(
+    input: torch.Tensor, target: torch.Tensor, sigma: float = 1.0, reduction: str = "mean"
+) -> torch.Tensor:
+    """Keypoint heatmap regression loss (the usual pose-estimation MSE; UniLoss' PCK baseline).
+
+    ``input``: raw scores ``(N, H·W)`` of a square ``H = W`` heatmap (row-major pixels);
+    ``target``: the true pixel index ``(N,)``. The target heatmap is a Gaussian with standard
+    deviation ``sigma`` pixels and peak 1 at the true pixel; per sample the mean over pixels of
+    ``(z - heatmap)²``.
+    """
+    s = _check_number(sigma, "sigma", low=0.0, low_open=True)
+    _classification(input, target, reduction)
+    side = math.isqrt(input.shape[1])
+    if side * side != input.shape[1]:
+        raise ValueError(
+            "input must have a square number H*W of columns (a square heatmap), "
+            f"got {input.shape[1]}"
+        )
+    heat = gaussian_heatmap(target, side, s, input)
+    return reduce((input - heat).pow(2).mean(dim=1), reduction)
