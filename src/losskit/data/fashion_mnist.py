@@ -1,0 +1,97 @@
+"""Fashion-MNIST (Xiao et al. 2017) from the installed IDX files, plus its paper variants.
+
+* ``fashion-mnist``: 10 classes; ``retention < 1`` gives the SLF imbalanced train subset.
+* ``fashion-mnist-binary``: class ``positive_class`` vs the rest at 1:``neg_per_pos`` (UniLoss
+  §5.3 uses 1:9 for average precision).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from losskit.data import mnist_style
+from losskit.data.base import DATASETS, DataSplits
+from losskit.data.binary import one_vs_rest
+from losskit.data.splits import check_seed, generator, imbalance, make_splits
+
+ENV_VAR = "LOSSKIT_FASHION_MNIST"
+DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
+MEAN, STD = 0.2860, 0.3530
+NUM_CLASSES = 10
+HINT = (
+    f"Install it with `apt-get install dataset-fashion-mnist` (files go to {DEFAULT_ROOT}) "
+    f"or set {ENV_VAR} (or root=) to a folder holding the four IDX files."
+)
+
+
+def resolve_root(root: str | os.PathLike[str] | None) -> Path:
+    """``root``, else ``$LOSSKIT_FASHION_MNIST``, else ``/usr/share/datasets/fashion-mnist``."""
+    if root is None:
+        root = os.environ.get(ENV_VAR) or DEFAULT_ROOT
+    if not isinstance(root, (str, os.PathLike)):
+        raise ValueError(f"root must be a folder path, got {root!r}")
+    return Path(root).expanduser()
+
+
+def fashion_mnist_tensors(
+    root: str | os.PathLike[str] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(x_train, y_train, x_test, y_test)``: x float32 (N,1,28,28) normalised, y int64."""
+    arrays = mnist_style.load_arrays(resolve_root(root), HINT)
+    x_tr, y_tr = mnist_style.to_tensors(arrays["train_images"], arrays["train_labels"], MEAN, STD)
+    x_te, y_te = mnist_style.to_tensors(arrays["test_images"], arrays["test_labels"], MEAN, STD)
+    return x_tr, y_tr, x_te, y_te
+
+
+@DATASETS.register("fashion-mnist", help="Fashion-MNIST 10 classes; retention<1: SLF imbalance")
+def load_fashion_mnist(
+    root: str | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.0,
+    retention: float = 1.0,
+) -> DataSplits:
+    """Fashion-MNIST, pixels scaled to [0, 1] then normalised with mean 0.2860 / std 0.3530.
+
+    ``retention=r < 1`` keeps a random imbalanced train subset (SLF paper, "Performance on
+    Imbalanced Datasets"): class 0 with probability ``r``, class 9 always, linear in between.
+    The test set is untouched. ``val_fraction`` is taken (stratified, seeded) from the train set
+    after the imbalance.
+    """
+    seed = check_seed(seed)
+    x_tr, y_tr, x_te, y_te = fashion_mnist_tensors(root)
+    if retention != 1.0:
+        x_tr, y_tr = imbalance(x_tr, y_tr, retention, NUM_CLASSES, generator(seed, "imbalance"))
+    return make_splits(
+        "fashion-mnist", x_tr, y_tr, x_te, y_te, NUM_CLASSES,
+        seed=seed, val_fraction=val_fraction,
+        meta={"task": "classification", "retention": float(retention)},
+    )
+
+
+@DATASETS.register("fashion-mnist-binary", help="Fashion-MNIST one class vs rest, 1:9 (UniLoss AP)")
+def load_fashion_mnist_binary(
+    root: str | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.0,
+    positive_class: int = 0,
+    neg_per_pos: float = 9,
+) -> DataSplits:
+    """Fashion-MNIST ``positive_class`` (label 1) vs the rest (label 0), UniLoss §5.3.
+
+    Negatives are subsampled (seeded) to ``neg_per_pos`` per positive in train and in test; with
+    the defaults both are exactly 1:9 (6000:54000 and 1000:9000). ``x`` stays (N,1,28,28).
+    """
+    seed = check_seed(seed)
+    if isinstance(positive_class, bool) or positive_class not in range(NUM_CLASSES):
+        raise ValueError(f"positive_class must be an int in [0, 9], got {positive_class!r}")
+    x_tr, y_tr, x_te, y_te = fashion_mnist_tensors(root)
+    x_tr, y_tr = one_vs_rest(x_tr, y_tr, positive_class, neg_per_pos, generator(seed, "train"))
+    x_te, y_te = one_vs_rest(x_te, y_te, positive_class, neg_per_pos, generator(seed, "test"))
+    return make_splits(
+        "fashion-mnist-binary", x_tr, y_tr, x_te, y_te, 2,
+        seed=seed, val_fraction=val_fraction,
+        meta={"task": "binary", "positive_class": positive_class, "neg_per_pos": neg_per_pos},
+    )

@@ -1,0 +1,73 @@
+"""Folders in the MNIST layout (MNIST, Fashion-MNIST): four IDX files → normalised tensors."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from losskit.data.idx import read_idx
+
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def resolve(root: Path, hint: str) -> dict[str, Path]:
+    """Paths of the four files under ``root`` (``NAME.gz`` preferred, raw ``NAME`` accepted).
+
+    Raises one ``FileNotFoundError`` naming every missing path and ``hint`` (how to get them).
+    """
+    found: dict[str, Path] = {}
+    missing: list[str] = []
+    for key, stem in FILES.items():
+        for candidate in (root / f"{stem}.gz", root / stem):
+            if candidate.is_file():
+                found[key] = candidate
+                break
+        else:
+            missing.append(str(root / f"{stem}.gz"))
+    if missing:
+        raise FileNotFoundError(f"missing dataset file(s): {', '.join(missing)}. {hint}")
+    return found
+
+
+@functools.lru_cache(maxsize=4)
+def _decode(paths: tuple[Path, ...], stamps: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, ...]:
+    """Decoded uint8 images / int64 labels, cached per (paths, mtime+size) in this process."""
+    del stamps  # part of the cache key only: a rewritten file is decoded again
+    arrays = tuple(read_idx(p) for p in paths)
+    for arr in arrays:
+        arr.setflags(write=False)
+    return arrays
+
+
+def load_arrays(root: Path, hint: str) -> dict[str, np.ndarray]:
+    """Raw arrays (images uint8 (N,28,28), labels) of an MNIST-layout folder, checked."""
+    files = resolve(root, hint)
+    paths = tuple(files[k] for k in FILES)
+    stamps = tuple((p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    arrays = dict(zip(FILES, _decode(paths, stamps)))
+    for part in ("train", "test"):
+        images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+            raise ValueError(
+                f"{files[f'{part}_images']}: expected images (N,H,W) and labels (N,) with equal "
+                f"N, got {images.shape} and {labels.shape}"
+            )
+    return arrays
+
+
+def to_tensors(
+    images: np.ndarray, labels: np.ndarray, mean: float, std: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` float32 (N,1,H,W): pixels / 255, then ``(x - mean) / std``; ``y`` int64 (N,)."""
+    x = torch.from_numpy(np.array(images, dtype=np.float32))  # fresh copy: cache stays intact
+    x = x.div_(255.0).sub_(mean).div_(std).unsqueeze(1)
+    y = torch.from_numpy(np.array(labels, dtype=np.int64))
+    return x, y
