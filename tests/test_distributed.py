@@ -109,3 +109,99 @@ def test_every_method_keeps_ranks_identical(tmp_path, name):
     for a, b in zip(rank0["params"], rank1["params"]):
         assert torch.equal(a, b)
     assert _scalars(rank0["history"]) == _scalars(rank1["history"])
+
+
+def _mils_shard_worker(rank: int, world: int, port: int, out: str) -> None:
+    """MILS on a DDP model where each rank observes a *different* observation shard."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    from losskit.mils import MILS
+
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    try:
+        torch.manual_seed(0)
+        model = DistributedDataParallel(PlainNet())
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+        x, y = make_blobs(n=400, seed=3).train.tensors
+        observation = (x[rank::world][:24], y[rank::world][:24])
+        mils = MILS(
+            model, optimizer, "ce", "mae,multi_margin", participation=1.0,
+            observation=observation, generator=torch.Generator().manual_seed(0),
+        )
+        decisions = []
+        for start in range(0, 240, 16):
+            xb, yb = x[start : start + 16], y[start : start + 16]
+            decisions.append(mils.step(xb[rank::world], yb[rank::world]).accepted)
+        params = [p.detach() for p in model.parameters()]
+        torch.save({"params": params, "decisions": decisions}, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_mils_decides_on_global_observation_counts(tmp_path):
+    """Observation counts are all-reduced: both ranks accept/reject the same steps, and after
+    every rollback they hold bitwise-identical parameters, although their shards differ."""
+    out = str(tmp_path / "mils")
+    mp.start_processes(_mils_shard_worker, args=(2, free_port(), out), nprocs=2,
+                       start_method="spawn")
+    rank0, rank1 = torch.load(f"{out}.0"), torch.load(f"{out}.1")
+    assert rank0["decisions"] == rank1["decisions"]
+    assert True in rank0["decisions"] and False in rank0["decisions"]  # both outcomes occur
+    for a, b in zip(rank0["params"], rank1["params"]):
+        assert torch.equal(a, b)
+
+
+def _uniloss_scope_worker(rank: int, world: int, port: int, out: str) -> None:
+    from losskit.uniloss import UniLoss
+
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    try:
+        scores, target = _ap_batch()
+        sizes = (7, 13)  # uneven shards: rank 0 holds the first 7 samples, rank 1 the rest
+        lo = sum(sizes[:rank])
+        results = {}
+        for scope in ("local", "global"):
+            local = scores[lo : lo + sizes[rank]].clone().requires_grad_(True)
+            loss = UniLoss("ap", scope=scope, seed=0)(local, target[lo : lo + sizes[rank]])
+            loss.backward()
+            results[scope] = (loss.detach(), local.grad)
+        torch.save(results, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def _ap_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(4)
+    target = (torch.arange(20) % 3 == 0).long()  # both shards hold positives and negatives
+    return torch.randn(20, generator=g, dtype=torch.float64) + target, target
+
+
+def test_uniloss_global_scope_equals_single_process_global_batch(tmp_path):
+    """``scope="global"``: both ranks compute the AP surrogate of the whole (all-gathered)
+    batch — equal to one process on the full batch — and each rank's input gradient is
+    ``world · ∂L/∂x_rank`` (so DDP's averaging gives ∂L/∂θ). ``scope="local"`` is the
+    surrogate of the rank's own shard."""
+    from losskit.uniloss import UniLoss
+
+    out = str(tmp_path / "uniloss")
+    mp.start_processes(_uniloss_scope_worker, args=(2, free_port(), out), nprocs=2,
+                       start_method="spawn")
+    ranks = [torch.load(f"{out}.{r}") for r in range(2)]
+    scores, target = _ap_batch()
+    full = scores.clone().requires_grad_(True)
+    reference = UniLoss("ap", seed=0)(full, target)
+    reference.backward()
+    for r, (lo, hi) in enumerate([(0, 7), (7, 20)]):
+        loss, grad = ranks[r]["global"]
+        torch.testing.assert_close(loss, reference.detach())
+        torch.testing.assert_close(grad, 2 * full.grad[lo:hi])
+        local_loss, _ = ranks[r]["local"]
+        expected = UniLoss("ap", seed=0)(scores[lo:hi], target[lo:hi])
+        torch.testing.assert_close(local_loss, expected)
+    assert not torch.allclose(ranks[0]["local"][0], reference.detach())

@@ -48,6 +48,7 @@ _METHOD_FLAGS: list[tuple[str, str, str]] = [
     ("uniloss_metric", "uniloss", "metric"),
     ("uniloss_anchors", "uniloss", "num_anchors"),
     ("uniloss_temperature", "uniloss", "temperature"),
+    ("uniloss_scope", "uniloss", "scope"),
     ("primary", "mils", "primary"),
     ("aux", "mils", "aux"),
     ("participation", "mils", "participation"),
@@ -92,6 +93,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     m.add_argument("--uniloss-metric", default=None, help="[uniloss] accuracy | ap | pck | …")
     m.add_argument("--uniloss-anchors", type=int, default=None, help="[uniloss] per type")
     m.add_argument("--uniloss-temperature", type=float, default=None)
+    m.add_argument("--uniloss-scope", default=None,
+                   help="[uniloss] local | global (all-gather the batch across ranks)")
     m.add_argument("--primary", default=None, help="[mils] primary loss")
     m.add_argument("--aux", default=None, help="[mils] comma-separated auxiliary losses")
     m.add_argument("--participation", type=float, default=None, help="[mils] rate in [0, 1]")

@@ -53,6 +53,32 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def gather_batch(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate every rank's ``tensor`` along dim 0 (rank order); differentiable for the
+    local part.
+
+    Ranks may hold different batch sizes (padded for the collective, trimmed after). The own
+    slice carries the gradient scaled by ``world_size`` (its value is unchanged): every rank
+    computes the same global-batch loss ``L``, so rank ``r`` gets ``world · ∂L/∂x_r`` and DDP's
+    gradient *averaging* yields exactly ``∂L/∂θ`` of the global loss. Other ranks' slices are
+    constants here (no collective runs in backward). Outside distributed runs: ``tensor``.
+    """
+    if not is_distributed():
+        return tensor
+    w, r = world_size(), rank()
+    sizes = torch.zeros(w, dtype=torch.int64, device=tensor.device)
+    sizes[r] = tensor.shape[0]
+    all_reduce_sum(sizes)
+    longest = int(sizes.max())
+    padded = tensor.detach().new_zeros((longest, *tensor.shape[1:]))
+    padded[: tensor.shape[0]] = tensor.detach()
+    parts = [torch.empty_like(padded) for _ in range(w)]
+    dist.all_gather(parts, padded.contiguous())
+    own = tensor + (w - 1) * (tensor - tensor.detach()) if tensor.requires_grad else tensor
+    pieces = [own if i == r else parts[i][: int(sizes[i])] for i in range(w)]
+    return torch.cat(pieces, dim=0)
+
+
 def average_gradients(params: Iterable[nn.Parameter]) -> list[Any]:
     """Register hooks that average each parameter's gradient over ranks after accumulation.
 

@@ -23,6 +23,10 @@ def load_all() -> None:
     global _loaded
     if _loaded:
         return
-    for name in _SUBPACKAGES:
-        importlib.import_module(name)
-    _loaded = True
+    _loaded = True  # set first: a registry lookup during these imports must not recurse
+    try:
+        for name in _SUBPACKAGES:
+            importlib.import_module(name)
+    except BaseException:
+        _loaded = False
+        raise

@@ -39,8 +39,20 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def _load_plugins(self) -> None:
+        """Import every losskit subpackage, so names registered elsewhere become known."""
+        from losskit.plugins import load_all
+
+        load_all()
+
     def factory(self, name: str) -> Callable[..., T]:
-        """The factory registered as ``name``; ``ValueError`` listing valid names otherwise."""
+        """The factory registered as ``name``; ``ValueError`` listing valid names otherwise.
+
+        An unknown name first triggers :func:`losskit.plugins.load_all` (a method such as
+        ``"slf"`` registers itself when ``losskit.slf`` is imported).
+        """
+        if isinstance(name, str) and name not in self._factories:
+            self._load_plugins()
         if not isinstance(name, str) or name not in self._factories:
             raise ValueError(
                 f"unknown {self.kind} {name!r}; expected one of: {', '.join(self.names())}"
@@ -67,6 +79,7 @@ class Registry(Generic[T]):
         return factory(**kwargs)
 
     def names(self) -> list[str]:
+        self._load_plugins()
         return sorted(self._factories)
 
     def describe(self) -> dict[str, str]:
@@ -74,6 +87,8 @@ class Registry(Generic[T]):
         return {n: self._help[n] for n in self.names()}
 
     def __contains__(self, name: object) -> bool:
+        if isinstance(name, str) and name not in self._factories:
+            self._load_plugins()
         return name in self._factories
 
     def __len__(self) -> int:

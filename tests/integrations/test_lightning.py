@@ -59,10 +59,23 @@ def test_every_method_trains_under_lightning(method, kwargs):
     model = TinyNet()
     before = [p.detach().clone() for p in model.parameters()]
     module = LossKitModule(model, method, data.train, method_kwargs=kwargs, lr=0.05)
-    _trainer(2).fit(module, _loader(data))
+    trainer = _trainer(2)
+    trainer.fit(module, _loader(data))
+    assert trainer.global_step == 2  # max_steps stops the run: one step per batch
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert all(torch.isfinite(p).all() for p in model.parameters())
     if method == "mils":  # manual optimisation let MILS attempt (and judge) every step
-        stats = module.method.on_epoch_end(module.ctx, 0)
+        stats = {k: float(v) for k, v in trainer.callback_metrics.items()}
         assert stats["mils_attempts"] == 2
         assert stats["mils_successes"] + stats["mils_rollbacks"] == 2
+
+
+def test_fast_dev_run_runs_two_steps_per_method():
+    for method, kwargs in [("slf", {"losses": "ce,mae"}), ("mils", {"participation": 1.0,
+                                                                    "observation_size": 16})]:
+        data = make_blobs()
+        module = LossKitModule(TinyNet(), method, data.train, method_kwargs=kwargs, lr=0.05)
+        trainer = L.Trainer(fast_dev_run=2, accelerator="cpu", enable_progress_bar=False,
+                            enable_model_summary=False)
+        trainer.fit(module, _loader(data))
+        assert trainer.global_step == 2

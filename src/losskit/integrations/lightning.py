@@ -111,11 +111,26 @@ class LossKitModule(L.LightningModule):
         x, y = batch[0], batch[1]
         result = self.method.step(self.ctx, x, y)
         self.ctx.global_step += 1
+        self._count_step()
         self.log("train_loss", result.loss, prog_bar=True, batch_size=len(y))
         if result.logits is not None and result.logits.dim() == 2:
             acc = (result.logits.argmax(1) == y).float().mean()
             self.log("train_acc", acc, batch_size=len(y))
         return result.loss
+
+    def _count_step(self) -> None:
+        """Advance Lightning's ``global_step`` by one per batch.
+
+        The method steps the raw optimizer (not Lightning's wrapper, which would count a MILS
+        rollback's discarded step too), so Lightning never sees the step; without this,
+        ``Trainer(max_steps=...)`` would never stop.
+        """
+        trainer = getattr(self, "_trainer", None)
+        if trainer is None:
+            return
+        progress = trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+        progress.increment_ready()
+        progress.increment_completed()
 
     def on_train_epoch_end(self) -> None:
         logs = self.method.on_epoch_end(self.ctx, self.current_epoch)

@@ -1,0 +1,29 @@
+"""MILS — Multiple Independent Losses Scheduling (paper in ``shared/papers/mils.txt``).
+
+A primary loss trains most steps; with probability ``participation`` an auxiliary loss trains a
+step instead, and its update is kept only if the accuracy on an observation set does not drop —
+otherwise everything is rolled back bitwise and the primary loss trains that batch.
+
+>>> from losskit.mils import MILS  # MILS(model, optimizer, "ce", "multi_margin", 0.1, (x, y))
+"""
+
+from losskit.mils.method import MILSMethod
+from losskit.mils.observation import check_observation, observation_correct, sample_observation
+from losskit.mils.scheduling import MILS, MILSStepResult, resolve_auxiliaries, resolve_loss
+from losskit.mils.selection import AuxSelector
+from losskit.mils.snapshot import TrainingStateSnapshot
+from losskit.mils.stats import MILSStats
+
+__all__ = [
+    "MILS",
+    "AuxSelector",
+    "MILSMethod",
+    "MILSStats",
+    "MILSStepResult",
+    "TrainingStateSnapshot",
+    "check_observation",
+    "observation_correct",
+    "resolve_auxiliaries",
+    "resolve_loss",
+    "sample_observation",
+]

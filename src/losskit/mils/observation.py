@@ -1,0 +1,84 @@
+"""The observation set: a random copy of training samples whose accuracy decides whether an
+auxiliary update is kept (paper §4.1 "Intuition": "randomly copying some samples from the
+training dataset is a reasonable way to build an observation dataset"; §6: one batch suffices).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+_INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+
+
+def check_observation(
+    observation: tuple[torch.Tensor, torch.Tensor] | None, name: str = "observation"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate an ``(x, y)`` observation set: non-empty, same length, integer labels."""
+    if observation is None:
+        raise ValueError(f"{name} must be an (x, y) pair of tensors, got None")
+    try:
+        x, y = observation
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an (x, y) pair of tensors") from None
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise ValueError(f"{name} must be an (x, y) pair of tensors")
+    if x.dim() == 0 or len(x) == 0:
+        raise ValueError(f"{name} is empty; it needs at least one sample")
+    if y.dim() != 1 or len(y) != len(x):
+        raise ValueError(
+            f"{name} labels must have shape ({len(x)},) to match x, got {tuple(y.shape)}"
+        )
+    if y.dtype not in _INT_DTYPES:
+        raise ValueError(f"{name} labels must be integer class indices, got dtype {y.dtype}")
+    return x, y
+
+
+def sample_observation(
+    train_set: TensorDataset, size: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``size`` distinct training samples drawn with ``generator``: ``(x, y, indices)``.
+
+    The tensors are copies, so later changes to the training tensors do not leak in.
+    """
+    n = len(train_set)
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= n:
+        raise ValueError(f"observation_size must be an integer in [1, {n}], got {size!r}")
+    idx = torch.randperm(n, generator=generator)[:size].sort().values
+    x, y = train_set.tensors[:2]
+    return x[idx].clone(), y[idx].clone(), idx
+
+
+@torch.no_grad()
+def observation_correct(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int | None = None,
+    autocast_dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Number of correctly classified observation samples (0-dim int64 tensor).
+
+    Runs in eval mode (BatchNorm uses, and does not update, its running statistics; dropout is
+    off, so the global RNG is not consumed) and restores the previous mode.
+    """
+    was_training = model.training
+    model.eval()
+    step = len(x) if batch_size is None else batch_size
+    amp = (
+        torch.autocast(device_type=x.device.type, dtype=autocast_dtype)
+        if autocast_dtype is not None
+        else nullcontext()
+    )
+    try:
+        correct = torch.zeros((), dtype=torch.int64, device=x.device)
+        with amp:
+            for start in range(0, len(x), step):
+                logits = model(x[start : start + step])
+                correct += (logits.argmax(1) == y[start : start + step]).sum()
+    finally:
+        model.train(was_training)
+    return correct

@@ -1,0 +1,76 @@
+"""Per-epoch MILS counters (paper Fig. 6: auxiliary attempts vs successful updates per epoch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class MILSStats:
+    """Counters since the last :meth:`reset` (the MILS object resets them per epoch).
+
+    * ``attempts``: steps on which an auxiliary loss performed the update;
+    * ``successes``: attempts whose update was kept (observation accuracy not lower, or always
+      under ``no_schedule``); ``rollbacks``: attempts undone — ``attempts == successes +
+      rollbacks`` always;
+    * ``extra_forwards``: forward passes a plain primary step would not make — one per
+      observation chunk evaluated (two evaluations per scheduled attempt) plus, on a rollback,
+      the discarded auxiliary forward;
+    * ``extra_time_s``: wall time of scheduled attempts minus the time of the one update that
+      stands (snapshot, evaluations, rollback and the discarded update);
+    * ``aux_attempts`` / ``aux_successes``: the same two counts per auxiliary loss name.
+    """
+
+    attempts: int = 0
+    successes: int = 0
+    rollbacks: int = 0
+    extra_forwards: int = 0
+    extra_time_s: float = 0.0
+    aux_attempts: dict[str, int] = field(default_factory=dict)
+    aux_successes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def success_ratio(self) -> float | None:
+        """``successes / attempts``; ``None`` when there was no attempt."""
+        return self.successes / self.attempts if self.attempts else None
+
+    def record(self, aux: str, accepted: bool) -> None:
+        """Count one auxiliary attempt of loss ``aux``."""
+        self.attempts += 1
+        self.aux_attempts[aux] = self.aux_attempts.get(aux, 0) + 1
+        self.aux_successes.setdefault(aux, 0)
+        if accepted:
+            self.successes += 1
+            self.aux_successes[aux] += 1
+        else:
+            self.rollbacks += 1
+
+    def reset(self) -> None:
+        self.attempts = self.successes = self.rollbacks = self.extra_forwards = 0
+        self.extra_time_s = 0.0
+        self.aux_attempts = {}
+        self.aux_successes = {}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "attempts": self.attempts,
+            "successes": self.successes,
+            "rollbacks": self.rollbacks,
+            "extra_forwards": self.extra_forwards,
+            "extra_time_s": self.extra_time_s,
+            "aux_attempts": dict(self.aux_attempts),
+            "aux_successes": dict(self.aux_successes),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MILSStats:
+        return cls(
+            attempts=int(d.get("attempts", 0)),
+            successes=int(d.get("successes", 0)),
+            rollbacks=int(d.get("rollbacks", 0)),
+            extra_forwards=int(d.get("extra_forwards", 0)),
+            extra_time_s=float(d.get("extra_time_s", 0.0)),
+            aux_attempts=dict(d.get("aux_attempts", {})),
+            aux_successes=dict(d.get("aux_successes", {})),
+        )

@@ -1,0 +1,109 @@
+"""Gumbel-max sampling and the multiple Gumbel-softmax of SLF (paper Eq. 5–10).
+
+All functions take *unnormalised* log-probabilities ``logits`` (``log p`` up to an additive
+constant, which the softmax ignores) over the last dimension, an optional ``torch.Generator``
+(deterministic runs) and return tensors in ``logits``' dtype and device.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import torch
+
+
+def check_k(K: object) -> int:
+    """``K`` (number of Gumbel samples, Eq. 9) as an ``int ≥ 1``; ``ValueError`` otherwise."""
+    if isinstance(K, bool) or not isinstance(K, Integral) or int(K) < 1:
+        raise ValueError(f"K must be an integer >= 1, got {K!r}")
+    return int(K)
+
+
+def check_tau(tau: object, name: str = "tau") -> float:
+    """A temperature as a finite ``float > 0``; ``ValueError`` naming ``name`` otherwise."""
+    if isinstance(tau, bool) or not isinstance(tau, Real) or not math.isfinite(float(tau)):
+        raise ValueError(f"{name} must be a finite number > 0, got {tau!r}")
+    if float(tau) <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {tau!r}")
+    return float(tau)
+
+
+def sample_gumbel(
+    shape: tuple[int, ...] | torch.Size,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Standard Gumbel noise ``G = -log(-log U)``, ``U ~ U[0, 1)`` (the paper's Eq. 5 noise).
+
+    The uniforms are drawn on ``generator``'s device when one is given (so a seeded generator
+    gives the same stream wherever the result goes) and then moved to ``device``.
+    """
+    draw_device = generator.device if generator is not None else device
+    u = torch.rand(shape, generator=generator, device=draw_device, dtype=dtype)
+    tiny = torch.finfo(dtype).tiny
+    g = -torch.log(-torch.log(u.clamp_(min=tiny)))
+    return g if device is None else g.to(device)
+
+
+def gumbel_argmax(
+    logits: torch.Tensor, num_samples: int = 1, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Gumbel-max trick (Eq. 5): ``argmax_k log p_k + G_k``, ``num_samples`` draws.
+
+    Returns int64 indices of shape ``(num_samples, *logits.shape[:-1])``; each index ``i`` is
+    drawn with probability ``softmax(logits)_i`` (Eq. 8).
+    """
+    g = sample_gumbel(
+        (num_samples, *logits.shape), generator=generator, device=logits.device, dtype=logits.dtype
+    )
+    return (logits.detach().unsqueeze(0) + g).argmax(-1)
+
+
+def gumbel_softmax(
+    logits: torch.Tensor,
+    tau: float = 1.0,
+    num_samples: int = 1,
+    hard: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """``num_samples`` Gumbel-softmax draws ``𝒢(p)`` (Eq. 6–7), shape
+    ``(num_samples, *logits.shape)``.
+
+    ``hard=True`` (SLF): the forward value is *exactly* the one-hot vector of the Gumbel-max
+    winner (Eq. 7), while the gradient is the relaxed softmax's ``softmax((log p + G) / tau)``
+    (straight-through estimator), so the decision network learns through the samples.
+    ``hard=False`` returns the relaxed samples themselves.
+    """
+    tau = check_tau(tau)
+    num_samples = check_k(num_samples)
+    g = sample_gumbel(
+        (num_samples, *logits.shape), generator=generator, device=logits.device, dtype=logits.dtype
+    )
+    scores = logits.unsqueeze(0) + g
+    soft = torch.softmax(scores / tau, dim=-1)
+    if not hard:
+        return soft
+    index = scores.detach().argmax(-1, keepdim=True)
+    one_hot = torch.zeros_like(soft).scatter_(-1, index, 1.0)
+    # one_hot + (soft - soft.detach()) is exactly one_hot in the forward pass (x - x == 0)
+    # and carries soft's gradient in the backward pass.
+    return one_hot + (soft - soft.detach())
+
+
+def multi_gumbel_softmax(
+    logits: torch.Tensor,
+    K: int = 3,
+    tau: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """SLF's weights ``p̂ = (1/K) Σ_k 𝒢(p)_k`` (Eq. 9–10), same shape as ``logits``.
+
+    Each entry of the forward value is a multiple of ``1/K`` and the entries sum to 1: with
+    ``K = 1`` a single loss is selected; as ``K → ∞``, ``p̂ → p = softmax(logits)`` (the
+    SLF-Softmax limit), with ``E|p̂_i − p_i| = O(1/√K)``. Gradients are straight-through.
+    """
+    K = check_k(K)
+    return gumbel_softmax(logits, tau, num_samples=K, hard=True, generator=generator).mean(0)

@@ -1,0 +1,433 @@
+"""The Stochastic Loss Function module (Liu & Lai, "Stochastic Loss Function", AAAI 2020).
+
+``H(L, w, v) = Σ_i p̂_i · l_i(f(x; w), y)`` with ``p̂ = (1/K) Σ_k 𝒢(p)_k`` and
+``p = h(f(x; w); v)`` (paper Eq. 9–11, Algorithm 1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from numbers import Real
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from losskit._validation import check_finite_float
+from losskit.slf.decision import DecisionNet
+from losskit.slf.gumbel import check_k, multi_gumbel_softmax
+from losskit.slf.schedule import as_schedule
+
+MODES = ("gumbel", "softmax", "fixed")
+GRANULARITIES = ("batch", "sample")
+NORMALIZATIONS = ("none", "running_mean")
+
+
+class _FunctionLoss(nn.Module):
+    """Wraps a plain callable ``fn(output, target) -> tensor`` as a module (for ``from_parts``)."""
+
+    def __init__(self, fn: Callable[..., torch.Tensor], needs_features: bool = False) -> None:
+        super().__init__()
+        self.fn = fn
+        self.needs_features = bool(getattr(fn, "needs_features", needs_features))
+
+    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return self.fn(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return getattr(self.fn, "__name__", repr(self.fn))
+
+
+def parse_loss_list(losses: object) -> list[Any]:
+    """``"ce,mse"`` or a sequence of names / modules / callables → a list (≥ 2 entries)."""
+    if isinstance(losses, str):
+        items: list[Any] = [s.strip() for s in losses.split(",")]
+        if any(not s for s in items):
+            raise ValueError(f"losses must be comma-separated loss names, got {losses!r}")
+    elif isinstance(losses, Mapping):
+        raise ValueError("losses must be a list or comma-separated string; for named parts use "
+                         "StochasticLoss.from_parts({...})")
+    elif isinstance(losses, Sequence) or isinstance(losses, nn.ModuleList):
+        items = list(losses)
+    else:
+        raise ValueError(
+            f"losses must be a comma-separated string or a list of names/modules, got "
+            f"{type(losses).__name__}"
+        )
+    if len(items) < 2:
+        raise ValueError(f"losses must hold at least 2 candidate losses, got {len(items)}: "
+                         f"{losses!r}")
+    for item in items:
+        if not (isinstance(item, str) or callable(item)):
+            raise ValueError(f"losses entries must be loss names or callables, got {item!r}")
+    return items
+
+
+def parse_weights(weights: object, n: int) -> list[float]:
+    """Fixed-mode weights: ``None`` → ``[1/n] * n``; else ``n`` finite numbers ``≥ 0``, not all
+    zero (used as given, not renormalised)."""
+    if weights is None:
+        return [1.0 / n] * n
+    if isinstance(weights, str):
+        try:
+            values = [float(s) for s in weights.split(",")]
+        except ValueError:
+            raise ValueError(f"weights must be comma-separated numbers, got {weights!r}") from None
+    elif isinstance(weights, torch.Tensor):
+        values = [float(v) for v in weights.detach().flatten().tolist()]
+    elif isinstance(weights, Sequence):
+        if not all(isinstance(v, Real) and not isinstance(v, bool) for v in weights):
+            raise ValueError(f"weights must be numbers, got {weights!r}")
+        values = [float(v) for v in weights]
+    else:
+        raise ValueError(f"weights must be a list of {n} numbers, got {weights!r}")
+    if len(values) != n:
+        raise ValueError(f"weights must have one entry per loss ({n}), got {len(values)}")
+    if not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:
+        raise ValueError(f"weights must be finite, >= 0 and not all zero, got {values}")
+    return values
+
+
+def _loss_name(item: Any) -> str:
+    if isinstance(item, str):
+        return item
+    name = getattr(item, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    fn = getattr(item, "__name__", None)
+    return fn if isinstance(fn, str) else type(item).__name__.lower()
+
+
+class StochasticLoss(nn.Module):
+    """Stochastic Loss Function ``H = Σ_i p̂_i · l_i(output, target)`` (paper Eq. 11).
+
+    Call as ``slf(output, target, features=None) -> scalar``.
+
+    Args:
+        losses: the candidate losses ``L = {l_1, …, l_n}``, ``n ≥ 2``: registry names
+            (``"ce,mse,mae,hinge,cosine"`` or ``["ce", "mse"]``), loss modules or callables
+            ``fn(output, target)``.
+        num_outputs: size of one sample's model output (classes for a classifier); the
+            decision network's input size.
+        K: number of one-hot Gumbel-softmax samples averaged into ``p̂`` (Eq. 9–10), ``≥ 1``.
+        tau: Gumbel-softmax temperature (Eq. 6): a number, a :class:`TauSchedule` (or a dict of
+            its arguments) or a callable ``step -> tau``; the step counts training-mode calls.
+        mode: ``"gumbel"`` (the paper's SLF: ``p̂`` = mean of ``K`` one-hot samples with
+            straight-through gradients); ``"softmax"`` (the SLF-Softmax ablation: ``p̂ = p``);
+            ``"fixed"``: ``H = Σ_i w_i l_i`` with the given ``weights`` (no decision network).
+        decision_net: a module mapping ``(N, num_outputs)`` outputs to ``(N, n)`` logits;
+            default :class:`DecisionNet` with ``hidden`` units (last layer zero: ``p`` starts
+            uniform).
+        weights: ``mode="fixed"`` only: ``n`` non-negative weights used as given. The default
+            ``1/n`` each makes ``H`` the *mean* of the losses (weights sum to 1, the same scale
+            as the stochastic modes, whose ``p̂`` always sums to 1).
+        granularity: ``"batch"`` (Algorithm 1: one ``p`` per mini-batch, the batch-mean of the
+            per-sample decisions ``softmax(h(f(x_j)))``, ``K`` samples per batch, weighting the
+            batch-mean losses) or ``"sample"`` (a generalisation: each sample ``j`` draws its own
+            ``p̂_j`` from its own ``p_j`` and ``H = mean_j Σ_i p̂_ji l_i(x_j)``; losses named here
+            are built with ``reduction="none"``, modules must return per-sample values).
+        normalize: ``"none"`` (paper) or ``"running_mean"`` (beyond the paper, against collapse):
+            each ``l_i`` is divided by an exponential running mean ``m_i`` of its detached batch
+            value (``m_i ← β m_i + (1 − β) l_i``, initialised with the first value; kept in the
+            ``running_mean`` buffer, updated in training mode only). All losses then sit near 1,
+            so minimising ``H`` over ``v`` no longer just picks the numerically smallest loss.
+        hidden: hidden units of the default decision network (0: a single linear layer).
+        detach_input: ``True`` (default): ``h`` sees ``f(x; w).detach()``, so the model is
+            trained only through the weighted losses and cannot move its outputs to steer the
+            selection towards small losses; ``False`` lets ``∂H/∂w`` also flow through ``h``
+            as in a literal reading of Eq. 11.
+        generator: ``torch.Generator`` for the Gumbel noise, or an ``int`` seed (a generator is
+            then created on the first input's device); ``None`` uses torch's global RNG. Its
+            state is saved in ``state_dict()`` (``_extra_state``) for exact resume.
+        names: display names of the losses (default: registry names / class names).
+        context: extra keys for building named losses (default ``{"num_classes": num_outputs}``).
+        momentum: ``β`` of the running mean (``normalize="running_mean"``).
+        eps: floor of the running mean in the division.
+
+    Optimisation (Algorithm 1, line 10): ``w`` and ``v`` are updated together by one
+    optimizer step on ``H``; give the optimizer both parameter sets, e.g.
+    ``torch.optim.SGD([*model.parameters(), *slf.parameters()], lr=…)``. ``slf.parameters()``
+    holds the decision network's ``v`` and the parameters of any parametric candidate loss.
+
+    After each call ``last_probs`` (``p``), ``last_weights`` (``p̂``) and ``last_losses`` (raw
+    ``l_i``) hold detached ``(n,)`` vectors, averaged over the batch for ``granularity="sample"``.
+    """
+
+    def __init__(
+        self,
+        losses: str | Sequence[str | nn.Module | Callable[..., torch.Tensor]],
+        num_outputs: int,
+        K: int = 3,
+        tau: Any = 1.0,
+        mode: str = "gumbel",
+        decision_net: nn.Module | None = None,
+        weights: Sequence[float] | str | None = None,
+        granularity: str = "batch",
+        normalize: str = "none",
+        hidden: int = 32,
+        detach_input: bool = True,
+        generator: torch.Generator | int | None = None,
+        *,
+        names: Sequence[str] | None = None,
+        context: dict[str, Any] | None = None,
+        momentum: float = 0.99,
+        eps: float = 1e-8,
+    ) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+        if not isinstance(num_outputs, int) or isinstance(num_outputs, bool) or num_outputs < 1:
+            raise ValueError(f"num_outputs must be an integer >= 1, got {num_outputs!r}")
+        if not isinstance(momentum, Real) or not 0.0 <= float(momentum) < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        if not isinstance(eps, Real) or not float(eps) > 0:
+            raise ValueError(f"eps must be > 0, got {eps!r}")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            if isinstance(generator, bool) or not isinstance(generator, int):
+                raise ValueError(
+                    f"generator must be a torch.Generator, an int seed or None, got {generator!r}"
+                )
+        if mode != "fixed" and weights is not None:
+            raise ValueError("weights is only used with mode='fixed'")
+        if mode == "fixed" and decision_net is not None:
+            raise ValueError("decision_net is not used with mode='fixed'")
+        self.K = check_k(K)
+        self.tau_schedule = as_schedule(tau)
+        self.mode = mode
+        self.granularity = granularity
+        self.normalize = normalize
+        self.detach_input = bool(detach_input)
+        self.num_outputs = num_outputs
+        self.momentum = float(momentum)
+        self.eps = float(eps)
+
+        items = parse_loss_list(losses)
+        self.loss_names: list[str] = [_loss_name(i) for i in items]
+        if names is not None:
+            names = [str(s) for s in names]
+            if len(names) != len(items):
+                raise ValueError(f"names must have one entry per loss ({len(items)}), got "
+                                 f"{len(names)}")
+            self.loss_names = names
+        self.losses = nn.ModuleList(self._build_loss(i, num_outputs, context) for i in items)
+        self.num_losses = len(self.losses)
+        self.needs_features = any(getattr(m, "needs_features", False) for m in self.losses)
+        self.has_parameters = True
+
+        if mode == "fixed":
+            w = parse_weights(weights, self.num_losses)
+            self.register_buffer("fixed_weights", torch.tensor(w, dtype=torch.float64))
+            self.decision_net: nn.Module | None = None
+        else:
+            self.decision_net = (
+                decision_net
+                if decision_net is not None
+                else DecisionNet(num_outputs, self.num_losses, hidden)
+            )
+        self.register_buffer("running_mean", torch.zeros(self.num_losses))
+
+        self._generator = generator if isinstance(generator, torch.Generator) else None
+        self._seed = generator if isinstance(generator, int) else None
+        self._pending_generator_state: torch.Tensor | None = None
+        self._step = 0
+        self._norm_count = 0
+        self.last_probs: torch.Tensor | None = None
+        self.last_weights: torch.Tensor | None = None
+        self.last_losses: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_parts(
+        cls,
+        parts: Mapping[str, Callable[..., torch.Tensor]],
+        num_outputs: int,
+        **kwargs: Any,
+    ) -> StochasticLoss:
+        """SLF over the named parts of one multi-part loss (paper's YOLO experiment).
+
+        ``parts`` maps a part name (``"coord"``, ``"obj"``, ``"noobj"``, …) to a callable
+        ``fn(output, target) -> scalar`` (or a loss module). ``H = Σ_i p̂_i · part_i`` learns the
+        balancing coefficients ``λ_i`` (here ``p̂_i``, summing to 1: a global scale of the
+        ``λ``s is the learning rate's job). ``kwargs`` go to the constructor.
+        """
+        if not isinstance(parts, Mapping) or not parts:
+            raise ValueError(f"parts must be a non-empty mapping name -> loss, got {parts!r}")
+        if any(not callable(fn) for fn in parts.values()):
+            raise ValueError("parts values must be callables fn(output, target) -> tensor")
+        return cls(list(parts.values()), num_outputs, names=list(parts.keys()), **kwargs)
+
+    def _build_loss(
+        self, item: Any, num_outputs: int, context: dict[str, Any] | None
+    ) -> nn.Module:
+        per_sample = self.granularity == "sample"
+        if isinstance(item, str):
+            from losskit import losses as zoo
+
+            ctx = {"num_classes": num_outputs, **(context or {})}
+            kwargs = {"reduction": "none"} if per_sample else {}
+            return zoo.build(item, ctx, **kwargs)
+        if per_sample and getattr(item, "reduction", "none") != "none":
+            raise ValueError(
+                f"granularity='sample' needs per-sample losses: loss {_loss_name(item)!r} has "
+                f"reduction={item.reduction!r}; build it with reduction='none'"
+            )
+        if isinstance(item, nn.Module):
+            return item
+        return _FunctionLoss(item)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def generator(self) -> torch.Generator | None:
+        return self._generator
+
+    def _get_generator(self, device: torch.device) -> torch.Generator | None:
+        if self._generator is None and self._seed is not None:
+            self._generator = torch.Generator(device=device)
+            self._generator.manual_seed(self._seed)
+            if self._pending_generator_state is not None:
+                self._generator.set_state(self._pending_generator_state)
+                self._pending_generator_state = None
+        return self._generator
+
+    @property
+    def step_count(self) -> int:
+        """Training-mode calls so far (drives the ``tau`` schedule)."""
+        return self._step
+
+    @property
+    def tau(self) -> float:
+        """The temperature the next call uses."""
+        return self.tau_schedule(self._step)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        gen_state = (
+            self._generator.get_state()
+            if self._generator is not None
+            else self._pending_generator_state
+        )
+        return {"step": self._step, "norm_count": self._norm_count, "generator": gen_state}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self._step = int(state.get("step", 0))
+        self._norm_count = int(state.get("norm_count", 0))
+        gen_state = state.get("generator")
+        if gen_state is None:
+            return
+        if self._generator is not None:
+            self._generator.set_state(gen_state.cpu())
+        else:
+            self._pending_generator_state = gen_state.cpu()
+
+    # ------------------------------------------------------------------ forward
+    def loss_values(
+        self, output: torch.Tensor, target: Any, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The candidate losses: ``(n,)`` batch means, or ``(N, n)`` per sample."""
+        n_batch = output.shape[0]
+        values = []
+        for name, fn in zip(self.loss_names, self.losses, strict=True):
+            if getattr(fn, "needs_features", False):
+                if features is None:
+                    raise ValueError(f"features is required: loss {name!r} needs the "
+                                     "penultimate features")
+                v = fn(output, target, features=features)
+            else:
+                v = fn(output, target)
+            if not isinstance(v, torch.Tensor):
+                raise ValueError(f"loss {name!r} must return a tensor, got {type(v).__name__}")
+            if self.granularity == "batch":
+                v = v if v.dim() == 0 else v.mean()
+            else:
+                if v.dim() == 0 or v.shape[0] != n_batch:
+                    raise ValueError(
+                        f"granularity='sample' needs per-sample values of shape ({n_batch},): "
+                        f"loss {name!r} returned shape {tuple(v.shape)}"
+                    )
+                v = v if v.dim() == 1 else v.flatten(1).mean(1)
+            values.append(v.to(output.dtype))
+        return torch.stack(values, dim=-1)
+
+    def _normalize(self, values: torch.Tensor) -> torch.Tensor:
+        batch = values.detach() if values.dim() == 1 else values.detach().mean(0)
+        if self.training:
+            if self._norm_count == 0:
+                self.running_mean.copy_(batch)
+            else:
+                self.running_mean.mul_(self.momentum).add_(batch, alpha=1.0 - self.momentum)
+            self._norm_count += 1
+            scale = self.running_mean
+        else:
+            scale = self.running_mean if self._norm_count else batch
+        return values / scale.to(values.dtype).clamp_min(self.eps)
+
+    def selection(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(p̂, p)``: the weights and the decision network's probabilities (Eq. 10–11).
+
+        Shapes ``(n,)`` for ``granularity="batch"``, ``(N, n)`` for ``"sample"``.
+        """
+        n_batch = output.shape[0]
+        if self.decision_net is None:  # mode == "fixed"
+            w = self.fixed_weights.to(output.dtype)
+            p = w / w.sum()
+            if self.granularity == "sample":
+                w, p = w.expand(n_batch, -1), p.expand(n_batch, -1)
+            return w, p
+        x = output.detach() if self.detach_input else output
+        x = x.reshape(n_batch, -1)
+        if x.shape[1] != self.num_outputs:
+            raise ValueError(f"output must have {self.num_outputs} values per sample "
+                             f"(num_outputs), got {x.shape[1]}")
+        param = next(self.decision_net.parameters(), None)
+        if param is not None and x.dtype != param.dtype:
+            x = x.to(param.dtype)
+        logits = self.decision_net(x)
+        if logits.shape != (n_batch, self.num_losses):
+            raise ValueError(f"decision_net must return shape ({n_batch}, {self.num_losses}), "
+                             f"got {tuple(logits.shape)}")
+        log_p = F.log_softmax(logits.to(output.dtype), dim=-1)
+        if self.granularity == "batch":  # p = mean_j softmax(h(f(x_j))), in log space
+            log_p = torch.logsumexp(log_p, dim=0) - math.log(n_batch)
+        p = log_p.exp()
+        if self.mode == "softmax":
+            return p, p
+        tau = self.tau_schedule(self._step)
+        gen = self._get_generator(output.device)
+        return multi_gumbel_softmax(log_p, self.K, tau, generator=gen), p
+
+    def forward(
+        self, output: torch.Tensor, target: Any, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        check_finite_float(output, "output")
+        if output.dim() == 0 or output.shape[0] == 0:
+            raise ValueError(f"output must have shape (N, ...) with N >= 1, got "
+                             f"{tuple(output.shape)}")
+        values = self.loss_values(output, target, features)
+        raw = values.detach() if values.dim() == 1 else values.detach().mean(0)
+        if self.normalize == "running_mean":
+            values = self._normalize(values)
+        weights, probs = self.selection(output)
+        if self.granularity == "batch":
+            loss = (weights * values).sum()
+            self.last_weights, self.last_probs = weights.detach(), probs.detach()
+        else:
+            loss = (weights * values).sum(-1).mean()
+            self.last_weights = weights.detach().mean(0)
+            self.last_probs = probs.detach().mean(0)
+        self.last_losses = raw
+        if self.training:
+            self._step += 1
+        return loss
+
+    def extra_repr(self) -> str:
+        return (
+            f"losses={self.loss_names}, K={self.K}, tau={self.tau_schedule!r}, mode={self.mode!r}, "
+            f"granularity={self.granularity!r}, normalize={self.normalize!r}, "
+            f"detach_input={self.detach_input}"
+        )
+

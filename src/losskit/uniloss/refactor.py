@@ -1,0 +1,328 @@
+"""Refactoring (UniLoss §3.1, eq. 4 and §3.3): scores → comparisons → binaries.
+
+Every metric implemented here compares *positive* scores with *negative* scores inside groups:
+
+* ``pos`` ``(G, P)``: per group ``g``, the scores that should win;
+* ``neg`` ``(G, Q)``: per group ``g``, the scores they are compared against;
+* the comparisons (eq. 4's ``f``) are all differences ``c[g, i, j] = pos[g, i] − neg[g, j]``,
+  shape ``(G, P, Q)``, and the binaries (``h``) are ``b = [c > 0]`` (paper §3.3: the step at 0,
+  so a tie ``c = 0`` is a *lost* comparison, ``b = 0``).
+
+Examples: multi-class accuracy (§3.2, eq. 8) has one group per sample, ``P = 1`` (the target
+score) and ``Q = C − 1`` (the competitors); AP (§4.2.2) has one group, ``P`` positives and ``Q``
+negatives; PCK (§4.3.2) has one group per heatmap, the pixels within the radius as positives and
+the other pixels as negatives.
+
+A column ``j`` of group ``g`` may be *invalid* (``valid[g, j] = False``), e.g. the positive
+pixels of a heatmap sit among the negatives so that every group has the same ``Q``. Invalid
+comparisons are constants: their binary (hard, relaxed, and in every anchor) is **1**, a
+"comparison already won" that changes no metric, adds nothing to any interpolation distance and
+receives no gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from losskit._validation import check_finite_float, check_logits_and_labels
+
+
+@dataclass
+class Comparisons:
+    """Grouped positive/negative scores whose pairwise differences are a metric's comparisons.
+
+    ``pos`` ``(G, P)``, ``neg`` ``(G, Q)``, ``valid`` ``(G, Q)`` bool or ``None`` (all valid);
+    ``extra`` holds what a metric's ``g`` needs besides the binaries (e.g. labels for F1).
+    """
+
+    pos: torch.Tensor
+    neg: torch.Tensor
+    valid: torch.Tensor | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(G, P, Q)``: the shape of the comparison / binary tensor."""
+        return (self.pos.shape[0], self.pos.shape[1], self.neg.shape[1])
+
+    @property
+    def num_binaries(self) -> int:
+        g, p, q = self.shape
+        return g * p * q
+
+    def differences(self) -> torch.Tensor:
+        """Comparisons ``c = pos[:, :, None] − neg[:, None, :]`` ``(G, P, Q)`` (eq. 4's ``f``)."""
+        return self.pos.unsqueeze(2) - self.neg.unsqueeze(1)
+
+    def valid_mask(self) -> torch.Tensor | None:
+        """``(G, P, Q)`` view of ``valid`` (``None`` when every comparison is valid)."""
+        if self.valid is None:
+            return None
+        return self.valid.unsqueeze(1).expand(self.shape)
+
+    def num_valid(self) -> int:
+        """Number of valid comparisons (all of them when ``valid`` is ``None``)."""
+        if self.valid is None:
+            return self.num_binaries
+        return int(self.valid.sum()) * self.shape[1]
+
+    def hard_binaries(self) -> torch.Tensor:
+        """``b = [c > 0]`` ``(G, P, Q)`` bool, invalid comparisons set to 1 (eq. 4's ``h``)."""
+        b = self.differences() > 0
+        if self.valid is not None:
+            b = b | ~self.valid.unsqueeze(1)
+        return b
+
+
+# --------------------------------------------------------------------------- input handling
+def _check_labels(target: torch.Tensor, n: int, name: str = "target") -> None:
+    if not isinstance(target, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(target).__name__}")
+    if target.is_floating_point() or target.is_complex():
+        raise ValueError(f"{name} must be an integer or bool tensor, got dtype {target.dtype}")
+    if target.shape != (n,):
+        raise ValueError(f"{name} must have shape (N,) = ({n},), got {tuple(target.shape)}")
+
+
+def binary_scores(input: torch.Tensor) -> torch.Tensor:
+    """Positive-class score of a binary model ``(N,)``: ``logit_1 − logit_0`` for ``(N, 2)``
+    logits (as :func:`losskit.train.evaluation.binary_scores`), the logit for ``(N,)``/``(N, 1)``.
+    """
+    check_finite_float(input, "input")
+    if input.dim() == 2 and input.shape[1] == 2:
+        return input[:, 1] - input[:, 0]
+    if input.dim() == 1 or (input.dim() == 2 and input.shape[1] == 1):
+        return input.reshape(input.shape[0])
+    raise ValueError(
+        f"input must hold binary scores of shape (N,), (N, 1) or (N, 2), got {tuple(input.shape)}"
+    )
+
+
+def binary_labels(
+    input: torch.Tensor, target: torch.Tensor, need_negative: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validated ``(scores (N,), positive mask (N,) bool)`` for a binary ranking metric.
+
+    Raises ``ValueError`` when ``target`` is not ``{0, 1}``-valued, has no positive, or (when
+    ``need_negative``) no negative sample.
+    """
+    scores = binary_scores(input)
+    if scores.shape[0] == 0:
+        raise ValueError("input is an empty batch (N = 0)")
+    _check_labels(target, scores.shape[0])
+    if target.dtype != torch.bool and bool(((target != 0) & (target != 1)).any()):
+        raise ValueError("target must contain only 0 (negative) and 1 (positive)")
+    positive = target.bool()
+    if not bool(positive.any()):
+        raise ValueError("target contains no positive sample (label 1); the metric is undefined")
+    if need_negative and bool(positive.all()):
+        raise ValueError("target contains no negative sample (label 0); the metric is undefined")
+    return scores, positive
+
+
+# --------------------------------------------------------------------------- refactorings
+def classification_comparisons(input: torch.Tensor, target: torch.Tensor) -> Comparisons:
+    """Multi-class accuracy / top-k (paper §3.2, eq. 8; §4.4.2).
+
+    One group per sample ``i``: ``pos = s[i, y_i]`` ``(N, 1)``, ``neg = s[i, j]`` for the
+    ``C − 1`` competitors ``j ≠ y_i`` (in class order) ``(N, C − 1)``; so
+    ``b[i, 0, j] = [s_{i, y_i} − s_{i, j} > 0]``.
+    """
+    check_logits_and_labels(input, target)
+    n, c = input.shape
+    if c < 2:
+        raise ValueError(f"input must have at least 2 classes (columns), got {c}")
+    y = (target if target.dtype == torch.int64 else target.long()).unsqueeze(1)
+    pos = input.gather(1, y)
+    cols = _columns(c - 1, input.device)
+    competitors = cols + (cols >= y)  # the C − 1 class indices other than y_i
+    return Comparisons(pos, input.gather(1, competitors))
+
+
+_COLUMNS: dict[tuple[int, torch.device], torch.Tensor] = {}
+
+
+def _columns(n: int, device: torch.device) -> torch.Tensor:
+    """Cached ``arange(n)`` ``(1, n)`` int64."""
+    key = (n, device)
+    cols = _COLUMNS.get(key)
+    if cols is None:
+        cols = _COLUMNS[key] = torch.arange(n, device=device).unsqueeze(0)
+    return cols
+
+
+def ranking_comparisons(input: torch.Tensor, target: torch.Tensor) -> Comparisons:
+    """Binary ranking metrics: AP (paper §4.2.2), ROC-AUC, precision@k.
+
+    One group: ``pos`` = scores of the positives ``(1, P)``, ``neg`` = scores of the negatives
+    ``(1, Q)``; ``b[0, i, j] = [s_i − s_j > 0]`` for positive ``i``, negative ``j``. Scores are
+    :func:`binary_scores` of ``input``; ``target`` is ``{0, 1}`` ``(N,)``.
+    """
+    scores, positive = binary_labels(input, target)
+    return Comparisons(scores[positive].unsqueeze(0), scores[~positive].unsqueeze(0))
+
+
+def threshold_comparisons(input: torch.Tensor, target: torch.Tensor) -> Comparisons:
+    """Thresholded binary decisions (F1 at threshold 0, i.e. the argmax of two logits).
+
+    One group per sample with ``P = Q = 1``: ``c_i = s_i − 0`` for a positive (correct iff
+    predicted positive, ``s_i > 0``) and ``c_i = 0 − s_i`` for a negative (correct iff
+    ``s_i < 0``). ``extra["positive"]`` ``(N,)`` bool tells ``g`` which is which.
+    """
+    scores, positive = binary_labels(input, target, need_negative=False)
+    signed = torch.where(positive, scores, -scores)
+    return Comparisons(
+        signed.unsqueeze(1), torch.zeros_like(signed).unsqueeze(1), extra={"positive": positive}
+    )
+
+
+def disk_offsets(radius: float) -> list[tuple[int, int]]:
+    """Integer pixel offsets ``(dr, dc)`` with ``dr² + dc² ≤ radius²`` (``(0, 0)`` first)."""
+    r = math.floor(radius)
+    offsets = [
+        (dr, dc)
+        for dr in range(-r, r + 1)
+        for dc in range(-r, r + 1)
+        if dr * dr + dc * dc <= radius * radius
+    ]
+    offsets.sort(key=lambda o: (o != (0, 0), o))
+    return offsets
+
+
+def heatmap_logits(input: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """Flatten heatmap logits to ``(N, H·W)``; accepts ``(N, S·S)`` (square, row-major),
+    ``(N, H, W)`` or ``(N, 1, H, W)``. Returns ``(flat, H, W)``."""
+    check_finite_float(input, "input")
+    if input.dim() == 2:
+        side = math.isqrt(input.shape[1])
+        if side * side != input.shape[1]:
+            raise ValueError(
+                "input must be heatmap logits (N, S·S) with a perfect-square number of columns, "
+                f"(N, H, W) or (N, 1, H, W); got {tuple(input.shape)}"
+            )
+        h = w = side
+    elif input.dim() == 3 or (input.dim() == 4 and input.shape[1] == 1):
+        h, w = input.shape[-2], input.shape[-1]
+    else:
+        raise ValueError(
+            f"input must be heatmap logits (N, S·S), (N, H, W) or (N, 1, H, W); "
+            f"got {tuple(input.shape)}"
+        )
+    if input.shape[0] == 0 or h * w == 0:
+        raise ValueError(f"input must hold a non-empty batch of heatmaps, got {tuple(input.shape)}")
+    return input.reshape(input.shape[0], h * w), h, w
+
+
+def keypoint_comparisons(input: torch.Tensor, target: torch.Tensor, radius: float) -> Comparisons:
+    """PCK on heatmaps (paper §4.3.2).
+
+    One group per heatmap ``k``; positives: pixels within Euclidean distance ``radius``
+    (inclusive) of the target pixel, in the fixed order of :func:`disk_offsets` (a slot whose
+    pixel falls off the canvas repeats the target pixel, which changes no ``any``/``all``);
+    negatives: all ``H·W`` pixels, the positive ones marked invalid. Hence
+    ``b[k, i, j] = [s_pos_i − s_neg_j > 0]``, and the joint is correct iff some positive pixel
+    beats every negative pixel.
+
+    ``target``: the keypoint's flat pixel index ``(N,)`` (row-major ``r·W + c``); a negative
+    index means "no keypoint" and is rejected, as is a radius that leaves no negative pixel.
+    """
+    flat, h, w = heatmap_logits(input)
+    n, m = flat.shape
+    _check_labels(target, n)
+    if bool((target < 0).any()):
+        raise ValueError(
+            "target contains a heatmap without a keypoint (negative pixel index); PCK needs one "
+            "keypoint per heatmap"
+        )
+    if bool((target >= m).any()):
+        raise ValueError(f"target pixel indices must lie in [0, {m}), got max {int(target.max())}")
+    t = target.long()
+    tr, tc = t // w, t % w
+    offsets = torch.tensor(disk_offsets(radius), device=flat.device, dtype=torch.long)
+    rows = tr.unsqueeze(1) + offsets[:, 0]
+    cols = tc.unsqueeze(1) + offsets[:, 1]
+    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+    pos_idx = torch.where(inside, rows * w + cols, t.unsqueeze(1))
+    pr = torch.arange(m, device=flat.device) // w
+    pc = torch.arange(m, device=flat.device) % w
+    d2 = (pr.unsqueeze(0) - tr.unsqueeze(1)) ** 2 + (pc.unsqueeze(0) - tc.unsqueeze(1)) ** 2
+    negative = d2.to(torch.float64) > radius * radius
+    if not bool(negative.any(1).all()):
+        raise ValueError(
+            f"radius {radius} covers the whole {h}×{w} heatmap for some sample: no negative "
+            "pixel is left to compare against"
+        )
+    return Comparisons(flat.gather(1, pos_idx), flat, valid=negative)
+
+
+# --------------------------------------------------------------------------- subsampling
+def subsample(
+    comps: Comparisons, spec: int | float | None, generator: torch.Generator | None = None
+) -> Comparisons:
+    """Keep a subset of the negative columns of every group (paper §4.4.2, "a portion of binary
+    variables" per step on CIFAR-100).
+
+    * ``None``: keep all.
+    * an ``int`` ``k ≥ 1``: per group the ``k`` highest-scoring valid negatives (the hardest
+      competitors, as the authors' CIFAR-100 code keeps the 20 top classes). For accuracy,
+      top-k (with ``k`` ≥ the metric's k) and PCK this keeps ``g(sign(b))`` exact, since the
+      strongest competitor is always kept.
+    * a ``float`` in ``(0, 1]``: per group a uniformly random ``ceil(fraction · Q)`` columns
+      (valid ones first), drawn from ``generator``.
+
+    Returns ``comps`` unchanged when nothing would be dropped.
+    """
+    if spec is None:
+        return comps
+    g, _, q = comps.shape
+    if isinstance(spec, bool):
+        raise ValueError(f"subsample must be None, an int ≥ 1 or a float in (0, 1], got {spec!r}")
+    if isinstance(spec, int):
+        keep = spec
+        if keep >= q:
+            return comps
+        key = comps.neg.detach()
+        if comps.valid is not None:
+            key = key.masked_fill(~comps.valid, -math.inf)
+    else:
+        keep = math.ceil(float(spec) * q)
+        if keep >= q:
+            return comps
+        device = generator.device if generator is not None else comps.neg.device
+        key = torch.rand(g, q, generator=generator, device=device).to(comps.neg.device)
+        if comps.valid is not None:
+            key = key.masked_fill(~comps.valid, -1.0)
+    idx = key.topk(keep, dim=1, sorted=False).indices
+    valid = comps.valid.gather(1, idx) if comps.valid is not None else None
+    return Comparisons(comps.pos, comps.neg.gather(1, idx), valid, dict(comps.extra))
+
+
+def check_subsample(spec: Any) -> int | float | None:
+    """Validate a ``subsample`` argument (see :func:`subsample`); strings from the CLI parse."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        text = spec.strip().lower()
+        if text in ("", "none"):
+            return None
+        try:
+            spec = int(text)
+        except ValueError:
+            try:
+                spec = float(text)
+            except ValueError:
+                spec = text
+    if isinstance(spec, bool):
+        pass
+    elif isinstance(spec, int) and spec >= 1:
+        return spec
+    elif isinstance(spec, float) and 0 < spec <= 1:
+        return spec
+    raise ValueError(
+        f"subsample must be None, an int k ≥ 1 (top-k competitors) or a float fraction in "
+        f"(0, 1], got {spec!r}"
+    )
