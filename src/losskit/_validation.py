@@ -36,6 +36,14 @@ def check_finite_float(x: torch.Tensor, name: str) -> None:
 def check_logits_and_labels(input: torch.Tensor, target: torch.Tensor) -> None:
     """Validate classification logits ``(N, C)`` and integer labels ``(N,)`` in ``[0, C)``."""
     check_finite_float(input, "input")
+    check_labels(input, target)
+
+
+def check_labels(input: torch.Tensor, target: torch.Tensor) -> None:
+    """Shape checks of logits ``(N, C)`` and integer labels ``(N,)`` in ``[0, C)`` (without
+    the NaN/Inf scan of ``input``; :func:`check_logits_and_labels` does both)."""
+    if not isinstance(input, torch.Tensor):
+        raise ValueError(f"input must be a torch.Tensor, got {type(input).__name__}")
     if input.dim() != 2:
         raise ValueError(f"input must have shape (N, C), got {tuple(input.shape)}")
     if input.shape[0] == 0:
@@ -50,8 +58,8 @@ def check_logits_and_labels(input: torch.Tensor, target: torch.Tensor) -> None:
             f"got {tuple(target.shape)}"
         )
     num_classes = input.shape[1]
-    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= num_classes):
+    low, high = (int(v) for v in torch.aminmax(target))
+    if low < 0 or high >= num_classes:
         raise ValueError(
-            f"target values must lie in [0, {num_classes}), got range "
-            f"[{int(target.min())}, {int(target.max())}]"
+            f"target values must lie in [0, {num_classes}), got range [{low}, {high}]"
         )

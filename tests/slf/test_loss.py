@@ -440,3 +440,26 @@ def test_bad_call_arguments_raise_value_error():
         TauSchedule(1.0, 0.0, 10)
     with pytest.raises(ValueError, match="steps"):
         TauSchedule(1.0, 0.5, 0)
+
+
+def test_fused_candidate_losses_match_unfused_modules():
+    """The shared-softmax fast path (zoo modules) gives the loss of calling each loss."""
+    import functools
+
+    from losskit.losses import functional as LF
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(32, 6, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 6, (32,), generator=g)
+    fns = [LF.cross_entropy, LF.mse, LF.mae, LF.hinge, LF.cosine]
+    for granularity in ("batch", "sample"):
+        fused = StochasticLoss("ce,mse,mae,hinge,cosine", 6, granularity=granularity)
+        plain = StochasticLoss(
+            [functools.partial(f, reduction="none") for f in fns], 6,
+            granularity=granularity,
+        )
+        assert len(fused._fused) == 5 and not plain._fused
+        torch.testing.assert_close(fused.loss_values(x, y), plain.loss_values(x, y))
+    mixed = StochasticLoss(["ce", lambda o, t: LF.focal(o, t), "mae"], 6)
+    expected = torch.stack([LF.cross_entropy(x, y), LF.focal(x, y), LF.mae(x, y)])
+    torch.testing.assert_close(mixed.loss_values(x, y), expected)

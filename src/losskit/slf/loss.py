@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from losskit._validation import check_finite_float
+from losskit.losses.fused import fusable_kind, fused_losses
 from losskit.slf.decision import DecisionNet
 from losskit.slf.gumbel import check_k, multi_gumbel_softmax
 from losskit.slf.schedule import as_schedule
@@ -217,6 +218,9 @@ class StochasticLoss(nn.Module):
             self.loss_names = names
         self.losses = nn.ModuleList(self._build_loss(i, num_outputs, context) for i in items)
         self.num_losses = len(self.losses)
+        kinds = [fusable_kind(m) for m in self.losses]
+        # zoo losses sharing a softmax are computed in one pass (losskit.losses.fused)
+        self._fused = [(i, k) for i, k in enumerate(kinds) if k is not None]
         self.needs_features = any(getattr(m, "needs_features", False) for m in self.losses)
         self.has_parameters = True
 
@@ -330,8 +334,18 @@ class StochasticLoss(nn.Module):
     ) -> torch.Tensor:
         """The candidate losses: ``(n,)`` batch means, or ``(N, n)`` per sample."""
         n_batch = output.shape[0]
-        values = []
-        for name, fn in zip(self.loss_names, self.losses, strict=True):
+        values: list[torch.Tensor | None] = [None] * self.num_losses
+        if self._fused:
+            block = fused_losses(output, target, [k for _, k in self._fused])
+            if self.granularity == "batch":
+                block = block.mean(0)
+            if len(self._fused) == self.num_losses:
+                return block.to(output.dtype)
+            for (i, _), column in zip(self._fused, block.unbind(-1), strict=True):
+                values[i] = column
+        for i, (name, fn) in enumerate(zip(self.loss_names, self.losses, strict=True)):
+            if values[i] is not None:
+                continue
             if getattr(fn, "needs_features", False):
                 if features is None:
                     raise ValueError(f"features is required: loss {name!r} needs the "
@@ -350,7 +364,7 @@ class StochasticLoss(nn.Module):
                         f"loss {name!r} returned shape {tuple(v.shape)}"
                     )
                 v = v if v.dim() == 1 else v.flatten(1).mean(1)
-            values.append(v.to(output.dtype))
+            values[i] = v.to(output.dtype)
         return torch.stack(values, dim=-1)
 
     def _normalize(self, values: torch.Tensor) -> torch.Tensor:
@@ -392,7 +406,8 @@ class StochasticLoss(nn.Module):
                              f"got {tuple(logits.shape)}")
         log_p = F.log_softmax(logits.to(output.dtype), dim=-1)
         if self.granularity == "batch":  # p = mean_j softmax(h(f(x_j))), in log space
-            log_p = torch.logsumexp(log_p, dim=0) - math.log(n_batch)
+            shift = log_p.detach().amax(0)  # a constant shift: exact value, cheap backward
+            log_p = shift + (log_p - shift).exp().mean(0).log()
         p = log_p.exp()
         if self.mode == "softmax":
             return p, p

@@ -1,0 +1,55 @@
+"""The fused softmax-family losses equal the individual zoo functions, values and gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from losskit import losses
+from losskit.losses import functional as LF
+from losskit.losses.fused import FUSABLE_KINDS, fusable_kind, fused_losses
+
+FUNCTIONS = {"ce": LF.cross_entropy, "mse": LF.mse, "mae": LF.mae, "cosine": LF.cosine,
+             "hinge": LF.hinge}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_columns_equal_the_individual_losses(dtype):
+    g = torch.Generator().manual_seed(0)
+    x = (3 * torch.randn(64, 7, generator=g)).to(dtype)
+    y = torch.randint(0, 7, (64,), generator=g)
+    kinds = list(FUSABLE_KINDS)
+    block = fused_losses(x, y, kinds)
+    assert block.shape == (64, len(kinds)) and block.dtype == dtype
+    for i, k in enumerate(kinds):
+        torch.testing.assert_close(block[:, i], FUNCTIONS[k](x, y, reduction="none"))
+
+
+def test_gradients_equal_the_individual_losses():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(16, 5, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 5, (16,), generator=g)
+    w = torch.rand(len(FUSABLE_KINDS), generator=g, dtype=torch.float64)
+    a = x.clone().requires_grad_(True)
+    (fused_losses(a, y, list(FUSABLE_KINDS)).mean(0) * w).sum().backward()
+    b = x.clone().requires_grad_(True)
+    sum(wi * FUNCTIONS[k](b, y) for wi, k in zip(w, FUSABLE_KINDS)).backward()
+    torch.testing.assert_close(a.grad, b.grad)
+    assert torch.autograd.gradcheck(lambda t: fused_losses(t, y, ["ce", "mse", "cosine"]), (b,))
+
+
+def test_which_modules_fuse():
+    assert fusable_kind(losses.get("ce")) == "ce"
+    assert fusable_kind(losses.get("mse", reduction="none")) == "mse"
+    assert fusable_kind(losses.get("mse", reduction="sum")) is None
+    assert fusable_kind(losses.get("hinge", variant="ova_squared")) is None
+    assert fusable_kind(losses.get("focal")) is None
+    assert fusable_kind(lambda x, y: x.sum()) is None
+
+
+def test_bad_input():
+    x = torch.randn(4, 3)
+    with pytest.raises(ValueError, match="target"):
+        fused_losses(x, torch.tensor([0, 1, 2, 3]), ["ce"])
+    with pytest.raises(ValueError, match="kinds"):
+        fused_losses(x, torch.tensor([0, 1, 2, 0]), ["focal"])
