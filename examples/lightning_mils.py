@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Subset, TensorDataset
 
 from losskit import data, models
 from losskit.integrations.lightning import LossKitModule
-from losskit.plugins import load_all
 
 
 def main() -> None:
-    load_all()
     torch.manual_seed(0)
     splits = data.load("fashion-mnist")
-    train = Subset(splits.train, range(5000))
     x, y = splits.train.tensors[0][:5000], splits.train.tensors[1][:5000]
+    train = TensorDataset(x, y)
     model = models.build("lenet", splits.input_shape, splits.num_classes)
     module = LossKitModule(
-        model, "mils", torch.utils.data.TensorDataset(x, y),
+        model, "mils", train,
         method_kwargs={"aux": "multi_margin", "participation": 0.1, "observation_size": 128},
         lr=0.05,
     )

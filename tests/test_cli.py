@@ -27,6 +27,7 @@ def test_list_shows_every_registered_name(capsys):
         (["train", "--data", "digits", "--model", "mlp", "--epochs", "0"], "epochs must be"),
         (["train", "--slf-k", "3"], "--slf-k applies to --method slf"),
         (["train", "--data-arg", "novalue"], "--data-arg expects KEY=VALUE"),
+        (["bench", "slf", "--models", "mlp,nope"], "--models must name registered models"),
     ],
 )
 def test_bad_names_and_values_give_one_line_and_exit_2(argv, needle, capsys):

@@ -134,3 +134,17 @@ def test_headline_limits_the_readme_table(tmp_path):
     assert len(rows) == 1 and _row(rows[0], "better", column=1)[0] == "toy"
     meta = json.loads(path.read_text().splitlines()[0])["meta"]
     assert meta["headline"] == ["better"]
+
+
+def test_cli_report_rewrites_the_readme_section(results, tmp_path, capsys):
+    from losskit.cli import main
+
+    _, _, path = results
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:start -->\n<!-- results:end -->\nend\n")
+    argv = ["report", str(path), "--out", str(tmp_path / "rep"), "--readme", str(readme)]
+    assert main(argv) == 0
+    text = readme.read_text()
+    assert readme_table(path) in text and f"losskit report {path}" in text
+    assert text.startswith("intro\n") and text.endswith("end\n")
+    assert main(argv) == 0 and "unchanged" in capsys.readouterr().out

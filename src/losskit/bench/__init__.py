@@ -33,8 +33,17 @@ def _plot(rows: list[Row], path: Path) -> None:
     plt.close(fig)
 
 
-def run_bench(what: str, steps: int = 30, threads: int = 2, out: str | None = None) -> int:
-    """Run benchmark suite ``what`` (one of ``SUITES``), print a Markdown table, optionally save."""
+def run_bench(
+    what: str,
+    steps: int = 30,
+    threads: int = 2,
+    out: str | None = None,
+    models: tuple[str, ...] = ("mlp", "lenet"),
+) -> int:
+    """Run benchmark suite ``what`` (one of ``SUITES``), print a Markdown table, optionally save.
+
+    ``models``: the registered models the method suites time (e.g. add ``"resnet8"`` to see the
+    fixed per-step cost of a loss shrink relative to a larger model)."""
     if what not in SUITES:
         raise ValueError(f"unknown benchmark {what!r}; expected one of: {', '.join(SUITES)}")
     if steps < 20:
@@ -47,7 +56,7 @@ def run_bench(what: str, steps: int = 30, threads: int = 2, out: str | None = No
         from losskit.bench.suites import METHOD_CASES
 
         cases = [c for c in METHOD_CASES if what in ("methods", "all") or c[1] in ("loss", what)]
-        rows += bench_methods(blocks=steps, cases=cases)
+        rows += bench_methods(tuple(models), blocks=steps, cases=cases)
     if what in ("scaling", "all"):
         rows += bench_scaling(blocks=steps)
     table = markdown_table(rows)
