@@ -236,9 +236,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from losskit.bench import run_bench
-
     from losskit import models
+    from losskit.bench import run_bench
 
     names = tuple(m.strip() for m in args.models.split(",") if m.strip())
     unknown = [m for m in names if m not in models.MODELS]
