@@ -43,7 +43,7 @@ reproduce: setup
 	$(BIN)/losskit reproduce $(E) --jobs 2
 
 report: setup
-	$(BIN)/losskit report results/results.jsonl --out results
+	$(BIN)/losskit report results/results.jsonl --out results/report --readme README.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

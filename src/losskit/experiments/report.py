@@ -421,6 +421,15 @@ def _overrides_text(overrides: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in overrides.items()) or "(base config)"
 
 
+# Method logs that are bookkeeping rather than findings: kept in the JSONL, not plotted
+# (their information is in the plotted ratio / frequency keys).
+_UNPLOTTED_LOGS = frozenset({
+    "mils_attempts", "mils_successes", "mils_rollbacks", "mils_extra_forwards",
+    "mils_extra_time_s", "mils_aux_attempts", "mils_aux_successes", "slf_tau", "slf_weights",
+    "uniloss_metric",
+})
+
+
 def _plots_section(exp: _ExperimentData, fig_dir: Path, rel: str) -> list[str]:
     lines: list[str] = []
     stem = _safe(exp.name)
@@ -429,6 +438,8 @@ def _plots_section(exp: _ExperimentData, fig_dir: Path, rel: str) -> list[str]:
         (f"{stem}_sweep.png", lambda p: plot_sweep(exp, p)),
     ]
     for key, kind in method_log_keys(exp.records()).items():
+        if key in _UNPLOTTED_LOGS:
+            continue
         targets.append((f"{stem}_{_safe(key)}.png",
                         lambda p, key=key, kind=kind: plot_method_log(exp, key, kind, p)))
     for filename, fn in targets:
