@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
 import torch
 import torch.distributed as dist
@@ -27,6 +30,19 @@ class PlainNet(Classifier):
         return self.body(x)
 
 
+@contextlib.contextmanager
+def _process_group(rank: int, world: int, port: int) -> Iterator[None]:
+    """A gloo process group on this machine for the body of a spawned worker."""
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
 CONFIG = dict(epochs=2, batch_size=32, lr=0.1, seed=5, progress=False)
 
 
@@ -39,18 +55,12 @@ def _train_single() -> list[torch.Tensor]:
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
-    )
-    try:
+    with _process_group(rank, world, port):
         torch.manual_seed(0)
         result = fit(
             TrainConfig(**CONFIG), data=make_blobs(), model=PlainNet(), method=LossMethod("ce")
         )
         torch.save([p.detach() for p in result.model.parameters()], f"{out}.{rank}")
-    finally:
-        dist.destroy_process_group()
 
 
 def test_two_gloo_processes_match_one_process_and_each_other(tmp_path):
@@ -74,19 +84,13 @@ METHOD_CASES = {
 def _method_worker(rank: int, world: int, port: int, out: str, name: str) -> None:
     from losskit.train import METHODS
 
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
-    )
-    try:
+    with _process_group(rank, world, port):
         torch.manual_seed(0)
         method = METHODS.get(name.split("-")[0], **METHOD_CASES[name])
         result = fit(TrainConfig(**CONFIG), data=make_blobs(), model=PlainNet(), method=method)
         params = [p.detach() for p in result.model.parameters()]
         params += [p.detach() for p in result.method.parameters()]
         torch.save({"params": params, "history": result.history}, f"{out}.{rank}")
-    finally:
-        dist.destroy_process_group()
 
 
 def _scalars(history: list[dict]) -> list[dict]:
@@ -117,11 +121,7 @@ def _mils_shard_worker(rank: int, world: int, port: int, out: str) -> None:
 
     from losskit.mils import MILS
 
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
-    )
-    try:
+    with _process_group(rank, world, port):
         torch.manual_seed(0)
         model = DistributedDataParallel(PlainNet())
         optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
@@ -137,8 +137,6 @@ def _mils_shard_worker(rank: int, world: int, port: int, out: str) -> None:
             decisions.append(mils.step(xb[rank::world], yb[rank::world]).accepted)
         params = [p.detach() for p in model.parameters()]
         torch.save({"params": params, "decisions": decisions}, f"{out}.{rank}")
-    finally:
-        dist.destroy_process_group()
 
 
 def test_mils_decides_on_global_observation_counts(tmp_path):
@@ -157,11 +155,7 @@ def test_mils_decides_on_global_observation_counts(tmp_path):
 def _uniloss_scope_worker(rank: int, world: int, port: int, out: str) -> None:
     from losskit.uniloss import UniLoss
 
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
-    )
-    try:
+    with _process_group(rank, world, port):
         scores, target = _ap_batch()
         sizes = (7, 13)  # uneven shards: rank 0 holds the first 7 samples, rank 1 the rest
         lo = sum(sizes[:rank])
@@ -172,8 +166,6 @@ def _uniloss_scope_worker(rank: int, world: int, port: int, out: str) -> None:
             loss.backward()
             results[scope] = (loss.detach(), local.grad)
         torch.save(results, f"{out}.{rank}")
-    finally:
-        dist.destroy_process_group()
 
 
 def _ap_batch() -> tuple[torch.Tensor, torch.Tensor]:
