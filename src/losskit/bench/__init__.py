@@ -6,7 +6,14 @@ from pathlib import Path
 
 import torch
 
-from losskit.bench.suites import Row, bench_methods, bench_scaling, bench_trainer, markdown_table
+from losskit.bench.suites import (
+    Row,
+    bench_methods,
+    bench_mils_components,
+    bench_scaling,
+    bench_trainer,
+    markdown_table,
+)
 from losskit.bench.timing import Timing, interleaved_timings
 
 SUITES = ("trainer", "methods", "slf", "uniloss", "mils", "scaling", "all")
@@ -57,6 +64,8 @@ def run_bench(
 
         cases = [c for c in METHOD_CASES if what in ("methods", "all") or c[1] in ("loss", what)]
         rows += bench_methods(tuple(models), blocks=steps, cases=cases)
+    if what in ("mils", "all"):
+        rows += bench_mils_components(tuple(models))
     if what in ("scaling", "all"):
         rows += bench_scaling(blocks=steps)
     table = markdown_table(rows)
@@ -74,4 +83,4 @@ def run_bench(
 
 
 __all__ = ["Row", "Timing", "interleaved_timings", "run_bench", "bench_methods", "bench_trainer",
-           "bench_scaling", "markdown_table"]
+           "bench_scaling", "bench_mils_components", "markdown_table"]
