@@ -170,7 +170,7 @@ def test_ties_rejected_when_accept_ties_false(monkeypatch) -> None:
     (m1, o1, _), (m2, o2, _) = _pair("sgd", TinyNet)
     x, y = _data()
     mils = MILS(m1, o1, "ce", "multi_margin", 1.0, (x[:16], y[:16]), accept_ties=False)
-    monkeypatch.setattr(mils, "_observe", lambda: 7)
+    monkeypatch.setattr(mils, "_observe", lambda: (7, 16))
     ce = losses.get("ce")
     for xb, yb in _batches(x, y, 4):
         assert mils.step(xb, yb).accepted is False
