@@ -131,7 +131,7 @@ def test_forced_rejection_restores_snapshot_bitwise(monkeypatch) -> None:
     for xb, yb in _batches(x, y, 2):  # build momentum state (centres get none under CE)
         mils._update(xb, yb, mils.primary)
         sched.step()
-    calls = iter([5, 4])  # before, after: accuracy "drops" -> forced rejection
+    calls = iter([(5, 32), (4, 32)])  # before, after: accuracy "drops" -> forced rejection
     monkeypatch.setattr(mils, "_observe", lambda: next(calls))
     before = full_state(model, opt, [center], sched, scaler)
     seen = {}
@@ -156,7 +156,7 @@ def test_accepted_update_equals_plain_aux_step(monkeypatch) -> None:
     (m1, o1, _), (m2, o2, _) = _pair("adam", TinyNet)
     x, y = _data()
     mils = MILS(m1, o1, "ce", "multi_margin", 1.0, (x[:16], y[:16]))
-    monkeypatch.setattr(mils, "_observe", lambda: 7)  # tie -> accepted (accept_ties=True)
+    monkeypatch.setattr(mils, "_observe", lambda: (7, 16))  # tie -> accepted (accept_ties=True)
     mm = losses.get("multi_margin")
     for xb, yb in _batches(x, y, 5):
         r = mils.step(xb, yb)
