@@ -45,6 +45,7 @@ _METHOD_FLAGS: list[tuple[str, str, str]] = [
     ("slf_mode", "slf", "mode"),
     ("slf_granularity", "slf", "granularity"),
     ("slf_normalize", "slf", "normalize"),
+    ("slf_update", "slf", "update"),
     ("uniloss_metric", "uniloss", "metric"),
     ("uniloss_anchors", "uniloss", "num_anchors"),
     ("uniloss_temperature", "uniloss", "temperature"),
@@ -90,6 +91,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     m.add_argument("--slf-mode", default=None, help="[slf] gumbel | softmax | fixed")
     m.add_argument("--slf-granularity", default=None, help="[slf] batch | sample")
     m.add_argument("--slf-normalize", default=None, help="[slf] none | running_mean")
+    m.add_argument("--slf-update", default=None,
+                   help="[slf] joint (paper) | bilevel (decision net follows validation)")
     m.add_argument("--uniloss-metric", default=None, help="[uniloss] accuracy | ap | pck | …")
     m.add_argument("--uniloss-anchors", type=int, default=None, help="[uniloss] per type")
     m.add_argument("--uniloss-temperature", type=float, default=None)

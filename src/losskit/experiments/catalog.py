@@ -67,6 +67,7 @@ for model, paper_ce, paper_slf in (("mlp", 98.06, 98.52), ("lenet", 99.02, 99.35
             _slf("SLF K=3", paper=paper_slf, k=3),
             _slf("SLF-Softmax", mode="softmax"),
             _slf("SLF K=3 normalised", k=3, normalize="running_mean"),
+            _slf("SLF K=3 bilevel", k=3, update="bilevel"),
         ],
         seeds=SEEDS,
         baseline="CE",

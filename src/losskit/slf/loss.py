@@ -415,9 +415,13 @@ class StochasticLoss(nn.Module):
         gen = self._get_generator(output.device)
         return multi_gumbel_softmax(log_p, self.K, tau, generator=gen), p
 
-    def forward(
+    def forward_parts(
         self, output: torch.Tensor, target: Any, features: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(p̂, l)``: the weights (with their graph to the decision network) and the
+        (normalised) loss values, so that ``forward`` = ``(p̂ · l).sum()`` (``.sum(-1).mean()``
+        per sample). Updates ``last_*`` and the step counter like :meth:`forward`. Useful for
+        training ``v`` on another objective than ``H`` (see :mod:`losskit.slf.bilevel`)."""
         check_finite_float(output, "output")
         if output.dim() == 0 or output.shape[0] == 0:
             raise ValueError(f"output must have shape (N, ...) with N >= 1, got "
@@ -428,16 +432,22 @@ class StochasticLoss(nn.Module):
             values = self._normalize(values)
         weights, probs = self.selection(output)
         if self.granularity == "batch":
-            loss = (weights * values).sum()
             self.last_weights, self.last_probs = weights.detach(), probs.detach()
         else:
-            loss = (weights * values).sum(-1).mean()
             self.last_weights = weights.detach().mean(0)
             self.last_probs = probs.detach().mean(0)
         self.last_losses = raw
         if self.training:
             self._step += 1
-        return loss
+        return weights, values
+
+    def forward(
+        self, output: torch.Tensor, target: Any, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        weights, values = self.forward_parts(output, target, features)
+        if self.granularity == "batch":
+            return (weights * values).sum()
+        return (weights * values).sum(-1).mean()
 
     def extra_repr(self) -> str:
         return (

@@ -8,10 +8,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from losskit.slf.bilevel import bilevel_step
 from losskit.slf.gumbel import check_k
 from losskit.slf.loss import GRANULARITIES, MODES, NORMALIZATIONS, StochasticLoss, parse_loss_list
 from losskit.slf.schedule import as_schedule
 from losskit.train.method import METHODS, Method, StepResult, TrainContext, loss_step
+
+UPDATES = ("joint", "bilevel")
 
 
 def selection_share(weights: torch.Tensor) -> torch.Tensor:
@@ -32,6 +35,11 @@ class SLFMethod(Method):
 
     Args: as :class:`~losskit.slf.StochasticLoss` (``losses`` comma-separated or a list,
     ``k`` = ``K``); ``seed`` seeds the Gumbel-noise generator (created on the model's device).
+
+    ``update``: ``"joint"`` (Algorithm 1: ``v`` minimises ``H``) or ``"bilevel"`` (beyond the
+    paper: ``v`` favours the losses whose gradient aligns with the gradient of cross-entropy on
+    a fresh random training batch of ``val_batch_size`` samples; see
+    :mod:`losskit.slf.bilevel`).
 
     Per epoch it logs ``slf_probs`` (mean ``p`` per loss), ``slf_weights`` (mean ``p̂``),
     ``slf_select_freq`` (share of steps in which each loss had the largest ``p̂``, ties split
@@ -54,6 +62,8 @@ class SLFMethod(Method):
         detach_input: bool = True,
         seed: int = 0,
         momentum: float = 0.99,
+        update: str = "joint",
+        val_batch_size: int = 128,
     ) -> None:
         # validate early (before any model / data is built): same checks as StochasticLoss
         self.loss_specs = parse_loss_list(losses)
@@ -66,6 +76,15 @@ class SLFMethod(Method):
         ):
             if value not in choices:
                 raise ValueError(f"{arg} must be one of {choices}, got {value!r}")
+        if update not in UPDATES:
+            raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
+        if update == "bilevel" and (granularity != "batch" or mode == "fixed"):
+            raise ValueError("update='bilevel' needs granularity='batch' and mode 'gumbel' or "
+                             "'softmax'")
+        if isinstance(val_batch_size, bool) or not isinstance(val_batch_size, int) or (
+            val_batch_size < 1
+        ):
+            raise ValueError(f"val_batch_size must be an integer >= 1, got {val_batch_size!r}")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an integer, got {seed!r}")
         self.tau = tau
@@ -77,6 +96,10 @@ class SLFMethod(Method):
         self.detach_input = detach_input
         self.seed = seed
         self.momentum = momentum
+        self.update = update
+        self.val_batch_size = val_batch_size
+        self._val_generator = torch.Generator().manual_seed(seed + 1)
+        self._train_set: Any = None
         self.slf: StochasticLoss | None = None
         self._reset_epoch()
 
@@ -114,13 +137,25 @@ class SLFMethod(Method):
             for n, default in zip(names, self.slf.loss_names, strict=True)
         ]
         self.slf.to(ctx.device)
+        self._train_set = ctx.train_set
+
+    def _validation_batch(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """A fresh random training batch (``update="bilevel"``'s validation loss)."""
+        x, y = self._train_set.tensors[:2]
+        idx = torch.randint(len(y), (min(self.val_batch_size, len(y)),),
+                            generator=self._val_generator)
+        return x[idx].to(device), y[idx].to(device)
 
     def parameters(self) -> Iterator[nn.Parameter]:
         return self.slf.parameters() if self.slf is not None else iter(())
 
     def step(self, ctx: TrainContext, inputs: torch.Tensor, targets: torch.Tensor) -> StepResult:
         assert self.slf is not None, "setup() must run before step()"
-        result = loss_step(ctx, inputs, targets, self.slf)
+        if self.update == "bilevel":
+            vx, vy = self._validation_batch(inputs.device)
+            result = bilevel_step(ctx, self.slf, inputs, targets, vx, vy)
+        else:
+            result = loss_step(ctx, inputs, targets, self.slf)
         probs, weights = self.slf.last_probs, self.slf.last_weights
         assert probs is not None and weights is not None
         share = selection_share(weights)
@@ -158,11 +193,16 @@ class SLFMethod(Method):
         return logs
 
     def state_dict(self) -> dict[str, Any]:
-        return {"slf": self.slf.state_dict()} if self.slf is not None else {}
+        state: dict[str, Any] = {"val_generator": self._val_generator.get_state()}
+        if self.slf is not None:
+            state["slf"] = self.slf.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if self.slf is not None and "slf" in state:
             self.slf.load_state_dict(state["slf"])
+        if "val_generator" in state:
+            self._val_generator.set_state(state["val_generator"])
 
 
 if "slf" not in METHODS:
