@@ -248,3 +248,20 @@ def test_metrics_registry_lists_the_metrics():
         METRICS.names()
     )
     assert all(METRICS.describe().values())
+
+
+def test_degenerate_ap_batch_raises_or_gives_a_zero_loss():
+    from losskit.uniloss import DegenerateBatchError
+
+    scores = torch.randn(6, requires_grad=True)
+    negatives = torch.zeros(6, dtype=torch.long)
+    with pytest.raises(DegenerateBatchError, match="no positive"):
+        UniLoss("ap", seed=0)(scores, negatives)
+    assert issubclass(DegenerateBatchError, ValueError)
+    loss_fn = UniLoss("ap", seed=0, on_degenerate="zero")
+    loss = loss_fn(scores, negatives)
+    loss.backward()
+    assert loss.item() == 0.0 and torch.equal(scores.grad, torch.zeros(6))
+    assert loss_fn.last_surrogate is None
+    with pytest.raises(ValueError, match="on_degenerate"):
+        UniLoss("ap", on_degenerate="skip")

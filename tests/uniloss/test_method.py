@@ -90,3 +90,17 @@ def test_ap_with_two_logit_model_on_imbalanced_binary_blobs():
         ap = average_precision(binary_scores(result.model(x[300:])), y[300:])
     assert result.final["test_ap"] == ap
     assert ap > 0.6  # chance ≈ 0.1
+
+
+def test_batches_without_positives_are_skipped_and_counted():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(70, 8, generator=g)
+    y = torch.zeros(70, dtype=torch.long)
+    y[:2] = 1  # 2 positives, 3 batches per epoch: at least one batch has none
+    x[y == 1] += 2.0
+    splits = DataSplits("tiny", TensorDataset(x, y), None, TensorDataset(x, y), 2, (8,))
+    result = fit(TrainConfig(epochs=2, batch_size=32, lr=0.05, seed=0, progress=False),
+                 data=splits, model=TinyNet(num_classes=2), method=UniLossMethod("ap"))
+    skipped = [h["uniloss_skipped"] for h in result.history]
+    assert all(1 <= s <= 3 for s in skipped)
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())

@@ -426,7 +426,7 @@ def _overrides_text(overrides: dict[str, Any]) -> str:
 _UNPLOTTED_LOGS = frozenset({
     "mils_attempts", "mils_successes", "mils_rollbacks", "mils_extra_forwards",
     "mils_extra_time_s", "mils_aux_attempts", "mils_aux_successes", "slf_tau", "slf_weights",
-    "uniloss_metric",
+    "uniloss_metric", "uniloss_skipped",
 })
 
 

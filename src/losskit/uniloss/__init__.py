@@ -10,12 +10,13 @@ from losskit.uniloss.interpolation import idw, sigmoid_relaxation
 from losskit.uniloss.loss import UniLoss
 from losskit.uniloss.method import UniLossMethod
 from losskit.uniloss.metrics import METRICS, Metric, custom_metric, resolve_metric
-from losskit.uniloss.refactor import Comparisons, binary_scores, subsample
+from losskit.uniloss.refactor import Comparisons, DegenerateBatchError, binary_scores, subsample
 
 __all__ = [
     "METRICS",
     "Anchors",
     "Comparisons",
+    "DegenerateBatchError",
     "Metric",
     "UniLoss",
     "UniLossMethod",

@@ -34,7 +34,12 @@ from losskit.uniloss.interpolation import (
     sigmoid_relaxation,
 )
 from losskit.uniloss.metrics import Metric, resolve_metric
-from losskit.uniloss.refactor import Comparisons, check_subsample, subsample
+from losskit.uniloss.refactor import (
+    Comparisons,
+    DegenerateBatchError,
+    check_subsample,
+    subsample,
+)
 
 SCOPES = ("local", "global")
 
@@ -88,6 +93,10 @@ class UniLoss(nn.Module):
             mean over samples. Every rank must then draw the same anchors: seed the generator
             identically on all ranks (``UniLossMethod`` does). Outside distributed runs both
             scopes are the same.
+        on_degenerate: what a batch on which the metric is undefined (AP / AUC / precision@k
+            without a positive or without a negative sample) does: ``"raise"``
+            (``DegenerateBatchError``, a ``ValueError``) or ``"zero"``: a zero loss with zero
+            gradient (training skips the batch; ``last_surrogate`` is then ``None``).
 
     Forward returns the scalar ``1 − g̃`` (in ``[0, 1]`` for metrics in ``[0, 1]``); after each
     call ``last_surrogate`` holds ``g̃`` and ``last_metric`` the exact metric ``g(sign(b))`` of
@@ -118,8 +127,12 @@ class UniLoss(nn.Module):
         distance: str = "euclidean",
         layout: str = "accuracy",
         scope: str = "local",
+        on_degenerate: str = "raise",
     ) -> None:
         super().__init__()
+        if on_degenerate not in ("raise", "zero"):
+            raise ValueError(f"on_degenerate must be 'raise' or 'zero', got {on_degenerate!r}")
+        self.on_degenerate = on_degenerate
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
         self.scope = scope
@@ -228,7 +241,13 @@ class UniLoss(nn.Module):
         """``1 − g̃``: the loss to minimise (``features`` is ignored)."""
         if self.scope == "global":
             input, target = gather_batch(input), gather_batch(target)
-        return 1.0 - self.surrogate(input, target)
+        try:
+            return 1.0 - self.surrogate(input, target)
+        except DegenerateBatchError:
+            if self.on_degenerate == "raise":
+                raise
+            self.last_surrogate = self.last_metric = None
+            return (input * 0.0).sum()
 
     def extra_repr(self) -> str:
         return (

@@ -19,6 +19,9 @@ class UniLossMethod(Method):
     run draws the same anchors as an uninterrupted one. ``on_epoch_end`` logs the epoch's mean
     surrogate ``uniloss_surrogate`` (``g̃``) and mean exact batch metric ``uniloss_metric``.
     Extra keyword arguments go to :class:`UniLoss` (``flip_bits``, ``nearby``, ``num_good``…).
+    A batch on which the metric is undefined (AP without positives, e.g. a small last batch of a
+    1:9 task) contributes a zero loss (``on_degenerate="zero"``) and is counted in the epoch's
+    ``uniloss_skipped``.
     """
 
     name = "uniloss"
@@ -35,6 +38,7 @@ class UniLossMethod(Method):
         seed: int = 0,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("on_degenerate", "zero")
         self.generator = torch.Generator()
         self.loss = UniLoss(
             metric,
@@ -51,6 +55,7 @@ class UniLossMethod(Method):
         self.generator.manual_seed(self.seed)
         self._sums = torch.zeros(2, dtype=torch.float64)
         self._steps = 0
+        self._skipped = 0
 
     def setup(self, ctx: TrainContext) -> None:
         self._sums = torch.zeros(2, dtype=torch.float64, device=ctx.device)
@@ -62,16 +67,19 @@ class UniLossMethod(Method):
                 self._sums
             )
             self._steps += 1
+        else:
+            self._skipped += 1
         result.info["uniloss_surrogate"] = self.loss.last_surrogate
         return result
 
     def on_epoch_end(self, ctx: TrainContext, epoch: int) -> dict[str, Any]:
-        if not self._steps:
-            return {}
-        means = (self._sums / self._steps).tolist()
+        logs: dict[str, Any] = {"uniloss_skipped": self._skipped}
+        if self._steps:
+            means = (self._sums / self._steps).tolist()
+            logs.update(uniloss_surrogate=means[0], uniloss_metric=means[1])
         self._sums.zero_()
-        self._steps = 0
-        return {"uniloss_surrogate": means[0], "uniloss_metric": means[1]}
+        self._steps = self._skipped = 0
+        return logs
 
     def state_dict(self) -> dict[str, Any]:
         return {

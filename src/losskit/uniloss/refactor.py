@@ -79,6 +79,11 @@ class Comparisons:
 
 
 # --------------------------------------------------------------------------- input handling
+
+class DegenerateBatchError(ValueError):
+    """A well-formed batch on which a ranking metric is undefined (no positive or no negative
+    sample). ``UniLoss(on_degenerate="zero")`` turns it into a zero loss (no gradient)."""
+
 def _check_labels(target: torch.Tensor, n: int, name: str = "target") -> None:
     if not isinstance(target, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(target).__name__}")
@@ -118,9 +123,13 @@ def binary_labels(
         raise ValueError("target must contain only 0 (negative) and 1 (positive)")
     positive = target.bool()
     if not bool(positive.any()):
-        raise ValueError("target contains no positive sample (label 1); the metric is undefined")
+        raise DegenerateBatchError(
+            "target contains no positive sample (label 1); the metric is undefined"
+        )
     if need_negative and bool(positive.all()):
-        raise ValueError("target contains no negative sample (label 0); the metric is undefined")
+        raise DegenerateBatchError(
+            "target contains no negative sample (label 0); the metric is undefined"
+        )
     return scores, positive
 
 
