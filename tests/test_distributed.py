@@ -39,6 +39,7 @@ def _process_group(rank: int, world: int, port: int) -> Iterator[None]:
     )
     try:
         yield
+        dist.barrier()  # both ranks done before teardown (gloo can abort a rank torn down early)
     finally:
         dist.destroy_process_group()
 

@@ -118,6 +118,7 @@ def _worker(local_rank: int, world: int, port: int, config_dict: dict[str, Any])
                 f"{k}={v:.4f}" for k, v in result.final.items() if k.startswith("test_")
             )
             print(f"final ({world} processes): {metrics}", flush=True)
+        dist.barrier()  # every rank done before teardown
     finally:
         dist.destroy_process_group()
 
