@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +12,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from losskit.distributed import free_port
+from losskit.distributed import exit_worker, file_init_method
 from losskit.models.base import Classifier
 from losskit.train import LossMethod, TrainConfig, fit
 from tests.conftest import make_blobs
@@ -31,17 +32,22 @@ class PlainNet(Classifier):
 
 
 @contextlib.contextmanager
-def _process_group(rank: int, world: int, port: int) -> Iterator[None]:
+def _process_group(rank: int, world: int, init: str) -> Iterator[None]:
     """A gloo process group on this machine for the body of a spawned worker."""
     torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
-    )
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
     try:
         yield
-        dist.barrier()  # both ranks done before teardown (gloo can abort a rank torn down early)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
+    exit_worker()
+
+
+def _spawn(worker, tmp_path, *args) -> None:
+    """Run ``worker(rank, 2, init, *args)`` in 2 spawned processes (file rendezvous)."""
+    mp.start_processes(worker, args=(2, file_init_method(tmp_path), *args), nprocs=2,
+                       start_method="spawn")
 
 
 CONFIG = dict(epochs=2, batch_size=32, lr=0.1, seed=5, progress=False)
@@ -55,8 +61,8 @@ def _train_single() -> list[torch.Tensor]:
     return [p.detach() for p in result.model.parameters()]
 
 
-def _worker(rank: int, world: int, port: int, out: str) -> None:
-    with _process_group(rank, world, port):
+def _worker(rank: int, world: int, init: str, out: str) -> None:
+    with _process_group(rank, world, init):
         torch.manual_seed(0)
         result = fit(
             TrainConfig(**CONFIG), data=make_blobs(), model=PlainNet(), method=LossMethod("ce")
@@ -66,7 +72,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
 
 def test_two_gloo_processes_match_one_process_and_each_other(tmp_path):
     out = str(tmp_path / "params")
-    mp.start_processes(_worker, args=(2, free_port(), out), nprocs=2, start_method="spawn")
+    _spawn(_worker, tmp_path, out)
     rank0, rank1 = torch.load(f"{out}.0"), torch.load(f"{out}.1")
     for a, b in zip(rank0, rank1):
         assert torch.equal(a, b)  # DDP keeps replicas bitwise identical
@@ -82,10 +88,10 @@ METHOD_CASES = {
 }
 
 
-def _method_worker(rank: int, world: int, port: int, out: str, name: str) -> None:
+def _method_worker(rank: int, world: int, init: str, out: str, name: str) -> None:
     from losskit.train import METHODS
 
-    with _process_group(rank, world, port):
+    with _process_group(rank, world, init):
         torch.manual_seed(0)
         method = METHODS.get(name.split("-")[0], **METHOD_CASES[name])
         result = fit(TrainConfig(**CONFIG), data=make_blobs(), model=PlainNet(), method=method)
@@ -106,9 +112,7 @@ def test_every_method_keeps_ranks_identical(tmp_path, name):
     """SLF decision net, center-loss centres and MILS accept/reject decisions agree on both
     ranks: parameters (model's and method's) are bitwise equal after training."""
     out = str(tmp_path / "state")
-    mp.start_processes(
-        _method_worker, args=(2, free_port(), out, name), nprocs=2, start_method="spawn"
-    )
+    _spawn(_method_worker, tmp_path, out, name)
     rank0, rank1 = torch.load(f"{out}.0"), torch.load(f"{out}.1")
     assert len(rank0["params"]) == len(rank1["params"])
     for a, b in zip(rank0["params"], rank1["params"]):
@@ -116,13 +120,13 @@ def test_every_method_keeps_ranks_identical(tmp_path, name):
     assert _scalars(rank0["history"]) == _scalars(rank1["history"])
 
 
-def _mils_shard_worker(rank: int, world: int, port: int, out: str) -> None:
+def _mils_shard_worker(rank: int, world: int, init: str, out: str) -> None:
     """MILS on a DDP model where each rank observes a *different* observation shard."""
     from torch.nn.parallel import DistributedDataParallel
 
     from losskit.mils import MILS
 
-    with _process_group(rank, world, port):
+    with _process_group(rank, world, init):
         torch.manual_seed(0)
         model = DistributedDataParallel(PlainNet())
         optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
@@ -144,8 +148,7 @@ def test_mils_decides_on_global_observation_counts(tmp_path):
     """Observation counts are all-reduced: both ranks accept/reject the same steps, and after
     every rollback they hold bitwise-identical parameters, although their shards differ."""
     out = str(tmp_path / "mils")
-    mp.start_processes(_mils_shard_worker, args=(2, free_port(), out), nprocs=2,
-                       start_method="spawn")
+    _spawn(_mils_shard_worker, tmp_path, out)
     rank0, rank1 = torch.load(f"{out}.0"), torch.load(f"{out}.1")
     assert rank0["decisions"] == rank1["decisions"]
     assert True in rank0["decisions"] and False in rank0["decisions"]  # both outcomes occur
@@ -153,10 +156,10 @@ def test_mils_decides_on_global_observation_counts(tmp_path):
         assert torch.equal(a, b)
 
 
-def _uniloss_scope_worker(rank: int, world: int, port: int, out: str) -> None:
+def _uniloss_scope_worker(rank: int, world: int, init: str, out: str) -> None:
     from losskit.uniloss import UniLoss
 
-    with _process_group(rank, world, port):
+    with _process_group(rank, world, init):
         scores, target = _ap_batch()
         sizes = (7, 13)  # uneven shards: rank 0 holds the first 7 samples, rank 1 the rest
         lo = sum(sizes[:rank])
@@ -183,8 +186,7 @@ def test_uniloss_global_scope_equals_single_process_global_batch(tmp_path):
     from losskit.uniloss import UniLoss
 
     out = str(tmp_path / "uniloss")
-    mp.start_processes(_uniloss_scope_worker, args=(2, free_port(), out), nprocs=2,
-                       start_method="spawn")
+    _spawn(_uniloss_scope_worker, tmp_path, out)
     ranks = [torch.load(f"{out}.{r}") for r in range(2)]
     scores, target = _ap_batch()
     full = scores.clone().requires_grad_(True)
@@ -198,3 +200,15 @@ def test_uniloss_global_scope_equals_single_process_global_batch(tmp_path):
         expected = UniLoss("ap", seed=0)(scores[lo:hi], target[lo:hi])
         torch.testing.assert_close(local_loss, expected)
     assert not torch.allclose(ranks[0]["local"][0], reference.detach())
+
+
+def test_cli_nproc_trains_with_two_processes(tmp_path, capsys):
+    from losskit.cli import main
+
+    out = tmp_path / "run"
+    argv = ["train", "--nproc", "2", "--data", "digits", "--model", "mlp", "--epochs", "1",
+            "--method", "mils", "--participation", "0.5", "--observation-size", "32",
+            "--threads", "1", "--out", str(out)]
+    assert main(argv) == 0
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["test_acc"] > 0.5

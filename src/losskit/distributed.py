@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -102,11 +105,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _worker(local_rank: int, world: int, port: int, config_dict: dict[str, Any]) -> None:
+def file_init_method(folder: str | os.PathLike[str]) -> str:
+    """A ``file://`` rendezvous in ``folder`` (must be empty of a previous run's store).
+
+    Used instead of ``tcp://``: a file store has no server thread in rank 0, so no rank can
+    be torn down while another still talks to it (gloo then aborts the process)."""
+    return Path(folder, "losskit-store").resolve().as_uri()
+
+
+def exit_worker() -> None:
+    """End a spawned worker that finished cleanly, skipping interpreter teardown.
+
+    Gloo's background threads can hit ``std::terminate`` ("terminate called without an active
+    exception", SIGABRT) while Python finalises a process that used them, turning a finished
+    run into a failed one; the work is done and flushed, so leave with exit code 0 at once."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _worker(local_rank: int, world: int, init_method: str, config_dict: dict[str, Any]) -> None:
     from losskit.train import TrainConfig, fit
 
     dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=local_rank, world_size=world
+        "gloo", init_method=init_method, rank=local_rank, world_size=world
     )
     try:
         config = TrainConfig.from_dict(config_dict)
@@ -121,6 +143,7 @@ def _worker(local_rank: int, world: int, port: int, config_dict: dict[str, Any])
         dist.barrier()  # every rank done before teardown
     finally:
         dist.destroy_process_group()
+    exit_worker()
 
 
 def launch(config: Any, nproc: int) -> int:
@@ -130,7 +153,9 @@ def launch(config: Any, nproc: int) -> int:
     import torch.multiprocessing as mp
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    mp.start_processes(
-        _worker, args=(nproc, free_port(), config.to_dict()), nprocs=nproc, start_method="spawn"
-    )
+    with tempfile.TemporaryDirectory(prefix="losskit-dist-") as folder:
+        mp.start_processes(
+            _worker, args=(nproc, file_init_method(folder), config.to_dict()), nprocs=nproc,
+            start_method="spawn",
+        )
     return 0
