@@ -18,7 +18,8 @@ class UniLossMethod(Method):
     The anchor generator is seeded with ``seed`` and saved in :meth:`state_dict`, so a resumed
     run draws the same anchors as an uninterrupted one. ``on_epoch_end`` logs the epoch's mean
     surrogate ``uniloss_surrogate`` (``g̃``) and mean exact batch metric ``uniloss_metric``.
-    Extra keyword arguments go to :class:`UniLoss` (``flip_bits``, ``nearby``, ``num_good``…).
+    Every other keyword argument goes to :class:`UniLoss` (``num_anchors``, ``temperature``,
+    ``power``, ``subsample``, ``k``, ``radius``, ``scope``, ``flip_bits``, ``nearby``, …).
     A batch on which the metric is undefined (AP without positives, e.g. a small last batch of a
     1:9 task) contributes a zero loss (``on_degenerate="zero"``) and is counted in the epoch's
     ``uniloss_skipped``.
@@ -26,31 +27,10 @@ class UniLossMethod(Method):
 
     name = "uniloss"
 
-    def __init__(
-        self,
-        metric: str = "accuracy",
-        num_anchors: int = 16,
-        temperature: float = 1.0,
-        power: float = 1.0,
-        subsample: int | float | None = None,
-        k: int = 1,
-        radius: float = 1.0,
-        seed: int = 0,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, metric: str = "accuracy", seed: int = 0, **kwargs: Any) -> None:
         kwargs.setdefault("on_degenerate", "zero")
         self.generator = torch.Generator()
-        self.loss = UniLoss(
-            metric,
-            num_anchors=num_anchors,
-            temperature=temperature,
-            power=power,
-            subsample=subsample,
-            k=k,
-            radius=radius,
-            generator=self.generator,
-            **kwargs,
-        )
+        self.loss = UniLoss(metric, generator=self.generator, **kwargs)
         self.seed = int(seed)
         self.generator.manual_seed(self.seed)
         self._sums = torch.zeros(2, dtype=torch.float64)
