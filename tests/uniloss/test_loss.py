@@ -265,3 +265,22 @@ def test_degenerate_ap_batch_raises_or_gives_a_zero_loss():
     assert loss_fn.last_surrogate is None
     with pytest.raises(ValueError, match="on_degenerate"):
         UniLoss("ap", on_degenerate="skip")
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "ap"])
+def test_squash_keeps_the_exact_metric_and_bounds_differences(metric):
+    g = torch.Generator().manual_seed(5)
+    if metric == "accuracy":
+        x, y = 3 * torch.randn(40, 5, generator=g), torch.randint(0, 5, (40,), generator=g)
+    else:
+        x, y = 3 * torch.randn(40, generator=g), (torch.arange(40) % 4 == 0).long()
+    x = x.double().requires_grad_(True)
+    plain, squashed = UniLoss(metric, seed=0), UniLoss(metric, seed=0, squash=True)
+    plain(x, y)
+    loss = squashed(x, y)
+    assert squashed.last_metric == plain.last_metric  # signs kept: same exact batch metric
+    assert squashed.comparisons(x, y).differences().abs().max() <= 2.0
+    loss.backward()
+    assert torch.isfinite(x.grad).all()
+    with pytest.raises(ValueError, match="squash"):
+        UniLoss(metric, squash=1)

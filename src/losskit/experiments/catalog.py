@@ -109,6 +109,8 @@ register(Experiment(
     variants=[
         Variant("BCE", {"method": "loss", "method_kwargs": {"loss": "ce"}}),
         Variant("UniLoss AP", {"method": "uniloss", "method_kwargs": {"metric": "ap"}}),
+        Variant("UniLoss AP squashed", {"method": "uniloss",
+                                         "method_kwargs": {"metric": "ap", "squash": True}}),
     ],
     seeds=SEEDS,
     baseline="BCE",
