@@ -17,7 +17,6 @@ How each method behaves under DistributedDataParallel (DDP):
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -97,12 +96,6 @@ def average_gradients(params: Iterable[nn.Parameter]) -> list[Any]:
             p.grad.div_(w)
 
     return [p.register_post_accumulate_grad_hook(hook) for p in params if p.requires_grad]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def file_init_method(folder: str | os.PathLike[str]) -> str:

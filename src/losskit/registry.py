@@ -51,9 +51,7 @@ class Registry(Generic[T]):
         An unknown name first triggers :func:`losskit.plugins.load_all` (a method such as
         ``"slf"`` registers itself when ``losskit.slf`` is imported).
         """
-        if isinstance(name, str) and name not in self._factories:
-            self._load_plugins()
-        if not isinstance(name, str) or name not in self._factories:
+        if not isinstance(name, str) or name not in self:
             raise ValueError(
                 f"unknown {self.kind} {name!r}; expected one of: {', '.join(self.names())}"
             )

@@ -27,12 +27,7 @@ import torch.nn.functional as F
 
 from losskit import distributed
 from losskit.slf.loss import StochasticLoss
-from losskit.train.method import StepResult, TrainContext, forward
-
-
-def _full(t: torch.Tensor) -> torch.Tensor:
-    """Half-precision (autocast) outputs in float32, other dtypes untouched."""
-    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+from losskit.train.method import StepResult, TrainContext, forward, full_precision
 
 
 def _trainable(ctx: TrainContext) -> list[torch.nn.Parameter]:
@@ -49,7 +44,7 @@ def validation_direction(
     ctx.model.eval()
     try:
         logits, _ = forward(ctx, x)
-        loss = F.cross_entropy(_full(logits), y)
+        loss = F.cross_entropy(full_precision(logits), y)
         grads = torch.autograd.grad(loss, params, allow_unused=True)
     finally:
         ctx.model.train(was_training)
@@ -80,7 +75,7 @@ def loss_alignment(
             for p, b, d in zip(params, backup, direction, strict=True):
                 p.copy_(b).add_(d, alpha=sign * eps)
             logits, feats = forward(ctx, x)
-            values.append(slf.loss_values(_full(logits), y, feats))
+            values.append(slf.loss_values(full_precision(logits), y, feats))
     finally:
         for p, b in zip(params, backup, strict=True):
             p.copy_(b)
@@ -108,7 +103,7 @@ def bilevel_step(
     alignment = loss_alignment(ctx, slf, inputs, targets, direction, eps)
     ctx.optimizer.zero_grad(set_to_none=True)
     logits, feats = forward(ctx, inputs)
-    weights, values = slf.forward_parts(_full(logits), targets, feats)
+    weights, values = slf.forward_parts(full_precision(logits), targets, feats)
     h = (weights.detach() * values).sum()  # w: minimise H with the selection held fixed
     (h - (weights * alignment).sum()).backward()  # v: favour losses aligned with validation
     ctx.optimizer.step()

@@ -340,7 +340,7 @@ class StochasticLoss(nn.Module):
             if self.granularity == "batch":
                 block = block.mean(0)
             if len(self._fused) == self.num_losses:
-                return block.to(output.dtype)
+                return block
             for (i, _), column in zip(self._fused, block.unbind(-1), strict=True):
                 values[i] = column
         for i, (name, fn) in enumerate(zip(self.loss_names, self.losses, strict=True)):

@@ -25,6 +25,7 @@ def selection_share(weights: torch.Tensor) -> torch.Tensor:
     return top.to(weights.dtype) / top.sum()
 
 
+@METHODS.register("slf", help="Stochastic Loss Function: learnt Gumbel selection of losses")
 class SLFMethod(Method):
     """Stochastic Loss Function training (paper Algorithm 1).
 
@@ -110,16 +111,8 @@ class SLFMethod(Method):
         self._sum_select: torch.Tensor | None = None
 
     def setup(self, ctx: TrainContext) -> None:
-        from losskit import losses as zoo
-
-        per_sample = {"reduction": "none"} if self.granularity == "sample" else {}
-        built: list[Any] = [
-            zoo.build(s, ctx.context, **per_sample) if isinstance(s, str) else s
-            for s in self.loss_specs
-        ]
-        names = [s if isinstance(s, str) else None for s in self.loss_specs]
         self.slf = StochasticLoss(
-            built,
+            self.loss_specs,
             num_outputs=ctx.num_classes,
             K=self.k,
             tau=self.tau,
@@ -130,12 +123,9 @@ class SLFMethod(Method):
             hidden=self.hidden,
             detach_input=self.detach_input,
             generator=self.seed,
+            context=ctx.context,
             momentum=self.momentum,
         )
-        self.slf.loss_names = [
-            n if n is not None else default
-            for n, default in zip(names, self.slf.loss_names, strict=True)
-        ]
         self.slf.to(ctx.device)
         self._train_set = ctx.train_set
 
@@ -204,8 +194,3 @@ class SLFMethod(Method):
         if "val_generator" in state:
             self._val_generator.set_state(state["val_generator"])
 
-
-if "slf" not in METHODS:
-    METHODS.register("slf", help="Stochastic Loss Function: learnt Gumbel selection of losses")(
-        SLFMethod
-    )

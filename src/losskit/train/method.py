@@ -77,6 +77,12 @@ def forward(ctx: TrainContext, inputs: torch.Tensor) -> tuple[torch.Tensor, torc
     return ctx.model(inputs, return_features=True)
 
 
+def full_precision(t: torch.Tensor) -> torch.Tensor:
+    """Half-precision (autocast) outputs as float32; other dtypes untouched (losses are
+    evaluated in float32 even under autocast: numerical safety of log/sigmoid)."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 def compute_loss(
     loss_fn: LossFn, logits: torch.Tensor, targets: torch.Tensor, features: torch.Tensor
 ) -> torch.Tensor:
@@ -84,7 +90,7 @@ def compute_loss(
 
     Losses are evaluated in float32 even under autocast (numerical safety of log/sigmoid).
     """
-    logits = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+    logits = full_precision(logits)
     if getattr(loss_fn, "needs_features", False):
         features = features.float() if features.dtype != logits.dtype else features
         return loss_fn(logits, targets, features=features)

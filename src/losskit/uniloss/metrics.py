@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -249,7 +250,7 @@ def topk(k: int = 5) -> Metric:
         f"top{k}",
         classification_comparisons,
         topk_g(k),
-        lambda input, target: topk_reference(input, target, k),
+        partial(topk_reference, k=k),
     )
 
 
@@ -273,7 +274,7 @@ def precision_at_k(k: int = 1) -> Metric:
         f"precision@{k}",
         ranking_comparisons,
         precision_at_k_g(k),
-        lambda input, target: precision_at_k_reference(input, target, k),
+        partial(precision_at_k_reference, k=k),
     )
 
 
@@ -289,9 +290,9 @@ def pck(radius: float = 1.0) -> Metric:
     radius = _check_radius(radius)
     return Metric(
         "pck",
-        lambda input, target: keypoint_comparisons(input, target, radius),
+        partial(keypoint_comparisons, radius=radius),
         pck_g,
-        lambda input, target: pck_reference(input, target, radius),
+        partial(pck_reference, radius=radius),
     )
 
 
