@@ -1,3 +1,6 @@
 """losskit: train neural networks with more than one loss (SLF, UniLoss, MILS)."""
 
+from losskit._validation import set_validate_args, validate_args, validate_args_enabled
+
 __version__ = "0.1.0"
+__all__ = ["set_validate_args", "validate_args", "validate_args_enabled", "__version__"]
