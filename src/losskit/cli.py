@@ -1,22 +1,60 @@
 """``losskit`` command line: ``list | train | reproduce | report | bench | plot``.
 
-Bad names or values give one line ``losskit: error: …`` (listing valid choices) and exit code 2.
+Bad names or values give one line ``losskit: error: …`` (naming the flag and the valid choices)
+and exit code 2: a :class:`~losskit.errors.ConfigError`, raised where input becomes objects
+(:func:`user_input`). Any other exception is a bug: traceback, exit code 1.
+
+``losskit train`` prints one flushed line per finished epoch (``--log-format text|json``) and,
+on a terminal, a tqdm bar per epoch. Under ``torchrun`` (``RANK`` / ``WORLD_SIZE`` set) it joins
+the process group and trains with DDP; ``--nproc N`` spawns N such processes itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import inspect
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from losskit.errors import ConfigError
+
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+UsageError = ConfigError  # a user error: printed as one line, exit code 2
+
+# TrainConfig fields whose flag is named differently (the rest: --field-name)
+_FIELD_FLAGS = {"out_dir": "--out", "data_kwargs": "--data-arg", "model_kwargs": "--model-arg",
+                "method_kwargs": "--method-arg", "resume": "--no-resume"}
 
 
-class UsageError(Exception):
-    """A user error: printed as one line, exit code 2."""
+def flag_of(field: str) -> str:
+    """The command-line flag of a TrainConfig field (``out_dir`` → ``--out``)."""
+    return _FIELD_FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def _message(exc: ConfigError) -> str:
+    text = str(exc)
+    if exc.field and text.startswith(exc.field):
+        return flag_of(exc.field) + text[len(exc.field):]
+    return text
+
+
+@contextlib.contextmanager
+def user_input() -> Iterator[None]:
+    """The boundary where the user's input becomes objects: a ``ValueError`` (or a missing
+    file) raised in this block is the user's, and becomes a :class:`ConfigError` (exit 2).
+    Outside such a block only a ``ConfigError`` is a user error."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _parse_value(text: str) -> Any:
@@ -60,29 +98,47 @@ _METHOD_FLAGS: list[tuple[str, str, str]] = [
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run")
+    g.add_argument("--config", default=None, metavar="FILE",
+                   help="a run's config.json: train it again (flags given here override it)")
     g.add_argument("--data", default="fashion-mnist", help="dataset name (see `losskit list`)")
-    g.add_argument("--model", default="lenet", help="model name")
+    g.add_argument("--model", default="lenet", help="model name (see `losskit list`)")
     g.add_argument("--method", default="loss", help="loss | slf | uniloss | mils")
-    g.add_argument("--epochs", type=int, default=1)
-    g.add_argument("--batch-size", type=int, default=128)
+    g.add_argument("--epochs", type=int, default=1, help="training epochs")
+    g.add_argument("--batch-size", type=int, default=128, help="training mini-batch size")
     g.add_argument("--optimizer", default="sgd", help="sgd | adam | adamw")
-    g.add_argument("--lr", type=float, default=0.05)
-    g.add_argument("--momentum", type=float, default=0.9)
-    g.add_argument("--weight-decay", type=float, default=0.0)
-    g.add_argument("--schedule", default="none", help="none | step | cosine")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    g.add_argument("--train-size", type=int, default=None, help="seeded training subset size")
-    g.add_argument("--test-size", type=int, default=None, help="seeded test subset size")
-    g.add_argument("--amp", default=None, help="bf16 | fp16 autocast")
-    g.add_argument("--device", default="cpu")
-    g.add_argument("--out", default=None, help="run directory (metrics.jsonl, checkpoint.pt)")
-    g.add_argument("--no-resume", action="store_true", help="ignore a checkpoint in --out")
-    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
-    g.add_argument("--data-arg", action="append", metavar="KEY=VALUE", help="dataset kwarg")
-    g.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="model kwarg")
-    g.add_argument("--method-arg", action="append", metavar="KEY=VALUE", help="method kwarg")
-    g.add_argument("--nproc", type=int, default=1, help="processes for distributed training")
+    g.add_argument("--lr", type=float, default=0.05, help="learning rate")
+    g.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    g.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay")
+    g.add_argument("--schedule", default="none", help="LR schedule per epoch: none | step | cosine")
+    g.add_argument("--seed", type=int, default=0, help="seeds data order, model and methods")
+    g.add_argument("--threads", type=int, default=None,
+                   help="torch.set_num_threads (default: torch's choice)")
+    g.add_argument("--train-size", type=int, default=None,
+                   help="seeded training subset size (default: the whole training split)")
+    g.add_argument("--test-size", type=int, default=None,
+                   help="seeded test subset size (default: the whole test split)")
+    g.add_argument("--amp", default=None, help="bf16 | fp16 autocast (default: off, float32)")
+    g.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | mps")
+    g.add_argument("--out", default=None, metavar="DIR",
+                   help="run directory: config.json, metrics.jsonl/.csv, checkpoint.pt; an "
+                   "interrupted run resumes from it (default: nothing saved)")
+    g.add_argument("--no-resume", action="store_true",
+                   help="start over even if --out holds a checkpoint")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="tqdm bar per epoch on stderr (default: only on a terminal)")
+    g.add_argument("--log-format", default="text", choices=["text", "json"],
+                   help="the line printed per finished epoch: readable text or the JSON record")
+    g.add_argument("--tensorboard", nargs="?", const="", default=None, metavar="DIR",
+                   help="write TensorBoard logs to DIR (bare flag: --out/tensorboard); needs "
+                   "pip install 'losskit[tensorboard]'")
+    g.add_argument("--data-arg", action="append", metavar="KEY=VALUE",
+                   help="dataset keyword argument (repeatable; VALUE parsed as JSON if it can be)")
+    g.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
+                   help="model keyword argument (repeatable)")
+    g.add_argument("--method-arg", action="append", metavar="KEY=VALUE",
+                   help="method keyword argument (repeatable)")
+    g.add_argument("--nproc", type=int, default=1,
+                   help="spawn N processes on this machine (DDP; or launch with torchrun)")
     m = p.add_argument_group("method shortcuts")
     m.add_argument("--loss", default=None, help="[loss] loss name, default ce")
     m.add_argument("--slf-losses", default=None, help="[slf] comma-separated candidate losses")
@@ -95,7 +151,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="[slf] joint (paper) | bilevel (decision net follows validation)")
     m.add_argument("--uniloss-metric", default=None, help="[uniloss] accuracy | ap | pck | …")
     m.add_argument("--uniloss-anchors", type=int, default=None, help="[uniloss] per type")
-    m.add_argument("--uniloss-temperature", type=float, default=None)
+    m.add_argument("--uniloss-temperature", type=float, default=None,
+                   help="[uniloss] sigmoid relaxation temperature")
     m.add_argument("--uniloss-scope", default=None,
                    help="[uniloss] local | global (all-gather the batch across ranks)")
     m.add_argument("--primary", default=None, help="[mils] primary loss")
@@ -115,7 +172,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
         raise UsageError(
             f"unknown method {args.method!r}; expected one of: {', '.join(METHODS.names())}"
         )
-    method_kwargs = _parse_pairs(args.method_arg, "--method-arg")
+    base = getattr(args, "config_base", None) or {}  # from --config: fields without a flag
+    method_kwargs = dict(base.get("method_kwargs", {})) if base.get("method") == args.method else {}
+    method_kwargs.update(_parse_pairs(args.method_arg, "--method-arg"))
     for dest, method, kwarg in _METHOD_FLAGS:
         value = getattr(args, dest)
         if value is None:
@@ -124,12 +183,15 @@ def config_from_args(args: argparse.Namespace) -> Any:
             flag = "--" + dest.replace("_", "-")
             raise UsageError(f"{flag} applies to --method {method}, not {args.method!r}")
         method_kwargs[kwarg] = value
+    extra = {k: base[k] for k in ("step_size", "gamma", "eval_batch_size") if k in base}
     return TrainConfig(
         data=args.data,
         model=args.model,
         method=args.method,
-        data_kwargs=_parse_pairs(args.data_arg, "--data-arg"),
-        model_kwargs=_parse_pairs(args.model_arg, "--model-arg"),
+        data_kwargs={**(base.get("data_kwargs", {}) if base.get("data") == args.data else {}),
+                     **_parse_pairs(args.data_arg, "--data-arg")},
+        model_kwargs={**(base.get("model_kwargs", {}) if base.get("model") == args.model else {}),
+                      **_parse_pairs(args.model_arg, "--model-arg")},
         method_kwargs=method_kwargs,
         optimizer=args.optimizer,
         lr=args.lr,
@@ -147,7 +209,52 @@ def config_from_args(args: argparse.Namespace) -> Any:
         progress=args.progress,
         out_dir=args.out,
         resume=not args.no_resume,
+        **extra,
     )
+
+
+def defaults_from_config_file(path: str) -> dict[str, Any]:
+    """``losskit train`` defaults that re-create the run recorded in ``path`` (a run
+    directory's ``config.json``): flag dests → values, plus ``config_base`` (the whole config,
+    for the fields without a flag and the keyword dicts)."""
+    from losskit.train import TrainConfig
+
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--config {path!r} cannot be read as JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise UsageError(f"--config {path!r} must hold a JSON object (a run's config.json)")
+    raw.pop("versions", None)
+    try:
+        fields = TrainConfig.from_dict(raw).to_dict()
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--config {path!r}: {exc}") from exc
+    defaults: dict[str, Any] = {"config_base": fields}
+    for field, value in fields.items():  # resume comes from this command's --no-resume
+        dest = flag_of(field)[2:].replace("-", "_")
+        if dest not in ("no_resume", "data_arg", "model_arg", "method_arg"):
+            defaults[dest] = value
+    return {k: v for k, v in defaults.items() if k in _TRAIN_DESTS or k == "config_base"}
+
+
+_TRAIN_DESTS: set[str] = set()
+
+
+def _check_kwargs(config: Any) -> None:
+    """Unknown --data-arg / --model-arg / --method-arg keys, before anything is built."""
+    from losskit import data, models
+    from losskit.train import METHODS
+
+    for kwargs, registry, name, field in (
+        (config.data_kwargs, data.DATASETS, config.data, "data_kwargs"),
+        (config.model_kwargs, models.MODELS, config.model, "model_kwargs"),
+        (config.method_kwargs, METHODS, config.method, "method_kwargs"),
+    ):
+        try:
+            registry.check_kwargs(name, kwargs)
+        except ConfigError as exc:
+            raise UsageError(f"{flag_of(field)}: {exc}") from exc
 
 
 def _check_names(config: Any) -> None:
@@ -161,22 +268,90 @@ def _check_names(config: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from losskit.train import fit
+    from losskit import distributed
 
     config = config_from_args(args)
     _check_names(config)
+    _check_kwargs(config)
+    tensorboard = args.tensorboard
+    if tensorboard == "":
+        if config.out_dir is None:
+            raise UsageError("--tensorboard without DIR writes to --out DIR/tensorboard; give "
+                             "--tensorboard DIR or --out DIR")
+        tensorboard = str(Path(config.out_dir) / "tensorboard")
+    if args.nproc < 1:
+        raise UsageError(f"--nproc must be an integer ≥ 1, got {args.nproc}")
     if args.nproc > 1:
-        from losskit.distributed import launch
+        if distributed.launched_by_torchrun():
+            raise UsageError("--nproc spawns processes itself; under torchrun leave it out")
+        return distributed.launch(config, args.nproc, log_format=args.log_format,
+                                  tensorboard=tensorboard)
+    if distributed.launched_by_torchrun():
+        return distributed.run_from_env(config, log_format=args.log_format,
+                                        tensorboard=tensorboard)
+    return train_and_report(config, args.log_format, tensorboard)
 
-        return launch(config, args.nproc)
-    result = fit(config)
-    for rec in result.history:
-        shown = {k: round(v, 4) if isinstance(v, float) else v
-                 for k, v in rec.items() if not isinstance(v, (dict, list))}
-        print(json.dumps(shown))
-    metrics = ", ".join(f"{k}={v:.4f}" for k, v in result.final.items() if k.startswith("test_"))
-    print(f"final: {metrics} ({result.final['wall_time_s']:.1f} s)")
+
+def train_and_report(config: Any, log_format: str = "text", tensorboard: str | None = None
+                     ) -> int:
+    """Train ``config`` as ``losskit train`` does (also in each ``--nproc`` / torchrun
+    process): epoch lines, resume / finished / interrupted messages, the final line."""
+    from losskit.train import Trainer
+    from losskit.train.callbacks import ConsoleLogger
+
+    trainer = None
+    try:
+        with user_input():
+            callbacks: list[Any] = [ConsoleLogger(log_format)]
+            if tensorboard is not None:
+                from losskit.integrations.tensorboard import TensorBoardLogger
+
+                callbacks.append(TensorBoardLogger(tensorboard))
+            trainer = Trainer(config, callbacks=callbacks)
+            trainer.prepare()
+        done, total = len(trainer.history), config.epochs
+        if trainer.is_main and done:
+            where = config.out_dir
+            print(f"losskit: {where} holds the finished run ({done}/{total} epochs); nothing to "
+                  "train (--no-resume trains it again, a new --out trains another)"
+                  if done >= total else f"losskit: resuming {where} from epoch {done}/{total}",
+                  file=sys.stderr, flush=True)
+        result = trainer.fit()
+    except KeyboardInterrupt:
+        print(f"losskit: interrupted; {_saved_state(config, trainer)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if trainer is not None:
+            trainer.close()
+    if trainer.is_main:
+        _print_final(result, log_format)
     return 0
+
+
+def _saved_state(config: Any, trainer: Any) -> str:
+    if config.out_dir is None:
+        return "nothing was saved (no --out; give --out DIR to make a run resumable)"
+    saved = trainer.saved_epochs if trainer is not None else 0
+    if not saved:
+        return f"no epoch finished, so {config.out_dir} holds no checkpoint yet"
+    path = Path(config.out_dir) / "checkpoint.pt"
+    return (f"{path} holds epoch {saved}/{config.epochs}; run the same command again to "
+            "resume")
+
+
+def _print_final(result: Any, log_format: str) -> None:
+    if log_format == "json":
+        print(json.dumps({"final": result.final}), flush=True)
+        return
+    metrics = ", ".join(f"{k}={v:.4f}" for k, v in result.final.items() if k.startswith("test_"))
+    trained = len(result.history) - result.resumed_from
+    if not trained:
+        how = f"finished earlier, {len(result.history)} epochs"
+    elif result.resumed_from:
+        how = f"{result.final['wall_time_s']:.1f} s, resumed after epoch {result.resumed_from}"
+    else:
+        how = f"{result.final['wall_time_s']:.1f} s"
+    print(f"final: {metrics} ({how})", flush=True)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -215,12 +390,19 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from losskit.experiments.catalog import smoke_experiments
 
     suite = smoke_experiments() if args.suite == "smoke" else args.suite
+    with user_input():
+        from losskit.experiments.spec import resolve
+
+        resolve(suite)
     return reproduce(suite, results=args.results, jobs=args.jobs, report_dir=args.report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from losskit.experiments.report import build_report
 
+    if not Path(args.results).is_file():
+        raise UsageError(f"results file {args.results!r} does not exist (run `losskit "
+                         "reproduce` first)")
     path = build_report(args.results, args.out)
     print(f"report written to {path}")
     if args.readme:
@@ -240,8 +422,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from losskit import models
-    from losskit.bench import run_bench
+    from losskit.bench import SUITES, run_bench
 
+    if args.what not in SUITES:
+        raise UsageError(f"unknown benchmark {args.what!r}; expected one of: {', '.join(SUITES)}")
     names = tuple(m.strip() for m in args.models.split(",") if m.strip())
     unknown = [m for m in names if m not in models.MODELS]
     if not names or unknown:
@@ -264,60 +448,124 @@ def cmd_plot(args: argparse.Namespace) -> int:
         from losskit.slf.plot import plot_selection_trace as plot_fn
     else:
         from losskit.mils.plot import plot_success as plot_fn
-    plot_fn(history, out)
+    with user_input():  # a run of another method: no trace to plot
+        plot_fn(history, out)
     print(f"plot written to {out}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default (a method shortcut's: the method's own default)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or not action.option_strings:
+            return text
+        default = action.default
+        if default is None:
+            default = _method_default(action.dest)
+        if default in (None, False, argparse.SUPPRESS) or "(default:" in text:
+            return text
+        return f"{text} (default: {str(default).replace('%', '%%')})"
+
+
+def _method_default(dest: str) -> Any:
+    """The default of the method argument behind a shortcut flag (None if unknown)."""
+    for flag_dest, method, kwarg in _METHOD_FLAGS:
+        if flag_dest == dest:
+            from losskit.train import METHODS
+
+            try:
+                param = inspect.signature(METHODS.factory(method)).parameters.get(kwarg)
+            except ValueError:
+                return None
+            if param is None or param.default is inspect.Parameter.empty:
+                return None
+            return param.default
+    return None
+
+
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: Any = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from losskit.environment import versions
+
+        v = versions()
+        git = f", git {v['git_commit']}" if v["git_commit"] else ""
+        print(f"losskit {v['losskit']} (torch {v['torch']}, python {v['python']}{git})")
+        parser.exit()
+
+
+def build_parser(train_defaults: dict[str, Any] | None = None) -> argparse.ArgumentParser:
+    """The ``losskit`` parser; ``train_defaults`` replace ``train``'s defaults (``--config``)."""
     parser = argparse.ArgumentParser(
-        prog="losskit", description="Train neural networks with more than one loss."
+        prog="losskit", description="Train neural networks with more than one loss.",
+        formatter_class=_HelpFormatter,
     )
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print losskit, torch and python versions (and the git commit)")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("list", help="registered losses, models, datasets, methods, experiments")
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, formatter_class=_HelpFormatter)
+
+    p = add("list", "registered losses, models, datasets, methods, experiments")
     p.set_defaults(fn=cmd_list)
-    p = sub.add_parser("train", help="train one model")
+    p = add("train", "train one model")
     _add_train_args(p)
-    p.set_defaults(fn=cmd_train)
-    p = sub.add_parser("reproduce", help="run an experiment suite (resumable)")
+    _TRAIN_DESTS.update(a.dest for a in p._actions)
+    p.set_defaults(fn=cmd_train, **(train_defaults or {}))
+    p = add("reproduce", "run an experiment suite (resumable)")
     p.add_argument("suite", help="experiment or suite name: all, smoke, e1-slf, …")
-    p.add_argument("--results", default="results/results.jsonl")
+    p.add_argument("--results", default="results/results.jsonl",
+                   help="append-only JSONL of finished runs")
     p.add_argument("--report", default="results/report", help="report directory")
-    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--jobs", type=int, default=2, help="runs in parallel (processes)")
     p.set_defaults(fn=cmd_reproduce)
-    p = sub.add_parser("report", help="Markdown + PNG report from a results JSONL")
-    p.add_argument("results")
-    p.add_argument("--out", default="results/report")
+    p = add("report", "Markdown + PNG report from a results JSONL")
+    p.add_argument("results", help="results JSONL written by `losskit reproduce`")
+    p.add_argument("--out", default="results/report", help="report directory")
     p.add_argument("--readme", default=None,
                    help="also rewrite this README's results section (between its markers)")
     p.set_defaults(fn=cmd_report)
-    p = sub.add_parser("bench", help="overhead benchmarks (ratios to a plain CE step)")
+    p = add("bench", "overhead benchmarks (ratios to a plain CE step)")
     p.add_argument("what", help="trainer | slf | uniloss | mils | scaling | all")
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", default=None, help="directory for the Markdown table and PNG")
+    p.add_argument("--steps", type=int, default=30, help="timed steps per case (≥ 20)")
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    p.add_argument("--out", default=None,
+                   help="directory for the Markdown table and PNG (default: print only)")
     p.add_argument("--models", default="mlp,lenet",
                    help="comma-separated models for the method suites (e.g. mlp,lenet,resnet8)")
     p.set_defaults(fn=cmd_bench)
-    p = sub.add_parser("plot", help="plot a run's method trace")
-    p.add_argument("kind", choices=["slf", "mils"])
-    p.add_argument("run_dir")
-    p.add_argument("--out", default=None)
+    p = add("plot", "plot a run's method trace")
+    p.add_argument("kind", choices=["slf", "mils"], help="which method's trace")
+    p.add_argument("run_dir", help="a run directory (losskit train --out)")
+    p.add_argument("--out", default=None, help="PNG path (default: RUN_DIR/KIND.png)")
     p.set_defaults(fn=cmd_plot)
     return parser
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv``; with ``train --config FILE`` the file's values become the defaults."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "command", None) == "train" and args.config:
+        args = build_parser(defaults_from_config_file(args.config)).parse_args(argv)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parse_args(argv)
         return int(args.fn(args) or 0)
-    except (UsageError, ValueError, FileNotFoundError) as exc:
-        print(f"losskit: error: {exc}", file=sys.stderr)
+    except ConfigError as exc:
+        print(f"losskit: error: {_message(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("losskit: interrupted (resume by running the same command again)", file=sys.stderr)
-        return 130
+        print("losskit: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

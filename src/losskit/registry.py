@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from losskit.errors import ConfigError
+
 T = TypeVar("T")
+_UNEXPECTED_KWARG = re.compile(r"unexpected keyword argument '(\w+)'")
 
 
 class Registry(Generic[T]):
@@ -52,14 +56,49 @@ class Registry(Generic[T]):
         ``"slf"`` registers itself when ``losskit.slf`` is imported).
         """
         if not isinstance(name, str) or name not in self:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown {self.kind} {name!r}; expected one of: {', '.join(self.names())}"
             )
         return self._factories[name]
 
+    def parameters(self, name: str) -> list[str] | None:
+        """Keyword arguments the factory of ``name`` accepts; ``None`` when it also takes
+        ``**kwargs`` (and forwards them, so the accepted set is not known in advance)."""
+        params = inspect.signature(self.factory(name)).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return None
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        return [p.name for p in params if p.kind in kinds]
+
+    def check_kwargs(self, name: str, kwargs: dict[str, Any]) -> None:
+        """:class:`~losskit.errors.ConfigError` naming the first keyword that ``name``'s
+        factory does not accept, with the accepted ones."""
+        if not kwargs:
+            return
+        accepted = self.parameters(name)
+        unknown = [] if accepted is None else [k for k in kwargs if k not in accepted]
+        if unknown:
+            raise ConfigError(
+                f"{self.kind} {name!r} has no argument {unknown[0]!r}; expected one of: "
+                f"{', '.join(accepted or [])}"
+            )
+
+    def _call(self, name: str, kwargs: dict[str, Any]) -> T:
+        self.check_kwargs(name, kwargs)
+        try:
+            return self._factories[name](**kwargs)
+        except TypeError as exc:  # a keyword forwarded through **kwargs and refused there
+            match = _UNEXPECTED_KWARG.search(str(exc))
+            if match is None or match.group(1) not in kwargs:
+                raise
+            raise ConfigError(f"{self.kind} {name!r} has no argument {match.group(1)!r} ({exc})"
+                              ) from exc
+
     def get(self, name: str, **kwargs: Any) -> T:
-        """Build the object registered as ``name`` with ``kwargs``."""
-        return self.factory(name)(**kwargs)
+        """Build the object registered as ``name`` with ``kwargs`` (an unknown keyword is a
+        :class:`~losskit.errors.ConfigError` listing the accepted ones)."""
+        self.factory(name)
+        return self._call(name, kwargs)
 
     def build(self, name: str, context: dict[str, Any] | None = None, **kwargs: Any) -> T:
         """Build ``name`` with ``kwargs`` plus those ``context`` entries its factory accepts.
@@ -74,7 +113,7 @@ class Registry(Generic[T]):
             for key, value in context.items():
                 if key not in kwargs and (takes_all or key in params):
                     kwargs[key] = value
-        return factory(**kwargs)
+        return self._call(name, kwargs)
 
     def names(self) -> list[str]:
         self._load_plugins()

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from losskit.registry import Registry
-from losskit.train.config import TrainConfig
+from losskit.train.config import NON_SEMANTIC_FIELDS, TrainConfig
 
-#: Config fields that do not change what a run computes; left out of the run key so that, e.g.,
-#: a different thread count or progress setting on restart does not re-run finished work.
-NON_SEMANTIC_FIELDS = frozenset({"progress", "threads", "resume", "out_dir"})
+# NON_SEMANTIC_FIELDS (one home: train.config) are left out of the run key so that, e.g., a
+# different thread count or progress setting on restart does not re-run finished work.
 
 _FIELDS = frozenset(TrainConfig.__dataclass_fields__)
 _DICT_FIELDS = frozenset(

@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from losskit.errors import ConfigError
+
+#: Fields that do not change what a run computes: a run resumes (and an experiment's finished
+#: run is found again) whatever their values.
+NON_SEMANTIC_FIELDS = frozenset({"progress", "threads", "resume", "out_dir"})
+
 
 @dataclass
 class TrainConfig:
@@ -36,7 +42,7 @@ class TrainConfig:
     test_size: int | None = None
     device: str = "cpu"
     amp: str | None = None  # None | "bf16" | "fp16"
-    progress: bool | None = None  # None: only when stderr is a TTY
+    progress: bool | None = None  # tqdm bar per epoch; None: only when stderr is a TTY
     out_dir: str | None = None  # metrics.jsonl, config.json, checkpoint.pt written here
     resume: bool = True  # resume from out_dir/checkpoint.pt if present
 
@@ -48,5 +54,8 @@ class TrainConfig:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
+            raise ConfigError(
+                f"unknown TrainConfig fields: {sorted(unknown)}; expected some of: "
+                f"{', '.join(cls.__dataclass_fields__)}"
+            )
         return cls(**d)

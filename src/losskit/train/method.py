@@ -26,7 +26,9 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from losskit.errors import ConfigError
 from losskit.registry import Registry
+from losskit.train.features import missing_features_message
 
 
 @dataclass
@@ -69,8 +71,14 @@ class StepResult:
 LossFn = Callable[..., torch.Tensor]
 
 
-def forward(ctx: TrainContext, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Model forward returning ``(logits, features)``, under autocast when configured."""
+def forward(
+    ctx: TrainContext, inputs: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Model forward returning ``(logits, features)``, under autocast when configured.
+
+    ``ctx.model`` answers ``return_features=True`` (the Trainer wraps any module with
+    :func:`~losskit.train.features.with_features`); ``features`` is ``None`` for a plain
+    module without a feature source, and only losses that need them complain."""
     if ctx.autocast_dtype is not None:
         with torch.autocast(device_type=ctx.device.type, dtype=ctx.autocast_dtype):
             return ctx.model(inputs, return_features=True)
@@ -84,14 +92,17 @@ def full_precision(t: torch.Tensor) -> torch.Tensor:
 
 
 def compute_loss(
-    loss_fn: LossFn, logits: torch.Tensor, targets: torch.Tensor, features: torch.Tensor
+    loss_fn: LossFn, logits: torch.Tensor, targets: torch.Tensor, features: torch.Tensor | None
 ) -> torch.Tensor:
-    """Call ``loss_fn`` with features only when it declares ``needs_features``.
+    """Call ``loss_fn`` with features only when it declares ``needs_features``
+    (:class:`~losskit.errors.ConfigError` when it does and the model gave none).
 
     Losses are evaluated in float32 even under autocast (numerical safety of log/sigmoid).
     """
     logits = full_precision(logits)
     if getattr(loss_fn, "needs_features", False):
+        if features is None:
+            raise ConfigError(missing_features_message(loss_fn), "features")
         features = features.float() if features.dtype != logits.dtype else features
         return loss_fn(logits, targets, features=features)
     return loss_fn(logits, targets)

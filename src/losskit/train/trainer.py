@@ -4,6 +4,17 @@ It knows nothing paper-specific: a :class:`~losskit.train.method.Method` owns ea
 Per epoch it shuffles (seeded), lets the method step through the batches, steps the LR
 schedule, evaluates on the validation/test splits, appends a record to ``metrics.jsonl`` (and
 ``metrics.csv``) and writes a checkpoint from which an interrupted run resumes.
+
+Run directory (``out_dir``): ``config.json`` (the config plus the versions it ran with),
+``metrics.jsonl`` / ``metrics.csv``, ``checkpoint.pt`` and ``run.lock``, held while a process
+trains there (a second one gets a :class:`~losskit.errors.ConfigError`). Resuming is exact and
+only happens for the *same* run: a checkpoint whose config differs in any field that changes
+the computation (``lr``, ``schedule``, ``batch_size``, the model, …) is refused. ``epochs``
+may grow (the first epochs of a longer run are the same) except under ``schedule="cosine"``,
+whose learning rates depend on it; it may never drop below the epochs already done.
+
+Input is validated while the Trainer is built (:class:`~losskit.errors.ConfigError` for a bad
+value, device, run directory or checkpoint); from the first step on, an exception is a bug.
 """
 
 from __future__ import annotations
@@ -25,18 +36,26 @@ from torch.utils.data import TensorDataset
 
 from losskit import distributed
 from losskit.data.base import DataSplits
-from losskit.train.config import TrainConfig
+from losskit.errors import ConfigError
+from losskit.locking import FileLock
+from losskit.train.callbacks import Callback, as_callback
+from losskit.train.config import NON_SEMANTIC_FIELDS, TrainConfig
 from losskit.train.evaluation import EVALUATORS
+from losskit.train.features import FeatureSpec, infer_dims, with_features
 from losskit.train.method import METHODS, Method, TrainContext
 
-Callback = Callable[[dict[str, Any]], None]
+CallbackLike = Callback | Callable[[dict[str, Any]], None]
 
 _AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
 class TrainResult:
-    """What :func:`fit` returns: per-epoch ``history``, ``final`` test metrics, the objects."""
+    """What :func:`fit` returns: per-epoch ``history``, ``final`` test metrics, the objects.
+
+    ``resumed_from``: epochs already done (in the run directory's checkpoint) when this call
+    started; ``resumed_from == len(history)`` means the run was finished and nothing trained.
+    """
 
     config: TrainConfig
     history: list[dict[str, Any]]
@@ -44,6 +63,7 @@ class TrainResult:
     model: nn.Module
     method: Method
     data: DataSplits | None = field(default=None, repr=False)
+    resumed_from: int = 0
 
 
 def seeded_generator(seed: int) -> torch.Generator:
@@ -78,10 +98,44 @@ def batches(
             yield tuple(t.index_select(0, idx) for t in ds.tensors)
 
 
+def resolve_device(spec: str) -> torch.device:
+    """``torch.device(spec)`` after checking that it exists here (one
+    :class:`~losskit.errors.ConfigError` naming ``device`` and the valid forms otherwise)."""
+    forms = "cpu, cuda, cuda:N or mps"
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"device {spec!r} is not a device; expected {forms}", "device") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "torch was built without CUDA" if torch.version.cuda is None else "no GPU visible"
+            raise ConfigError(
+                f"device {spec!r}: CUDA is not available ({why}; torch {torch.__version__}); "
+                "use --device cpu", "device",
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device {spec!r}: there are {torch.cuda.device_count()} GPU(s), "
+                f"cuda:0 … cuda:{torch.cuda.device_count() - 1}", "device",
+            )
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"device {spec!r}: MPS is not available here; use --device cpu",
+                              "device")
+    elif device.type != "cpu":
+        raise ConfigError(f"device {spec!r} is not supported; expected {forms}", "device")
+    return device
+
+
 def _validate(config: TrainConfig) -> None:
+    def whole(v: Any, low: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
     checks = [
-        ("epochs", config.epochs >= 1, "an integer ≥ 1"),
-        ("batch_size", config.batch_size >= 1, "an integer ≥ 1"),
+        ("epochs", whole(config.epochs, 1), "an integer ≥ 1"),
+        ("batch_size", whole(config.batch_size, 1), "an integer ≥ 1"),
+        ("threads", config.threads is None or whole(config.threads, 1),
+         "an integer ≥ 1 (or None: torch's default)"),
         ("lr", config.lr > 0 and math.isfinite(config.lr), "a finite number > 0"),
         ("momentum", 0 <= config.momentum < 1, "in [0, 1)"),
         ("weight_decay", config.weight_decay >= 0, "≥ 0"),
@@ -91,7 +145,14 @@ def _validate(config: TrainConfig) -> None:
     ]
     for name, ok, expected in checks:
         if not ok:
-            raise ValueError(f"{name} must be {expected}, got {getattr(config, name)!r}")
+            raise ConfigError(f"{name} must be {expected}, got {getattr(config, name)!r}", name)
+    if config.out_dir is not None and Path(config.out_dir).exists() and not Path(
+        config.out_dir
+    ).is_dir():
+        raise ConfigError(
+            f"out_dir {config.out_dir!r} is a file; expected a run directory (new or existing)",
+            "out_dir",
+        )
 
 
 def build_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -129,6 +190,31 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _unreadable(path: Path, why: str) -> ConfigError:
+    return ConfigError(
+        f"checkpoint {str(path)!r} cannot be resumed ({why}); delete it or pass --no-resume "
+        "(resume=False) to start the run over", "resume",
+    )
+
+
+def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
+    """The state saved in ``path``; a truncated, empty or foreign file is a
+    :class:`~losskit.errors.ConfigError` naming it (never a raw unpickling traceback)."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as exc:  # truncated zip, garbage bytes, empty file, …
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise _unreadable(path, f"{type(exc).__name__}: {first}"[:200]) from exc
+    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise _unreadable(path, f"not a losskit checkpoint: missing {', '.join(missing)}")
+    return state
+
+
+_CHECKPOINT_KEYS = ("config", "history", "model", "optimizer", "method", "generator",
+                    "torch_rng", "global_step")
+
+
 class Trainer:
     """Trains ``config.model`` on ``config.data`` with ``config.method``.
 
@@ -142,7 +228,8 @@ class Trainer:
         data: DataSplits | None = None,
         model: nn.Module | None = None,
         method: Method | None = None,
-        callbacks: list[Callback] | None = None,
+        callbacks: list[CallbackLike] | None = None,
+        features: FeatureSpec = None,
     ) -> None:
         from losskit import data as data_registry
         from losskit import models as model_registry
@@ -151,10 +238,14 @@ class Trainer:
         load_all()
         _validate(config)
         self.config = config
-        self.callbacks = list(callbacks or [])
+        self.callbacks = [as_callback(c) for c in callbacks or []]
+        self.device = resolve_device(config.device)
+        if distributed.is_distributed() and self.device.type == "cuda" and (
+            self.device.index is None
+        ):
+            self.device = torch.device("cuda", torch.cuda.current_device())  # this rank's GPU
         if config.threads is not None:
             torch.set_num_threads(int(config.threads))
-        self.device = torch.device(config.device)
         torch.manual_seed(config.seed)
 
         if data is None:
@@ -175,11 +266,14 @@ class Trainer:
                 config.model, data.input_shape, data.num_classes, **config.model_kwargs
             )
         self.module = model.to(self.device)  # the unwrapped model (checkpoints, evaluation)
-        self.model: nn.Module = self.module
+        self.model: nn.Module = with_features(self.module, features)  # answers return_features
+        feature_dim = getattr(self.module, "feature_dim", None)
+        if feature_dim is None and features is not None:
+            feature_dim = infer_dims(self.model, self.train_set.tensors[0])[1]
         if distributed.is_distributed():
             from torch.nn.parallel import DistributedDataParallel
 
-            self.model = DistributedDataParallel(self.module)
+            self.model = DistributedDataParallel(self.model)
         self.is_main = distributed.rank() == 0
         self.method = (
             method if method is not None else METHODS.get(config.method, **config.method_kwargs)
@@ -189,7 +283,8 @@ class Trainer:
         self.ctx = TrainContext(
             model=self.model,
             num_classes=data.num_classes,
-            feature_dim=int(getattr(self.module, "feature_dim", data.num_classes)),
+            # a plain module without a feature source: feature losses fail on their first step
+            feature_dim=int(feature_dim if feature_dim is not None else data.num_classes),
             train_set=self.train_set,
             device=self.device,
             generator=self.generator,
@@ -206,6 +301,14 @@ class Trainer:
             self.ctx.scaler = torch.amp.GradScaler(self.device.type)
         self.history: list[dict[str, Any]] = []
         self.out_dir = Path(config.out_dir) if config.out_dir else None
+        self.resumed_from = 0  # epochs found in the checkpoint by prepare()
+        self.saved_epochs = 0  # epochs in the run directory's checkpoint (for messages)
+        self._lock = (
+            FileLock(self.out_dir / "run.lock", f"run directory {str(self.out_dir)!r}",
+                     "wait for it to finish or choose another --out", "out_dir")
+            if self.out_dir is not None and self.is_main else None
+        )
+        self._prepared = False
 
     def _to_device(self, ds: TensorDataset) -> TensorDataset:
         if self.device.type == "cpu":
@@ -249,17 +352,65 @@ class Trainer:
         path = self.checkpoint_path
         if not (self.config.resume and path and path.exists()):
             return
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        saved = dict(state["config"])
-        mine = self.config.to_dict()
-        ignore = {"epochs", "progress", "out_dir", "resume", "threads"}
-        diff = {k for k in mine if k not in ignore and saved.get(k) != mine[k]}
+        state = load_checkpoint(path, self.device)
+        saved, mine = dict(state["config"]), self.config.to_dict()
+        done = len(state["history"])
+        # more epochs continue a run exactly unless the LR schedule depends on their number
+        grows = mine["schedule"] != "cosine" and mine["epochs"] >= done
+        extendable = {"epochs"} if grows else set()
+        diff = [k for k in mine if k not in NON_SEMANTIC_FIELDS | extendable
+                and saved.get(k) != mine[k]]
         if diff:
-            raise ValueError(
+            changes = "; ".join(f"{k}: {saved.get(k)!r} → {mine[k]!r}" for k in diff)
+            raise ConfigError(
                 f"out_dir {str(self.out_dir)!r} holds a checkpoint of a different run "
-                f"(fields differ: {sorted(diff)}); use another --out or --no-resume"
+                f"({changes}; {done} epoch(s) done); resuming would not give the run asked for. "
+                "Use a new --out, or --no-resume to start over in this directory", "out_dir",
             )
-        self.load_state_dict(state)
+        try:
+            self.load_state_dict(state)
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise _unreadable(path, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"[:200]
+                              ) from exc
+        self.resumed_from = self.saved_epochs = len(self.history)
+
+    def prepare(self) -> None:
+        """Lock the run directory, resume from its checkpoint and start its files (called by
+        :meth:`fit`; idempotent). Every failure here is a :class:`ConfigError`. Under
+        ``torch.distributed`` all ranks learn whether every rank succeeded."""
+        if self._prepared:
+            return
+        failed: BaseException | None = None
+        try:
+            if self._lock is not None:
+                try:
+                    self.out_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+                except OSError as exc:
+                    raise ConfigError(f"out_dir {str(self.out_dir)!r} cannot be created: {exc}",
+                                      "out_dir") from exc
+                self._lock.acquire()
+            self._maybe_resume()
+            if len(self.history) < self.config.epochs:
+                self._start_outputs()
+        except BaseException as exc:
+            failed = exc
+        if distributed.is_distributed():  # one rank's bad start must not hang the others
+            ok = torch.tensor([0.0 if failed else 1.0], device=self._collective_device())
+            distributed.all_reduce_sum(ok)
+            if failed is None and int(ok.item()) < distributed.world_size():
+                failed = ConfigError("another rank failed to start the run (see its error)")
+        if failed is not None:
+            self.close()
+            raise failed
+        self._prepared = True
+
+    def _collective_device(self) -> torch.device:
+        return self.device if self.device.type == "cuda" else torch.device("cpu")
+
+    def close(self) -> None:
+        """Release the run directory (fit does this when it ends, also on an exception)."""
+        if self._lock is not None:
+            self._lock.release()
 
     def _write_outputs(self, record: dict[str, Any]) -> None:
         if self.out_dir is None or not self.is_main:
@@ -276,12 +427,16 @@ class Trainer:
             writer.writerows(rows)
         os.replace(tmp, self.out_dir / "metrics.csv")
         _atomic_torch_save(self.state_dict(), self.checkpoint_path)  # type: ignore[arg-type]
+        self.saved_epochs = len(self.history)
 
     def _start_outputs(self) -> None:
         if self.out_dir is None or not self.is_main:
             return
+        from losskit.environment import versions
+
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
+        record = {**self.config.to_dict(), "versions": versions()}
+        (self.out_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
         if not self.history:  # fresh start: metrics.jsonl only ever holds finished epochs
             (self.out_dir / "metrics.jsonl").write_text("")
         else:  # rewrite from the checkpoint so a half-written epoch line cannot survive
@@ -313,12 +468,15 @@ class Trainer:
         if show:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False)
+            bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=True,
+                       file=sys.stderr, dynamic_ncols=True)
         t0 = time.perf_counter()
         for batch in batches(self.train_set, config.batch_size, self.generator):
             x, y = distributed.shard(batch)[:2]
             result = self.method.step(ctx, x, y)
             ctx.global_step += 1
+            for callback in self.callbacks:
+                callback.on_step_end(self, result)
             n = len(y)
             loss_sum += result.loss.detach().double() * n
             seen += n
@@ -360,24 +518,34 @@ class Trainer:
         return record
 
     def fit(self) -> TrainResult:
-        self._maybe_resume()
-        self._start_outputs()
-        t_start = time.perf_counter()
-        for epoch in range(len(self.history), self.config.epochs):
-            record = self.train_epoch(epoch)
-            if self.scheduler is not None:
-                self.scheduler.step()
-            record.update(self.method.on_epoch_end(self.ctx, epoch))
-            record.update(self.evaluate("val"))
-            record.update(self.evaluate("test"))
-            self.history.append(record)
-            self._write_outputs(record)
+        """Train the remaining epochs (none when the run directory holds the finished run)."""
+        try:
+            self.prepare()
             for callback in self.callbacks:
-                callback(record)
-        final = {k: v for k, v in self.history[-1].items() if k.startswith(("test_", "val_"))}
+                callback.on_fit_start(self)
+            t_start = time.perf_counter()
+            for epoch in range(len(self.history), self.config.epochs):
+                record = self.train_epoch(epoch)
+                if self.scheduler is not None:
+                    self.scheduler.step()
+                record.update(self.method.on_epoch_end(self.ctx, epoch))
+                record.update(self.evaluate("val"))
+                record.update(self.evaluate("test"))
+                self.history.append(record)
+                self._write_outputs(record)
+                for callback in self.callbacks:
+                    callback.on_epoch_end(self, record)
+        finally:
+            self.close()
+        last = self.history[-1]
+        final = {k: v for k, v in last.items() if k.startswith(("test_", "val_"))}
         final["wall_time_s"] = time.perf_counter() - t_start
         final["epochs"] = len(self.history)
-        return TrainResult(self.config, self.history, final, self.module, self.method, self.data)
+        result = TrainResult(self.config, self.history, final, self.module, self.method,
+                             self.data, self.resumed_from)
+        for callback in self.callbacks:
+            callback.on_fit_end(self, result)
+        return result
 
 
 def fit(
@@ -385,7 +553,16 @@ def fit(
     data: DataSplits | None = None,
     model: nn.Module | None = None,
     method: Method | None = None,
-    callbacks: list[Callback] | None = None,
+    callbacks: list[CallbackLike] | None = None,
+    features: FeatureSpec = None,
 ) -> TrainResult:
-    """Build a :class:`Trainer` for ``config`` and train it (resuming from ``out_dir``)."""
-    return Trainer(config, data=data, model=model, method=method, callbacks=callbacks).fit()
+    """Build a :class:`Trainer` for ``config`` and train it (resuming from ``out_dir``).
+
+    ``model``: any ``nn.Module`` returning logits (default: ``config.model`` from the
+    registry); ``features``: where losses that need features find them (a layer name or
+    ``fn(model, x) -> (logits, features)``, see :mod:`losskit.train.features`);
+    ``callbacks``: :class:`~losskit.train.callbacks.Callback` objects or ``fn(record)``.
+    """
+    trainer = Trainer(config, data=data, model=model, method=method, callbacks=callbacks,
+                      features=features)
+    return trainer.fit()
