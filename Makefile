@@ -11,10 +11,11 @@ E ?= all
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# torch==2.13.0 is a local CPU wheel; never let pip resolve another torch.
+# torch==2.13.0 is a local CPU wheel (pyproject allows any torch>=2.1); pin it here so pip never
+# resolves another torch.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[test,plot,lightning]'
+	$(BIN)/python -m pip install -q -e '.[test,plot,lightning,tensorboard]' torch==2.13.0
 	touch $(STAMP)
 
 data:

@@ -212,3 +212,35 @@ def test_cli_nproc_trains_with_two_processes(tmp_path, capsys):
     assert main(argv) == 0
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["test_acc"] > 0.5
+
+
+@pytest.mark.slow  # two fresh interpreters under torchrun: ≈ 20 s on 2 loaded cores
+def test_torchrun_two_cpu_processes_equal_nproc_two(tmp_path):
+    """``torchrun --nproc_per_node=2 -m losskit train …`` (environment rendezvous, gloo on CPU)
+    trains the same run, bitwise, as ``--nproc 2`` (which runs the same code per process)."""
+    import os
+    import subprocess
+    import sys
+
+    from losskit.cli import main
+
+    args = ["train", "--data", "digits", "--model", "mlp", "--epochs", "2", "--method", "mils",
+            "--participation", "0.5", "--observation-size", "32", "--threads", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "losskit", *args, "--out", str(tmp_path / "torchrun")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()  # rank 0 alone prints
+    assert [line.split()[1] for line in lines[:2]] == ["1/2", "2/2"]
+    assert lines[2].startswith("final: test_acc=") and len(lines) == 3
+    assert main([*args, "--nproc", "2", "--out", str(tmp_path / "nproc")]) == 0
+
+    def untimed(run):
+        text = (tmp_path / run / "metrics.jsonl").read_text()
+        return [{k: v for k, v in json.loads(line).items() if "time" not in k}
+                for line in text.splitlines()]
+
+    assert untimed("torchrun") == untimed("nproc")
