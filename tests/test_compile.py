@@ -1,12 +1,11 @@
-"""torch.compile (default inductor backend, CPU) on the loss modules: same values and gradients
-as eager. Slow (compilation takes tens of seconds), so in the slow suite."""
+"""torch.compile (default inductor backend, CPU) on the method modules: same values and
+gradients as eager. Slow (compilation takes tens of seconds), so in the slow suite. The zoo
+losses: tests/losses/test_compile.py."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-
-from losskit import losses
 
 pytestmark = pytest.mark.slow
 
@@ -31,11 +30,6 @@ def _assert_compiled_matches_eager(make):
     compiled_v, compiled_g = _value_and_grad(torch.compile(make()), logits, target)
     torch.testing.assert_close(compiled_v, eager_v, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(compiled_g, eager_g, rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.parametrize("name", ["ce", "mse", "mae", "hinge", "cosine", "focal", "poly1"])
-def test_zoo_losses_compile(name):
-    _assert_compiled_matches_eager(lambda: losses.get(name))
 
 
 def test_slf_softmax_mode_compiles():

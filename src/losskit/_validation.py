@@ -71,48 +71,182 @@ def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
     raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def check_finite_float(x: torch.Tensor, name: str, validate_args: bool | None = None) -> None:
+_INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+
+
+def _check_float_tensor(x: object, name: str) -> None:
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if x.numel() and check_values(validate_args) and not bool(torch.isfinite(x).all()):
+
+
+def _finite(x: torch.Tensor) -> torch.Tensor:
+    """Device-side ``all(isfinite(x))`` (no host sync until a caller reads it): ``x - x`` is
+    exactly 0 for finite ``x`` and NaN for ±Inf/NaN (3 ops where ``isfinite`` takes 5)."""
+    with torch.no_grad():
+        return (x - x).eq(0).all()
+
+
+def _all_true(conditions: list[torch.Tensor]) -> bool:
+    """Read several device-side checks with a single host sync."""
+    if not conditions:
+        return True
+    ok = conditions[0]
+    for c in conditions[1:]:
+        ok = ok & c
+    return bool(ok)
+
+
+def check_finite_float(x: torch.Tensor, name: str, validate_args: bool | None = None) -> None:
+    _check_float_tensor(x, name)
+    if x.numel() and check_values(validate_args) and not bool(_finite(x)):
         raise ValueError(f"{name} contains NaN or Inf")
 
 
 def check_logits_and_labels(
-    input: torch.Tensor, target: torch.Tensor, validate_args: bool | None = None
+    input: torch.Tensor,
+    target: torch.Tensor,
+    validate_args: bool | None = None,
+    *,
+    ignore_index: int | None = None,
+    spatial: bool = False,
 ) -> None:
-    """Validate classification logits ``(N, C)`` and integer labels ``(N,)`` in ``[0, C)``."""
-    check_finite_float(input, "input", validate_args)
-    check_labels(input, target, validate_args)
+    """Validate classification logits ``(N, C)`` and integer labels ``(N,)`` in ``[0, C)``
+    (``spatial``: logits ``(N, C, d1, …)`` and labels ``(N, d1, …)``; labels equal to
+    ``ignore_index`` are allowed). The value checks cost one host sync in all."""
+    _check_float_tensor(input, "input")
+    _check_label_shapes(input, target, spatial)
+    if check_values(validate_args):
+        labels_ok = _labels_in_range(target, input.shape[1], ignore_index)
+        if not _all_true([_finite(input), labels_ok]):
+            if not bool(_finite(input)):
+                raise ValueError("input contains NaN or Inf")
+            _raise_label_range(target, input.shape[1], ignore_index)
 
 
 def check_labels(
-    input: torch.Tensor, target: torch.Tensor, validate_args: bool | None = None
+    input: torch.Tensor,
+    target: torch.Tensor,
+    validate_args: bool | None = None,
+    *,
+    ignore_index: int | None = None,
+    spatial: bool = False,
 ) -> None:
     """Shape checks of logits ``(N, C)`` and integer labels ``(N,)`` in ``[0, C)`` (without
     the NaN/Inf scan of ``input``; :func:`check_logits_and_labels` does both)."""
     if not isinstance(input, torch.Tensor):
         raise ValueError(f"input must be a torch.Tensor, got {type(input).__name__}")
-    if input.dim() != 2:
+    _check_label_shapes(input, target, spatial)
+    if check_values(validate_args) and not bool(
+        _labels_in_range(target, input.shape[1], ignore_index)
+    ):
+        _raise_label_range(target, input.shape[1], ignore_index)
+
+
+def _check_logits_shape(input: torch.Tensor, spatial: bool) -> None:
+    if spatial:
+        if input.dim() < 2:
+            raise ValueError(
+                f"input must have shape (N, C) or (N, C, d1, ...), got {tuple(input.shape)}"
+            )
+    elif input.dim() != 2:
         raise ValueError(f"input must have shape (N, C), got {tuple(input.shape)}")
     if input.shape[0] == 0:
         raise ValueError("input is an empty batch (N = 0)")
+
+
+def _check_label_shapes(input: torch.Tensor, target: torch.Tensor, spatial: bool) -> None:
+    _check_logits_shape(input, spatial)
     if not isinstance(target, torch.Tensor):
         raise ValueError(f"target must be a torch.Tensor, got {type(target).__name__}")
-    if target.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+    if target.dtype not in _INT_DTYPES:
         raise ValueError(f"target must be an integer class-index tensor, got dtype {target.dtype}")
-    if target.shape != input.shape[:1]:
+    expected = (input.shape[0], *input.shape[2:])
+    if target.shape != expected:
+        want = "(N,)" if input.dim() == 2 else "(N, d1, ...)"
         raise ValueError(
-            f"target must have shape (N,) = ({input.shape[0]},) to match input, "
+            f"target must have shape {want} = {expected} to match input, "
             f"got {tuple(target.shape)}"
         )
+
+
+def _labels_in_range(
+    target: torch.Tensor, num_classes: int, ignore_index: int | None
+) -> torch.Tensor:
+    ok = (target >= 0) & (target < num_classes)
+    if ignore_index is not None:
+        ok = ok | (target == ignore_index)
+    return ok.all()
+
+
+def _raise_label_range(target: torch.Tensor, num_classes: int, ignore_index: int | None) -> None:
+    kept = target if ignore_index is None else target[target != ignore_index]
+    low, high = (int(v) for v in torch.aminmax(kept.long()))
+    also = "" if ignore_index is None else f" (or equal ignore_index={ignore_index})"
+    raise ValueError(
+        f"target values must lie in [0, {num_classes}){also}, got range [{low}, {high}]"
+    )
+
+
+def check_class_target(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    validate_args: bool | None = None,
+    *,
+    weight: torch.Tensor | None = None,
+    ignore_index: int = -100,
+) -> bool:
+    """Arguments of a cross-entropy-family loss, as ``torch.nn.functional.cross_entropy``
+    takes them; returns whether ``target`` holds class probabilities (soft targets).
+
+    ``input``: logits ``(N, C)`` or ``(N, C, d1, …)``; ``target``: integer class indices
+    ``(N,)`` / ``(N, d1, …)`` in ``[0, C)`` or equal to ``ignore_index``, or floating-point
+    class probabilities of ``input``'s shape (values in ``[0, 1]``; ``ignore_index`` must then
+    be negative, as in torch); ``weight``: ``None`` or ``C`` finite class weights ``>= 0``.
+    The value checks (finite logits, label range, weights) cost one host sync in all.
+    """
+    _check_float_tensor(input, "input")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise ValueError(f"ignore_index must be an int, got {ignore_index!r}")
+    if weight is not None:
+        _check_float_tensor(weight, "weight")
+        if weight.dim() != 1 or input.dim() < 2 or weight.shape[0] != input.shape[1]:
+            raise ValueError(
+                f"weight must have shape (C,) with one weight per class, got "
+                f"{tuple(weight.shape)} for input {tuple(input.shape)}"
+            )
+    soft = isinstance(target, torch.Tensor) and target.is_floating_point()
+    if soft:
+        _check_logits_shape(input, spatial=True)
+        if target.shape != input.shape:
+            raise ValueError(
+                f"target with class probabilities must have input's shape {tuple(input.shape)}, "
+                f"got {tuple(target.shape)}"
+            )
+        if ignore_index >= 0:
+            raise ValueError(
+                "ignore_index is not supported with class-probability (soft) targets, "
+                f"got {ignore_index}"
+            )
+    else:
+        _check_label_shapes(input, target, spatial=True)
     if not check_values(validate_args):
-        return
-    num_classes = input.shape[1]
-    low, high = (int(v) for v in torch.aminmax(target))
-    if low < 0 or high >= num_classes:
-        raise ValueError(
-            f"target values must lie in [0, {num_classes}), got range [{low}, {high}]"
-        )
+        return soft
+    checks = [_finite(input)]
+    if weight is not None:
+        checks.append((torch.isfinite(weight) & (weight >= 0)).all())
+    if soft:
+        checks.append(((target >= 0) & (target <= 1)).all())  # False for NaN/Inf too
+    else:
+        checks.append(_labels_in_range(target, input.shape[1], ignore_index))
+    if _all_true(checks):
+        return soft
+    if not bool(_finite(input)):
+        raise ValueError("input contains NaN or Inf")
+    if weight is not None and not bool(checks[1]):
+        raise ValueError("weight values must be finite and >= 0")
+    if soft:
+        raise ValueError("target class probabilities must be finite and lie in [0, 1]")
+    _raise_label_range(target, input.shape[1], ignore_index)
+    return soft  # pragma: no cover - _raise_label_range raised

@@ -44,6 +44,9 @@ def test_which_modules_fuse():
     assert fusable_kind(losses.get("mse", reduction="sum")) is None
     assert fusable_kind(losses.get("hinge", variant="ova_squared")) is None
     assert fusable_kind(losses.get("focal")) is None
+    # class weights or a real ignored class change the value: such a CE is not fused
+    assert fusable_kind(losses.get("ce", weight=[1.0, 2.0, 1.0])) is None
+    assert fusable_kind(losses.get("ce", ignore_index=0)) is None
     assert fusable_kind(lambda x, y: x.sum()) is None
 
 

@@ -9,20 +9,40 @@ Classification losses take logits ``input`` of shape ``(N, C)`` and integer clas
 SLF paper (Sec. "Experiments", candidate set: mean squared, mean absolute, hinge, cosine
 proximity, binary cross-entropy) compare **softmax probabilities** ``p = softmax(input)`` with
 the **one-hot** target (:func:`mse`, :func:`mae`, :func:`cosine`).
+
+The cross-entropy family (:func:`cross_entropy`, :func:`label_smoothing`, :func:`focal`,
+:func:`poly1`) follows ``torch.nn.functional.cross_entropy``'s conventions, so it is a drop-in:
+``input`` ``(N, C)`` or ``(N, C, d1, …)``; ``target`` class indices ``(N,)`` / ``(N, d1, …)`` or
+class probabilities of ``input``'s shape (soft targets); ``weight`` ``(C,)`` multiplies each
+element's loss by ``weight[y]`` (soft targets: ``weight_c`` inside the sum over classes);
+elements whose label is ``ignore_index`` (default ``-100``) contribute 0; ``"mean"`` divides by
+``Σ weight[y]`` over the elements not ignored (their count without ``weight``; soft targets:
+the number of elements); ``"none"`` returns shape ``(N, d1, …)``.
+
+Value checks (NaN/Inf scan of the inputs, label range) read tensor values, i.e. synchronise
+with the device. They follow :func:`losskit.check_values`: each function takes
+``validate_args`` (``None``: the global switch :func:`losskit.set_validate_args`); they are off
+while ``torch.compile`` traces. **Non-finite inputs**: with value checks on they raise
+``ValueError``; with value checks off the losses follow torch and return inf/nan (which is what
+an fp16 ``GradScaler`` needs to skip an overflowing step: the training loop evaluates losses
+with value checks off while a ``GradScaler`` is in use). Shape and dtype checks always run.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from losskit._validation import (
+    check_class_target,
     check_finite_float,
+    check_labels,
     check_logits_and_labels,
     check_reduction,
+    check_values,
     reduce,
 )
 
@@ -74,13 +94,17 @@ def _check_number(
     return value
 
 
-def _classification(input: torch.Tensor, target: torch.Tensor, reduction: str) -> None:
+def _classification(
+    input: torch.Tensor, target: torch.Tensor, reduction: str, validate_args: bool | None = None
+) -> None:
     check_reduction(reduction)
-    check_logits_and_labels(input, target)
+    check_logits_and_labels(input, target, validate_args)
 
 
 def _one_hot(target: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch.Tensor:
-    return F.one_hot(target.long(), num_classes).to(dtype=like.dtype, device=like.device)
+    # a scatter into zeros of like's dtype: no int64 one-hot and cast, no value read
+    index = target.long().to(like.device).unsqueeze(1)
+    return like.new_zeros(target.shape[0], num_classes).scatter_(1, index, 1.0)
 
 
 def _target_logit(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -92,71 +116,201 @@ def _per_sample_ce(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- cross-entropy family
+def _ce_args(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    reduction: str,
+    weight: torch.Tensor | None,
+    ignore_index: int,
+    validate_args: bool | None,
+) -> tuple[bool, torch.Tensor, torch.Tensor | None]:
+    """Validate cross-entropy-family arguments; ``(soft, target, weight)`` ready for torch."""
+    check_reduction(reduction)
+    soft = check_class_target(
+        input, target, validate_args, weight=weight, ignore_index=ignore_index
+    )
+    if weight is not None:
+        weight = weight.to(input.dtype)
+    return soft, (target.to(input.dtype) if soft else target.long()), weight
+
+
+def _ce_reduce(
+    values: torch.Tensor,
+    target: torch.Tensor,
+    reduction: str,
+    soft: bool,
+    weight: torch.Tensor | None,
+    ignore_index: int,
+) -> torch.Tensor:
+    """torch's reductions of a cross-entropy-family loss (see the module docs): ``"mean"``
+    divides by ``Σ weight[y]`` over the elements not ignored (by their count without
+    ``weight``, by the number of elements for soft targets)."""
+    if reduction != "mean" or soft:
+        return reduce(values, reduction)
+    kept = target != ignore_index
+    if weight is None:
+        return values.sum() / kept.sum()  # = values.mean() bitwise when nothing is ignored
+    return values.sum() / _at_target(weight, target, kept).sum()
+
+
+def _at_target(per_class: torch.Tensor, target: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+    """``per_class[y]`` per element, 0 where the label is ignored (``kept`` false)."""
+    return per_class[target.masked_fill(~kept, 0)].masked_fill(~kept, 0.0)
+
+
+def _nll_family(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    reduction: str,
+    weight: torch.Tensor | None,
+    ignore_index: int,
+    validate_args: bool | None,
+    term: Callable[[torch.Tensor], torch.Tensor],
+    alpha: float | Sequence[float] | torch.Tensor | None = None,
+) -> torch.Tensor:
+    """A loss ``term(-log p)`` of the log-probability of the target class, with the
+    conventions of ``F.cross_entropy`` (``term`` is the identity for cross-entropy).
+
+    Class indices: ``term(-log p_y)`` per element (0 where ignored), times ``weight[y]`` and
+    focal's ``alpha[y]`` (a number: times it). Soft targets ``t``: ``Σ_c t_c·weight_c·
+    alpha_c·term(-log p_c)``, which is the class-index value for a one-hot ``t``.
+    """
+    soft, target, weight = _ce_args(input, target, reduction, weight, ignore_index, validate_args)
+    class_scale = _alpha_weights(alpha, input.shape[1], input, validate_args)
+    logp = F.log_softmax(input, dim=1)
+    if soft:
+        scale = target
+        for per_class in (weight, class_scale):
+            if isinstance(per_class, torch.Tensor):
+                view = [1] * input.dim()
+                view[1] = -1
+                scale = scale * per_class.to(input.dtype).view(view)
+        values = (scale * term(-logp)).sum(dim=1)
+    else:
+        # nll_loss: -log p_y per element, 0 where the label is ignore_index
+        values = term(F.nll_loss(logp, target, ignore_index=ignore_index, reduction="none"))
+        kept = None
+        for per_class in (class_scale, weight):
+            if isinstance(per_class, torch.Tensor):
+                kept = target != ignore_index if kept is None else kept
+                values = _at_target(per_class.to(input.dtype), target, kept) * values
+    if isinstance(class_scale, float):
+        values = class_scale * values
+    return _ce_reduce(values, target, reduction, soft, weight, ignore_index)
+
+
 def cross_entropy(
-    input: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
+    input: torch.Tensor,
+    target: torch.Tensor,
+    reduction: str = "mean",
+    *,
+    weight: torch.Tensor | None = None,
+    ignore_index: int = -100,
+    validate_args: bool | None = None,
 ) -> torch.Tensor:
     """Softmax cross-entropy ``-log softmax(z)_y`` (the "softmax loss" / MILS primary loss).
 
-    Equals ``torch.nn.functional.cross_entropy(input, target, reduction=reduction)``.
+    Equals ``torch.nn.functional.cross_entropy(input, target, weight=weight,
+    ignore_index=ignore_index, reduction=reduction)``, soft targets and ``(N, C, d1, …)``
+    inputs included (module docs: conventions of the cross-entropy family).
     """
-    _classification(input, target, reduction)
-    return reduce(_per_sample_ce(input, target), reduction)
+    return _smoothed_ce(input, target, 0.0, reduction, weight, ignore_index, validate_args)
+
+
+def _smoothed_ce(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    smoothing: float,
+    reduction: str,
+    weight: torch.Tensor | None,
+    ignore_index: int,
+    validate_args: bool | None,
+) -> torch.Tensor:
+    soft, target, weight = _ce_args(input, target, reduction, weight, ignore_index, validate_args)
+    values = F.cross_entropy(
+        input, target, weight=weight, ignore_index=ignore_index, reduction="none",
+        label_smoothing=smoothing,
+    )
+    return _ce_reduce(values, target, reduction, soft, weight, ignore_index)
 
 
 def label_smoothing(
-    input: torch.Tensor, target: torch.Tensor, smoothing: float = 0.1, reduction: str = "mean"
+    input: torch.Tensor,
+    target: torch.Tensor,
+    smoothing: float = 0.1,
+    reduction: str = "mean",
+    *,
+    weight: torch.Tensor | None = None,
+    ignore_index: int = -100,
+    validate_args: bool | None = None,
 ) -> torch.Tensor:
     """Cross-entropy against the smoothed target ``(1 - s)·onehot(y) + s/C`` (Szegedy et al. 2016).
 
     Per sample: ``(1 - s)·CE + s·mean_j(-log p_j)``; equals
-    ``F.cross_entropy(input, target, label_smoothing=smoothing)``. ``smoothing`` in ``[0, 1]``.
+    ``F.cross_entropy(input, target, label_smoothing=smoothing, ...)`` with the same ``weight``,
+    ``ignore_index`` and target kind (soft targets ``t`` are smoothed to ``(1 - s)·t + s/C``).
+    ``smoothing`` in ``[0, 1]``.
     """
     s = _check_number(smoothing, "smoothing", low=0.0, high=1.0)
-    _classification(input, target, reduction)
-    logp = F.log_softmax(input, dim=1)
-    nll = -logp.gather(1, target.long().unsqueeze(1)).squeeze(1)
-    uniform = -logp.mean(dim=1)
-    return reduce((1.0 - s) * nll + s * uniform, reduction)
+    return _smoothed_ce(input, target, s, reduction, weight, ignore_index, validate_args)
 
 
 def poly1(
-    input: torch.Tensor, target: torch.Tensor, epsilon: float = 1.0, reduction: str = "mean"
+    input: torch.Tensor,
+    target: torch.Tensor,
+    epsilon: float = 1.0,
+    reduction: str = "mean",
+    *,
+    weight: torch.Tensor | None = None,
+    ignore_index: int = -100,
+    validate_args: bool | None = None,
 ) -> torch.Tensor:
     """Poly-1 cross-entropy (Leng et al. 2022, PolyLoss Eq. 3): ``CE + ε·(1 - p_t)``,
 
-    with ``p_t = softmax(z)_y``. ``epsilon = 0`` gives plain cross-entropy.
+    with ``p_t = softmax(z)_y``. ``epsilon = 0`` gives plain cross-entropy (with the same
+    ``weight`` / ``ignore_index`` / soft targets as ``F.cross_entropy``). Soft targets ``t``:
+    ``Σ_c t_c·(-log p_c + ε(1 - p_c))`` ``= CE(t) + ε(1 - Σ_c t_c p_c)`` when ``t`` sums to 1
+    (the paper's ``p_t`` for smoothed labels).
     """
     eps = _check_number(epsilon, "epsilon")
-    _classification(input, target, reduction)
-    logp = F.log_softmax(input, dim=1)
-    logp_t = logp.gather(1, target.long().unsqueeze(1)).squeeze(1)
-    return reduce(-logp_t + eps * (1.0 - logp_t.exp()), reduction)
+
+    def term(nll: torch.Tensor) -> torch.Tensor:
+        return nll + eps * (1.0 - (-nll).exp())
+
+    return _nll_family(input, target, reduction, weight, ignore_index, validate_args, term)
 
 
 def _alpha_weights(
     alpha: float | Sequence[float] | torch.Tensor | None,
-    target: torch.Tensor,
     num_classes: int,
     like: torch.Tensor,
-) -> torch.Tensor | None:
-    """Per-sample ``α_t`` for multi-class focal loss (scalar, or one weight per class)."""
+    validate_args: bool | None = None,
+) -> float | torch.Tensor | None:
+    """Focal ``α``: ``None``, a number, or one weight per class as a ``(C,)`` tensor."""
     if alpha is None:
         return None
     if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
-        a = _check_number(alpha, "alpha", low=0.0)
-        return torch.full(target.shape, a, dtype=like.dtype, device=like.device)
-    try:
-        a = torch.as_tensor(alpha, dtype=like.dtype, device=like.device)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"alpha must be a number or a sequence of numbers, got {alpha!r}") from exc
-    if a.dim() != 1 or a.shape[0] != num_classes:
+        return _check_number(alpha, "alpha", low=0.0)
+    if not isinstance(alpha, torch.Tensor):
+        try:
+            weights = [float(a) for a in alpha]  # type: ignore[union-attr]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"alpha must be a number or a sequence of numbers, got {alpha!r}"
+            ) from exc
+        for a in weights:
+            _check_number(a, "alpha", low=0.0)
+        alpha = torch.tensor(weights, dtype=like.dtype, device=like.device)
+    elif not alpha.is_floating_point():
+        raise ValueError(f"alpha must be a floating-point tensor, got dtype {alpha.dtype}")
+    if alpha.dim() != 1 or alpha.shape[0] != num_classes:
         raise ValueError(
             f"alpha must be a number or have one weight per class ({num_classes}), "
-            f"got shape {tuple(a.shape)}"
+            f"got shape {tuple(alpha.shape)}"
         )
-    if not bool(torch.isfinite(a).all()) or bool((a < 0).any()):
+    if check_values(validate_args) and not bool((torch.isfinite(alpha) & (alpha >= 0)).all()):
         raise ValueError("alpha weights must be finite and >= 0")
-    return a[target.long()]
+    return alpha
 
 
 def focal(
@@ -165,34 +319,41 @@ def focal(
     gamma: float = 2.0,
     alpha: float | Sequence[float] | torch.Tensor | None = None,
     reduction: str = "mean",
+    *,
+    weight: torch.Tensor | None = None,
+    ignore_index: int = -100,
+    validate_args: bool | None = None,
 ) -> torch.Tensor:
     """Multi-class (softmax) focal loss (Lin et al. 2017, Eq. 5): ``-α_t (1 - p_t)^γ log p_t``.
 
     ``p_t = softmax(z)_y``; ``gamma >= 0`` (``0`` gives cross-entropy); ``alpha``: ``None`` (no
-    weighting), a scalar, or one weight per class (``α_t = alpha[y]``).
+    weighting), a scalar, or one weight per class (``α_t = alpha[y]``); unlike ``weight``
+    (torch's convention: ``"mean"`` divides by ``Σ weight[y]``), ``alpha`` leaves the mean a
+    plain mean over elements, as in the paper. Soft targets ``t``:
+    ``Σ_c t_c α_c (1 - p_c)^γ (-log p_c)``. ``gamma = 0`` equals ``F.cross_entropy`` with the
+    same ``weight`` / ``ignore_index`` / targets.
     """
     g = _check_number(gamma, "gamma", low=0.0)
-    _classification(input, target, reduction)
-    logp_t = F.log_softmax(input, dim=1).gather(1, target.long().unsqueeze(1)).squeeze(1)
-    p_t = logp_t.exp()
-    # (1 - p_t)^γ with γ = 0 must be 1 even where p_t rounds to 1.
-    modulating = (1.0 - p_t).clamp_min(0.0) ** g if g != 0 else torch.ones_like(p_t)
-    loss = -modulating * logp_t
-    a = _alpha_weights(alpha, target, input.shape[1], input)
-    if a is not None:
-        loss = a * loss
-    return reduce(loss, reduction)
+
+    def term(nll: torch.Tensor) -> torch.Tensor:
+        if g == 0:  # (1 - p_t)^0 must be 1 even where p_t rounds to 1
+            return nll
+        return (1.0 - (-nll).exp()).clamp_min(0.0) ** g * nll
+
+    return _nll_family(input, target, reduction, weight, ignore_index, validate_args, term, alpha)
 
 
 # ------------------------------------------------------------------------ binary (sigmoid) family
-def _binary_targets(input: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _binary_targets(
+    input: torch.Tensor, target: torch.Tensor, validate_args: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate sigmoid-loss arguments; return ``(logits, float targets)`` of equal shape.
 
     Accepted: ``input (N,)`` or ``(N, 1)`` with binary ``target (N,)`` or ``(N, 1)``;
     ``input (N, C)`` with multi-hot ``target (N, C)``; ``input (N, C)``, ``C >= 2``, with integer
     class indices ``target (N,)`` (one-hot encoded: one-vs-all BCE, as in SLF's candidate set).
     """
-    check_finite_float(input, "input")
+    check_finite_float(input, "input", validate_args)
     if input.dim() not in (1, 2):
         raise ValueError(f"input must have shape (N,), (N, 1) or (N, C), got {tuple(input.shape)}")
     if input.shape[0] == 0:
@@ -209,7 +370,7 @@ def _binary_targets(input: torch.Tensor, target: torch.Tensor) -> tuple[torch.Te
                 "target must be integer class indices (N,) or multi-hot (N, C) for input (N, C), "
                 f"got dtype {target.dtype} with shape {tuple(target.shape)}"
             )
-        check_logits_and_labels(input, target)
+        check_labels(input, target, validate_args)
         return input, _one_hot(target, input.shape[1], input)
     if input.dim() == 2 and input.shape[1] == 1 and target.dim() == 1:
         input = input.squeeze(1)
@@ -221,13 +382,14 @@ def _binary_targets(input: torch.Tensor, target: torch.Tensor) -> tuple[torch.Te
             f"got {tuple(target.shape)}"
         )
     if is_int:
-        if target.numel() and (int(target.min()) < 0 or int(target.max()) > 1):
+        if check_values(validate_args) and not bool(((target == 0) | (target == 1)).all()):
             raise ValueError("target values must be 0 or 1")
-    else:
+    elif check_values(validate_args) and not bool(
+        ((target >= 0) & (target <= 1)).all()  # False for NaN/Inf too
+    ):
         if not bool(torch.isfinite(target).all()):
             raise ValueError("target contains NaN or Inf")
-        if bool((target < 0).any()) or bool((target > 1).any()):
-            raise ValueError("target values must lie in [0, 1]")
+        raise ValueError("target values must lie in [0, 1]")
     return input, target.to(dtype=input.dtype, device=input.device)
 
 
@@ -236,7 +398,11 @@ def _per_sample_mean(values: torch.Tensor) -> torch.Tensor:
 
 
 def binary_cross_entropy_with_logits(
-    input: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
+    input: torch.Tensor,
+    target: torch.Tensor,
+    reduction: str = "mean",
+    *,
+    validate_args: bool | None = None,
 ) -> torch.Tensor:
     """Sigmoid binary cross-entropy ``-[t log σ(z) + (1 - t) log(1 - σ(z))]``.
 
@@ -245,7 +411,7 @@ def binary_cross_entropy_with_logits(
     ``F.binary_cross_entropy_with_logits(input, target)``; ``"none"`` returns shape ``(N,)``.
     """
     check_reduction(reduction)
-    z, t = _binary_targets(input, target)
+    z, t = _binary_targets(input, target, validate_args)
     values = F.binary_cross_entropy_with_logits(z, t, reduction="none")
     return reduce(_per_sample_mean(values), reduction)
 
@@ -256,6 +422,8 @@ def binary_focal(
     gamma: float = 2.0,
     alpha: float | None = 0.25,
     reduction: str = "mean",
+    *,
+    validate_args: bool | None = None,
 ) -> torch.Tensor:
     """Sigmoid focal loss (Lin et al. 2017, Eq. 5): ``-α_t (1 - p_t)^γ log p_t`` per output,
 
@@ -266,7 +434,7 @@ def binary_focal(
     g = _check_number(gamma, "gamma", low=0.0)
     a = None if alpha is None else _check_number(alpha, "alpha", low=0.0, high=1.0)
     check_reduction(reduction)
-    z, t = _binary_targets(input, target)
+    z, t = _binary_targets(input, target, validate_args)
     ce = F.binary_cross_entropy_with_logits(z, t, reduction="none")
     p = torch.sigmoid(z)
     p_t = p * t + (1.0 - p) * (1.0 - t)
@@ -277,33 +445,51 @@ def binary_focal(
 
 
 # --------------------------------------------------------------------------- regression-style (SLF)
-def mse(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def mse(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    reduction: str = "mean",
+    *,
+    validate_args: bool | None = None,
+) -> torch.Tensor:
     """Mean squared error between **softmax probabilities** and the **one-hot** target (SLF).
 
     Per sample: ``mean_j (softmax(z)_j - onehot(y)_j)^2``.
     """
-    _classification(input, target, reduction)
+    _classification(input, target, reduction, validate_args)
     diff = F.softmax(input, dim=1) - _one_hot(target, input.shape[1], input)
     return reduce(diff.pow(2).mean(dim=1), reduction)
 
 
-def mae(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def mae(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    reduction: str = "mean",
+    *,
+    validate_args: bool | None = None,
+) -> torch.Tensor:
     """Mean absolute error between **softmax probabilities** and the **one-hot** target (SLF).
 
     Per sample: ``mean_j |softmax(z)_j - onehot(y)_j|`` (``= 2 (1 - p_y) / C``).
     """
-    _classification(input, target, reduction)
+    _classification(input, target, reduction, validate_args)
     diff = F.softmax(input, dim=1) - _one_hot(target, input.shape[1], input)
     return reduce(diff.abs().mean(dim=1), reduction)
 
 
-def cosine(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def cosine(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    reduction: str = "mean",
+    *,
+    validate_args: bool | None = None,
+) -> torch.Tensor:
     """Cosine-proximity loss between **softmax probabilities** and the **one-hot** target (SLF).
 
     Per sample: ``1 - cos(softmax(z), onehot(y)) = 1 - p_y / ||p||_2`` (in ``[0, 1)``; Keras'
     "cosine proximity" is ``-cos``, shifted here by 1 so the loss is non-negative).
     """
-    _classification(input, target, reduction)
+    _classification(input, target, reduction, validate_args)
     p = F.softmax(input, dim=1)
     p_y = p.gather(1, target.long().unsqueeze(1)).squeeze(1)
     return reduce(1.0 - p_y / p.norm(dim=1), reduction)
@@ -315,6 +501,8 @@ def hinge(
     target: torch.Tensor,
     variant: str = "crammer_singer",
     reduction: str = "mean",
+    *,
+    validate_args: bool | None = None,
 ) -> torch.Tensor:
     """Multi-class hinge loss on the logits (SLF's "categorical hinge").
 
@@ -324,7 +512,7 @@ def hinge(
     """
     if variant not in HINGE_VARIANTS:
         raise ValueError(f"variant must be one of {HINGE_VARIANTS}, got {variant!r}")
-    _classification(input, target, reduction)
+    _classification(input, target, reduction, validate_args)
     if input.shape[1] < 2:
         raise ValueError(f"input must have at least 2 classes for hinge, got {input.shape[1]}")
     onehot = _one_hot(target, input.shape[1], input)
@@ -344,6 +532,8 @@ def multi_margin(
     p: int = 1,
     margin: float = 1.0,
     reduction: str = "mean",
+    *,
+    validate_args: bool | None = None,
 ) -> torch.Tensor:
     """Multi-class margin loss (Weston & Watkins; ``torch.nn.MultiMarginLoss``, MILS auxiliary).
 
@@ -353,7 +543,7 @@ def multi_margin(
     if isinstance(p, bool) or p not in (1, 2):
         raise ValueError(f"p must be 1 or 2, got {p!r}")
     m = _check_number(margin, "margin")
-    _classification(input, target, reduction)
+    _classification(input, target, reduction, validate_args)
     z_y = _target_logit(input, target).unsqueeze(1)
     values = F.relu(m - z_y + input).pow(int(p))
     values = values * (1.0 - _one_hot(target, input.shape[1], input))
@@ -362,11 +552,12 @@ def multi_margin(
 
 # --------------------------------------------------------------------------- feature losses
 def _check_features(
-    features: torch.Tensor | None, n: int, dim: int, dim_name: str
+    features: torch.Tensor | None, n: int, dim: int, dim_name: str,
+    validate_args: bool | None = None,
 ) -> torch.Tensor:
     if features is None:
         raise ValueError("features must be given (penultimate-layer features (N, D)), got None")
-    check_finite_float(features, "features")
+    check_finite_float(features, "features", validate_args)
     if features.dim() != 2 or features.shape[0] != n or features.shape[1] != dim:
         raise ValueError(
             f"features must have shape (N, D) = ({n}, {dim}) (N from input, D from {dim_name}), "
@@ -376,9 +567,10 @@ def _check_features(
 
 
 def _check_class_params(
-    value: torch.Tensor, name: str, num_classes: int, like: torch.Tensor
+    value: torch.Tensor, name: str, num_classes: int, like: torch.Tensor,
+    validate_args: bool | None = None,
 ) -> None:
-    check_finite_float(value, name)
+    check_finite_float(value, name, validate_args)
     if value.dim() != 2 or value.shape[0] != num_classes:
         raise ValueError(
             f"{name} must have shape (C, D) with C = {num_classes} classes, "
@@ -396,6 +588,8 @@ def center(
     lambda_: float = 0.01,
     ce_weight: float = 1.0,
     reduction: str = "mean",
+    *,
+    validate_args: bool | None = None,
 ) -> torch.Tensor:
     """Joint softmax + center loss (Wen et al. 2016, Eq. 2 and 5).
 
@@ -407,9 +601,9 @@ def center(
     """
     lam = _check_number(lambda_, "lambda_", low=0.0)
     w = _check_number(ce_weight, "ce_weight", low=0.0)
-    _classification(input, target, reduction)
-    _check_class_params(centers, "centers", input.shape[1], input)
-    f = _check_features(features, input.shape[0], centers.shape[1], "centers")
+    _classification(input, target, reduction, validate_args)
+    _check_class_params(centers, "centers", input.shape[1], input, validate_args)
+    f = _check_features(features, input.shape[0], centers.shape[1], "centers", validate_args)
     c_y = centers[target.long()]
     values = lam * 0.5 * (f - c_y).pow(2).sum(dim=1)
     if w != 0:
@@ -462,6 +656,8 @@ def lgm(
     lambda_: float = 0.1,
     ce_weight: float = 1.0,
     reduction: str = "mean",
+    *,
+    validate_args: bool | None = None,
 ) -> torch.Tensor:
     """Large-margin Gaussian-mixture loss (Wan et al. 2018, Eq. 9-10) plus optional head CE.
 
@@ -476,16 +672,16 @@ def lgm(
     a = _check_number(alpha, "alpha", low=0.0)
     lam = _check_number(lambda_, "lambda_", low=0.0)
     w = _check_number(ce_weight, "ce_weight", low=0.0)
-    _classification(input, target, reduction)
-    _check_class_params(means, "means", input.shape[1], input)
+    _classification(input, target, reduction, validate_args)
+    _check_class_params(means, "means", input.shape[1], input, validate_args)
     if log_covs is not None:
-        _check_class_params(log_covs, "log_covs", input.shape[1], input)
+        _check_class_params(log_covs, "log_covs", input.shape[1], input, validate_args)
         if log_covs.shape != means.shape:
             raise ValueError(
                 f"log_covs must have the shape of means {tuple(means.shape)}, "
                 f"got {tuple(log_covs.shape)}"
             )
-    f = _check_features(features, input.shape[0], means.shape[1], "means")
+    f = _check_features(features, input.shape[0], means.shape[1], "means", validate_args)
     d, half_logdet = _mahalanobis_half(f, means, log_covs)
     onehot = _one_hot(target, means.shape[0], d)
     logits = -d * (1.0 + a * onehot) - half_logdet.unsqueeze(0)
@@ -512,7 +708,12 @@ def gaussian_heatmap(
 
 
 def heatmap_mse(
-    input: torch.Tensor, target: torch.Tensor, sigma: float = 1.0, reduction: str = "mean"
+    input: torch.Tensor,
+    target: torch.Tensor,
+    sigma: float = 1.0,
+    reduction: str = "mean",
+    *,
+    validate_args: bool | None = None,
 ) -> torch.Tensor:
     """Keypoint heatmap regression loss (the usual pose-estimation MSE; UniLoss' PCK baseline).
 
@@ -522,7 +723,7 @@ def heatmap_mse(
     ``(z - heatmap)²``.
     """
     s = _check_number(sigma, "sigma", low=0.0, low_open=True)
-    _classification(input, target, reduction)
+    _classification(input, target, reduction, validate_args)
     side = math.isqrt(input.shape[1])
     if side * side != input.shape[1]:
         raise ValueError(

@@ -36,6 +36,8 @@ def fusable_kind(loss: object) -> str | None:
     }.get(type(loss))
     if kind == "hinge" and loss.variant != "crammer_singer":
         return None
+    if getattr(loss, "weight", None) is not None or getattr(loss, "ignore_index", -100) != -100:
+        return None  # class weights / a real ignored class: computed by the loss itself
     return kind
 
 

@@ -13,6 +13,7 @@ handed to the optimizer (``LossMethod.parameters()`` does this).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -48,14 +49,58 @@ def _positive_int(value: object, name: str) -> int:
     return int(value)
 
 
+class _CrossEntropyFamily(Loss):
+    """``weight`` (a ``(C,)`` buffer, moved with the module) and ``ignore_index`` as in
+    ``torch.nn.CrossEntropyLoss`` (see :mod:`losskit.losses.functional`)."""
+
+    weight: torch.Tensor | None
+
+    def __init__(
+        self,
+        reduction: str = "mean",
+        *,
+        weight: torch.Tensor | Sequence[float] | None = None,
+        ignore_index: int = -100,
+        validate_args: bool | None = None,
+    ) -> None:
+        super().__init__(reduction, validate_args=validate_args)
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+            raise ValueError(f"ignore_index must be an int, got {ignore_index!r}")
+        self.ignore_index = ignore_index
+        self.register_buffer("weight", None if weight is None else _class_weights(weight))
+
+    def _ce_kwargs(self) -> dict[str, Any]:
+        return {"weight": self.weight, "ignore_index": self.ignore_index,
+                "validate_args": self.validate_args}
+
+    def extra_repr(self) -> str:
+        extra = "" if self.weight is None else f", weight={self.weight.tolist()}"
+        if self.ignore_index != -100:
+            extra += f", ignore_index={self.ignore_index}"
+        return super().extra_repr() + extra
+
+
+def _class_weights(weight: torch.Tensor | Sequence[float]) -> torch.Tensor:
+    """Class weights as a float tensor, validated once (finite, ``>= 0``, 1-D)."""
+    try:
+        w = torch.as_tensor(weight).detach().clone()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"weight must be a sequence of numbers, got {weight!r}") from exc
+    if not w.is_floating_point():
+        w = w.float()
+    if w.dim() != 1 or not bool((torch.isfinite(w) & (w >= 0)).all()):
+        raise ValueError(f"weight must be one finite weight >= 0 per class, got {weight!r}")
+    return w
+
+
 @LOSSES.register("ce", help="softmax cross-entropy (the MILS primary / 'softmax loss')")
-class CrossEntropyLoss(Loss):
+class CrossEntropyLoss(_CrossEntropyFamily):
     """Softmax cross-entropy, see :func:`~losskit.losses.functional.cross_entropy`."""
 
     def forward(
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return LF.cross_entropy(input, target, reduction=self.reduction)
+        return LF.cross_entropy(input, target, reduction=self.reduction, **self._ce_kwargs())
 
 
 @LOSSES.register("bce", help="sigmoid binary cross-entropy (binary, multi-hot or one-vs-all)")
@@ -65,7 +110,9 @@ class BinaryCrossEntropyLoss(Loss):
     def forward(
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return LF.binary_cross_entropy_with_logits(input, target, reduction=self.reduction)
+        return LF.binary_cross_entropy_with_logits(
+            input, target, reduction=self.reduction, validate_args=self.validate_args
+        )
 
 
 @LOSSES.register("mse", help="mean squared error of softmax probabilities vs one-hot (SLF)")
@@ -75,7 +122,9 @@ class MSELoss(Loss):
     def forward(
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return LF.mse(input, target, reduction=self.reduction)
+        return LF.mse(
+            input, target, reduction=self.reduction, validate_args=self.validate_args
+        )
 
 
 @LOSSES.register("mae", help="mean absolute error of softmax probabilities vs one-hot (SLF)")
@@ -85,15 +134,23 @@ class MAELoss(Loss):
     def forward(
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return LF.mae(input, target, reduction=self.reduction)
+        return LF.mae(
+            input, target, reduction=self.reduction, validate_args=self.validate_args
+        )
 
 
 @LOSSES.register("hinge", help="multi-class hinge on logits (crammer_singer | ova_squared)")
 class HingeLoss(Loss):
     """Multi-class hinge, see :func:`~losskit.losses.functional.hinge`."""
 
-    def __init__(self, variant: str = "crammer_singer", reduction: str = "mean") -> None:
-        super().__init__(reduction)
+    def __init__(
+        self,
+        variant: str = "crammer_singer",
+        reduction: str = "mean",
+        *,
+        validate_args: bool | None = None,
+    ) -> None:
+        super().__init__(reduction, validate_args=validate_args)
         if variant not in LF.HINGE_VARIANTS:
             raise ValueError(f"variant must be one of {LF.HINGE_VARIANTS}, got {variant!r}")
         self.variant = variant
@@ -101,7 +158,10 @@ class HingeLoss(Loss):
     def forward(
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return LF.hinge(input, target, variant=self.variant, reduction=self.reduction)
+        return LF.hinge(
+            input, target, variant=self.variant, reduction=self.reduction,
+            validate_args=self.validate_args,
+        )
 
     def extra_repr(self) -> str:
         return f"variant={self.variant!r}, {super().extra_repr()}"
@@ -114,11 +174,13 @@ class CosineLoss(Loss):
     def forward(
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return LF.cosine(input, target, reduction=self.reduction)
+        return LF.cosine(
+            input, target, reduction=self.reduction, validate_args=self.validate_args
+        )
 
 
 @LOSSES.register("focal", help="softmax focal loss -alpha_t (1-p_t)^gamma log p_t (Lin et al.)")
-class FocalLoss(Loss):
+class FocalLoss(_CrossEntropyFamily):
     """Multi-class focal loss, see :func:`~losskit.losses.functional.focal`."""
 
     def __init__(
@@ -126,8 +188,14 @@ class FocalLoss(Loss):
         gamma: float = 2.0,
         alpha: float | Sequence[float] | None = None,
         reduction: str = "mean",
+        *,
+        weight: torch.Tensor | Sequence[float] | None = None,
+        ignore_index: int = -100,
+        validate_args: bool | None = None,
     ) -> None:
-        super().__init__(reduction)
+        super().__init__(
+            reduction, weight=weight, ignore_index=ignore_index, validate_args=validate_args
+        )
         self.gamma = LF._check_number(gamma, "gamma", low=0.0)
         if alpha is None or (isinstance(alpha, (int, float)) and not isinstance(alpha, bool)):
             self.alpha = None if alpha is None else LF._check_number(alpha, "alpha", low=0.0)
@@ -139,11 +207,18 @@ class FocalLoss(Loss):
             for a in weights:
                 LF._check_number(a, "alpha", low=0.0)
             self.alpha = weights
+        # per-class alpha as a buffer: moved with the module, no tensor built per call
+        alpha_t = torch.tensor(self.alpha) if isinstance(self.alpha, list) else None
+        self.register_buffer("alpha_weights", alpha_t, persistent=False)
 
     def forward(
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return LF.focal(input, target, gamma=self.gamma, alpha=self.alpha, reduction=self.reduction)
+        alpha = self.alpha if self.alpha_weights is None else self.alpha_weights
+        return LF.focal(
+            input, target, gamma=self.gamma, alpha=alpha, reduction=self.reduction,
+            **self._ce_kwargs(),
+        )
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, alpha={self.alpha}, {super().extra_repr()}"
@@ -154,9 +229,10 @@ class BinaryFocalLoss(Loss):
     """Sigmoid focal loss, see :func:`~losskit.losses.functional.binary_focal`."""
 
     def __init__(
-        self, gamma: float = 2.0, alpha: float | None = 0.25, reduction: str = "mean"
+        self, gamma: float = 2.0, alpha: float | None = 0.25, reduction: str = "mean", *,
+        validate_args: bool | None = None,
     ) -> None:
-        super().__init__(reduction)
+        super().__init__(reduction, validate_args=validate_args)
         self.gamma = LF._check_number(gamma, "gamma", low=0.0)
         self.alpha = None if alpha is None else LF._check_number(alpha, "alpha", low=0.0, high=1.0)
 
@@ -164,7 +240,8 @@ class BinaryFocalLoss(Loss):
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
         return LF.binary_focal(
-            input, target, gamma=self.gamma, alpha=self.alpha, reduction=self.reduction
+            input, target, gamma=self.gamma, alpha=self.alpha, reduction=self.reduction,
+            validate_args=self.validate_args,
         )
 
     def extra_repr(self) -> str:
@@ -175,8 +252,14 @@ class BinaryFocalLoss(Loss):
 class MultiMarginLoss(Loss):
     """Multi-class margin loss, see :func:`~losskit.losses.functional.multi_margin`."""
 
-    def __init__(self, p: int = 1, margin: float = 1.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+    def __init__(
+        self,
+        p: int = 1, margin: float = 1.0,
+        reduction: str = "mean",
+        *,
+        validate_args: bool | None = None,
+    ) -> None:
+        super().__init__(reduction, validate_args=validate_args)
         if isinstance(p, bool) or p not in (1, 2):
             raise ValueError(f"p must be 1 or 2, got {p!r}")
         self.p = int(p)
@@ -186,7 +269,8 @@ class MultiMarginLoss(Loss):
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
         return LF.multi_margin(
-            input, target, p=self.p, margin=self.margin, reduction=self.reduction
+            input, target, p=self.p, margin=self.margin, reduction=self.reduction,
+            validate_args=self.validate_args,
         )
 
     def extra_repr(self) -> str:
@@ -194,18 +278,29 @@ class MultiMarginLoss(Loss):
 
 
 @LOSSES.register("label_smoothing", help="cross-entropy with label smoothing")
-class LabelSmoothingLoss(Loss):
+class LabelSmoothingLoss(_CrossEntropyFamily):
     """Label-smoothed cross-entropy, see :func:`~losskit.losses.functional.label_smoothing`."""
 
-    def __init__(self, smoothing: float = 0.1, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+    def __init__(
+        self,
+        smoothing: float = 0.1,
+        reduction: str = "mean",
+        *,
+        weight: torch.Tensor | Sequence[float] | None = None,
+        ignore_index: int = -100,
+        validate_args: bool | None = None,
+    ) -> None:
+        super().__init__(
+            reduction, weight=weight, ignore_index=ignore_index, validate_args=validate_args
+        )
         self.smoothing = LF._check_number(smoothing, "smoothing", low=0.0, high=1.0)
 
     def forward(
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
         return LF.label_smoothing(
-            input, target, smoothing=self.smoothing, reduction=self.reduction
+            input, target, smoothing=self.smoothing, reduction=self.reduction,
+            **self._ce_kwargs(),
         )
 
     def extra_repr(self) -> str:
@@ -213,17 +308,29 @@ class LabelSmoothingLoss(Loss):
 
 
 @LOSSES.register("poly1", help="Poly-1 cross-entropy CE + epsilon (1 - p_t) (Leng et al. 2022)")
-class Poly1Loss(Loss):
+class Poly1Loss(_CrossEntropyFamily):
     """Poly-1 cross-entropy, see :func:`~losskit.losses.functional.poly1`."""
 
-    def __init__(self, epsilon: float = 1.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+    def __init__(
+        self,
+        epsilon: float = 1.0,
+        reduction: str = "mean",
+        *,
+        weight: torch.Tensor | Sequence[float] | None = None,
+        ignore_index: int = -100,
+        validate_args: bool | None = None,
+    ) -> None:
+        super().__init__(
+            reduction, weight=weight, ignore_index=ignore_index, validate_args=validate_args
+        )
         self.epsilon = LF._check_number(epsilon, "epsilon")
 
     def forward(
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return LF.poly1(input, target, epsilon=self.epsilon, reduction=self.reduction)
+        return LF.poly1(
+            input, target, epsilon=self.epsilon, reduction=self.reduction, **self._ce_kwargs()
+        )
 
     def extra_repr(self) -> str:
         return f"epsilon={self.epsilon}, {super().extra_repr()}"
@@ -253,8 +360,10 @@ class CenterLoss(Loss):
         ce_weight: float = 1.0,
         reduction: str = "mean",
         generator: torch.Generator | None = None,
+        *,
+        validate_args: bool | None = None,
     ) -> None:
-        super().__init__(reduction)
+        super().__init__(reduction, validate_args=validate_args)
         self.num_classes = _positive_int(num_classes, "num_classes")
         self.feature_dim = _positive_int(feature_dim, "feature_dim")
         self.lambda_ = LF._check_number(lambda_, "lambda_", low=0.0)
@@ -274,6 +383,7 @@ class CenterLoss(Loss):
         return LF.center(
             input, target, features, centers,
             lambda_=self.lambda_, ce_weight=self.ce_weight, reduction=self.reduction,
+            validate_args=self.validate_args,
         )
 
     def extra_repr(self) -> str:
@@ -309,8 +419,10 @@ class LGMLoss(Loss):
         covariance: str = "identity",
         reduction: str = "mean",
         generator: torch.Generator | None = None,
+        *,
+        validate_args: bool | None = None,
     ) -> None:
-        super().__init__(reduction)
+        super().__init__(reduction, validate_args=validate_args)
         self.num_classes = _positive_int(num_classes, "num_classes")
         self.feature_dim = _positive_int(feature_dim, "feature_dim")
         self.alpha = LF._check_number(alpha, "alpha", low=0.0)
@@ -337,7 +449,7 @@ class LGMLoss(Loss):
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
         """GM posterior logits ``-d_k - ½ log|Σ_k|`` ``(N, C)`` (no margin) for prediction."""
-        check_finite_float(features, "features")
+        check_finite_float(features, "features", self.validate_args)
         if features.dim() != 2 or features.shape[1] != self.feature_dim:
             raise ValueError(
                 f"features must have shape (N, {self.feature_dim}), got {tuple(features.shape)}"
@@ -354,7 +466,7 @@ class LGMLoss(Loss):
         return LF.lgm(
             input, target, features, means, log_covs,
             alpha=self.alpha, lambda_=self.lambda_, ce_weight=self.ce_weight,
-            reduction=self.reduction,
+            reduction=self.reduction, validate_args=self.validate_args,
         )
 
     def extra_repr(self) -> str:
@@ -369,14 +481,19 @@ class LGMLoss(Loss):
 class HeatmapMSELoss(Loss):
     """Keypoint heatmap MSE, see :func:`~losskit.losses.functional.heatmap_mse`."""
 
-    def __init__(self, sigma: float = 1.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+    def __init__(
+        self, sigma: float = 1.0, reduction: str = "mean", *, validate_args: bool | None = None
+    ) -> None:
+        super().__init__(reduction, validate_args=validate_args)
         self.sigma = LF._check_number(sigma, "sigma", low=0.0, low_open=True)
 
     def forward(
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return LF.heatmap_mse(input, target, sigma=self.sigma, reduction=self.reduction)
+        return LF.heatmap_mse(
+            input, target, sigma=self.sigma, reduction=self.reduction,
+            validate_args=self.validate_args,
+        )
 
     def extra_repr(self) -> str:
         return f"sigma={self.sigma}, {super().extra_repr()}"

@@ -19,6 +19,7 @@ A method owns the whole update (so MILS can snapshot and roll back around it); t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from losskit._validation import validate_args
 from losskit.errors import ConfigError
 from losskit.registry import Registry
 from losskit.train.features import missing_features_message
@@ -92,20 +94,30 @@ def full_precision(t: torch.Tensor) -> torch.Tensor:
 
 
 def compute_loss(
-    loss_fn: LossFn, logits: torch.Tensor, targets: torch.Tensor, features: torch.Tensor | None
+    loss_fn: LossFn,
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    features: torch.Tensor | None,
+    scaler: Any = None,
 ) -> torch.Tensor:
     """Call ``loss_fn`` with features only when it declares ``needs_features``
     (:class:`~losskit.errors.ConfigError` when it does and the model gave none).
 
     Losses are evaluated in float32 even under autocast (numerical safety of log/sigmoid).
+    While an enabled ``GradScaler`` is given, the loss runs with value checks off (the global
+    switch; an instance's explicit ``validate_args=True`` still checks): non-finite logits then
+    give a non-finite loss as in torch, and the scaler skips that step instead of the run
+    stopping on a ``ValueError``.
     """
     logits = full_precision(logits)
-    if getattr(loss_fn, "needs_features", False):
-        if features is None:
-            raise ConfigError(missing_features_message(loss_fn), "features")
-        features = features.float() if features.dtype != logits.dtype else features
-        return loss_fn(logits, targets, features=features)
-    return loss_fn(logits, targets)
+    amp = scaler is not None and scaler.is_enabled()
+    with validate_args(False) if amp else nullcontext():
+        if getattr(loss_fn, "needs_features", False):
+            if features is None:
+                raise ConfigError(missing_features_message(loss_fn), "features")
+            features = features.float() if features.dtype != logits.dtype else features
+            return loss_fn(logits, targets, features=features)
+        return loss_fn(logits, targets)
 
 
 def loss_step(
@@ -116,7 +128,7 @@ def loss_step(
     ctx.model.train()
     ctx.optimizer.zero_grad(set_to_none=True)
     logits, feats = forward(ctx, inputs)
-    loss = compute_loss(loss_fn, logits, targets, feats)
+    loss = compute_loss(loss_fn, logits, targets, feats, ctx.scaler)
     if ctx.scaler is not None:
         ctx.scaler.scale(loss).backward()
         ctx.scaler.step(ctx.optimizer)
