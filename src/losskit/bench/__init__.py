@@ -7,12 +7,14 @@ from pathlib import Path
 import torch
 
 from losskit.bench.suites import (
+    Counts,
     Row,
     bench_methods,
     bench_mils_components,
     bench_scaling,
     bench_trainer,
     markdown_table,
+    measure_counts,
 )
 from losskit.bench.timing import Timing, interleaved_timings
 
@@ -82,5 +84,6 @@ def run_bench(
     return 0
 
 
-__all__ = ["Row", "Timing", "interleaved_timings", "run_bench", "bench_methods", "bench_trainer",
-           "bench_scaling", "bench_mils_components", "markdown_table"]
+__all__ = ["Counts", "measure_counts", "Row", "Timing", "interleaved_timings", "run_bench",
+           "bench_methods", "bench_trainer", "bench_scaling", "bench_mils_components",
+           "markdown_table"]

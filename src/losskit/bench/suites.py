@@ -4,11 +4,16 @@
   MILS vs CE, for MLP and LeNet on Fashion-MNIST-shaped batches (N×1×28×28).
 * ``trainer``: one Trainer epoch vs a minimal hand-written loop on the same data and model.
 * ``scaling``: loss-only forward+backward time vs batch size and class count.
+
+Method and loss-only rows also carry machine-independent counts (:mod:`losskit.bench.counts`):
+aten ops per step (goal for the methods: at most :data:`OPS_GOAL` × CE's count) and host-device
+syncs per step with value checks on (the default) / off (:func:`losskit.set_validate_args`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
+from losskit._validation import validate_args
+from losskit.bench.counts import count_aten_ops, count_syncs
 from losskit.bench.timing import interleaved_timings
 from losskit.train.method import METHODS, Method, TrainContext
 
@@ -34,6 +41,41 @@ METHOD_CASES: list[tuple[str, str, dict[str, Any], float | None]] = [
 ]
 
 
+OPS_GOAL = 2.0  # aten ops per step of a method, as a multiple of a CE step's
+# loss alone (forward + backward) at batch 128, 10 classes, in ms (issue 14)
+LOSS_ONLY_MS_GOALS = {"SLF K=3": 0.25, "UniLoss accuracy": 0.25}
+
+
+@dataclass
+class Counts:
+    """Machine-independent counts per step: aten ops (and their ratio to CE's, with a goal)
+    and host syncs with value checks on / off."""
+
+    ops: float
+    syncs_on: float
+    syncs_off: float
+    ops_ratio: float | None = None
+    ops_goal: float | None = None
+
+    def cells(self) -> list[str]:
+        ops = f"{self.ops:.0f}"
+        if self.ops_ratio is not None:
+            ok = "" if self.ops_goal is None else (
+                " ✓" if self.ops_ratio <= self.ops_goal else " ✗")
+            ops += f" ({self.ops_ratio:.2f}×{ok})"
+        return [ops, f"{self.syncs_on:g} / {self.syncs_off:g}"]
+
+
+def measure_counts(step: Callable[[], object], steps: int = 10) -> Counts:
+    """:class:`Counts` of ``step`` averaged over ``steps`` calls (MILS varies per step)."""
+    with validate_args(True):
+        ops = count_aten_ops(step, steps)
+        on = count_syncs(step, steps)
+    with validate_args(False):
+        off = count_syncs(step, steps)
+    return Counts(ops, on, off)
+
+
 @dataclass
 class Row:
     case: str
@@ -41,11 +83,18 @@ class Row:
     ms: float
     ratio: float
     goal: float | None
+    counts: Counts | None = None
+    ms_goal: float | None = None  # an absolute goal (loss alone), instead of a ratio goal
 
     def cells(self) -> list[str]:
         goal = f"≤ {self.goal:.2f}" if self.goal else "—"
         ok = "" if self.goal is None else (" ✓" if self.ratio <= self.goal else " ✗")
-        return [self.case, self.model, f"{self.ms:.2f}", f"{self.ratio:.3f}{ok}", goal]
+        ms = f"{self.ms:.2f}"
+        if self.ms_goal is not None:
+            goal = f"≤ {self.ms_goal:g} ms"
+            ms += " ✓" if self.ms <= self.ms_goal else " ✗"
+        counts = self.counts.cells() if self.counts is not None else ["—", "—"]
+        return [self.case, self.model, ms, f"{self.ratio:.3f}{ok}", goal, *counts]
 
 
 def fashion_like(n: int, num_classes: int = 10, seed: int = 0) -> TensorDataset:
@@ -114,10 +163,13 @@ def bench_methods(
             label: _method_stepper(model_name, m, kw, batch_size) for label, m, kw, _ in chosen
         }
         timings = interleaved_timings(steppers, blocks=blocks, steps_per_block=steps_per_block)
-        ce = timings["CE"].median_s
+        counts = {label: measure_counts(step) for label, step in steppers.items()}
+        ce, ce_ops = timings["CE"].median_s, counts["CE"].ops
         for label, _, _, goal in chosen:
-            t = timings[label]
-            rows.append(Row(label, model_name, t.median_ms, t.median_s / ce, goal))
+            t, c = timings[label], counts[label]
+            c.ops_ratio = c.ops / ce_ops
+            c.ops_goal = OPS_GOAL if label != "CE" else None
+            rows.append(Row(label, model_name, t.median_ms, t.median_s / ce, goal, c))
     return rows
 
 
@@ -215,7 +267,9 @@ def bench_scaling(
             fns = _loss_only_fns(logits, y, logits2, y_bin, slf, acc, ap)
             timings = interleaved_timings(fns, blocks=blocks, steps_per_block=5)
             ce = timings["CE"].median_s
+            counts = {label: measure_counts(fn, steps=1) for label, fn in fns.items()}
             for label, t in timings.items():
+                counts[label].ops_ratio = counts[label].ops / counts["CE"].ops
                 rows.append(
                     Row(
                         f"{label} (loss only)",
@@ -223,6 +277,8 @@ def bench_scaling(
                         t.median_ms,
                         t.median_s / ce,
                         None,
+                        counts[label],
+                        LOSS_ONLY_MS_GOALS.get(label) if (n, c) == (128, 10) else None,
                     )
                 )
     return rows
@@ -230,7 +286,9 @@ def bench_scaling(
 
 def markdown_table(rows: list[Row]) -> str:
     ratio = "ratio (to CE; MILS pieces: to a forward)"
-    header = ["case", "model / shape", "ms per step", ratio, "goal"]
+    ops = f"aten ops/step (×CE, goal ≤ {OPS_GOAL:g})"
+    header = ["case", "model / shape", "ms per step", ratio, "goal", ops,
+              "syncs/step (checks on / off)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r.cells()) + " |" for r in rows]
     return "\n".join(lines)
