@@ -116,3 +116,41 @@ def test_train_size_subset_is_seeded():
         Trainer(
             _config(train_size=10**6), data=make_blobs(), model=TinyNet(), method=LossMethod("ce")
         )
+
+
+def test_progress_bar_is_kept_per_epoch_with_an_eta(capsys):
+    """progress=True: one tqdm bar per epoch on stderr, left on screen (ends with a newline)
+    and showing elapsed<remaining."""
+    _fit(_config(epochs=2, progress=True))
+    lines = capsys.readouterr().err.split("\n")
+    finals = [line.rsplit("\r", 1)[-1] for line in lines if line.strip()]
+    assert [f.split(":")[0] for f in finals] == ["epoch 1/2", "epoch 2/2"]
+    assert all("100%" in f and "<00:00" in f for f in finals)
+
+
+def test_callbacks_see_every_step_and_epoch():
+    from losskit.train.callbacks import Callback
+
+    seen: list[tuple[str, int]] = []
+
+    class Spy(Callback):
+        def on_fit_start(self, trainer):
+            seen.append(("start", len(trainer.history)))
+
+        def on_step_end(self, trainer, result):
+            seen.append(("step", trainer.ctx.global_step))
+
+        def on_epoch_end(self, trainer, record):
+            seen.append(("epoch", record["epoch"]))
+
+        def on_fit_end(self, trainer, result):
+            seen.append(("end", len(result.history)))
+
+    records: list[dict] = []
+    config = _config(epochs=2, batch_size=64)
+    torch.manual_seed(0)
+    fit(config, data=make_blobs(), model=TinyNet(), method=LossMethod("ce"),
+        callbacks=[Spy(), records.append])
+    steps = [("step", s) for s in range(1, 4)], [("step", s) for s in range(4, 7)]
+    assert seen == [("start", 0), *steps[0], ("epoch", 1), *steps[1], ("epoch", 2), ("end", 2)]
+    assert [r["epoch"] for r in records] == [1, 2]

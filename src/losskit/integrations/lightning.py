@@ -10,11 +10,28 @@ before an auxiliary update and may roll both back. So :class:`LossKitModule` use
 method receives the raw ``torch.optim.Optimizer`` (not Lightning's wrapper), so the state that
 MILS snapshots is the real optimizer state.
 
-Limits: precision plugins that need ``manual_backward`` (fp16 loss scaling by Lightning) are not
-routed through the method; use ``precision="32-true"`` or ``"bf16-mixed"`` on CPU. Under
-multi-device strategies the model is wrapped by Lightning and gradients are synchronised by it;
-the method's own parameters (SLF decision net, center-loss centres) are registered as
-sub-modules of this LightningModule, so they are synchronised too.
+What Lightning gets from a method:
+
+* **checkpoints**: ``on_save_checkpoint`` stores the method's state (MILS selector /
+  participation generator / observation set / statistics, SLF decision network and Gumbel
+  generator, UniLoss anchor generator), the context's step / epoch counters and generator
+  under ``checkpoint["losskit"]``; ``Trainer.fit(..., ckpt_path=...)`` resumes exactly (as
+  an uninterrupted run, given the same data order);
+* **optimizer and scheduler**: ``optimizer`` is a name (``"sgd"``, ``"adam"``, ``"adamw"``) or
+  a factory ``params -> torch.optim.Optimizer`` (e.g. ``functools.partial(torch.optim.AdamW,
+  lr=1e-3)``); ``scheduler`` a factory ``optimizer -> LRScheduler``, stepped every epoch (or
+  every step: ``scheduler_interval="step"``). Overriding ``configure_optimizers`` works too:
+  give it ``self.parameters()`` (the model's *and* the method's: SLF decision network,
+  center-loss centres);
+* **precision**: ``"32-true"``, ``"bf16-mixed"`` and ``"16-mixed"`` (the method's updates use
+  Lightning's own gradient scaler, so MILS rolls its state back with the model);
+* **any model**: only logits are needed; losses that need features (center, L-GM) take them
+  from ``features=`` (a layer name or ``fn(model, x) -> (logits, features)``, see
+  :mod:`losskit.train.features`).
+
+Under multi-device strategies the model is wrapped by Lightning and gradients are synchronised
+by it; the method's own parameters are registered as sub-modules of this LightningModule, so
+they are synchronised too.
 
 Example::
 
@@ -27,6 +44,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -41,23 +59,33 @@ except ImportError as exc:  # pragma: no cover - depends on the optional extra
     ) from exc
 
 from losskit.train.config import TrainConfig
+from losskit.train.features import FeatureSpec, infer_dims, with_features
 from losskit.train.method import METHODS, Method, TrainContext
 from losskit.train.trainer import build_optimizer, seeded_generator
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
+_PRECISION_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
 class LossKitModule(L.LightningModule):
     """A ``LightningModule`` that trains ``model`` with a losskit method.
 
     Args:
-        model: a losskit :class:`~losskit.models.base.Classifier` (``forward(x,
-            return_features=True)`` must give ``(logits, features)``).
+        model: any ``nn.Module`` returning logits (a losskit
+            :class:`~losskit.models.base.Classifier` also gives features).
         method: a registered method name (``"loss"``, ``"slf"``, ``"uniloss"``, ``"mils"``) or
             a :class:`~losskit.train.method.Method` instance.
         train_set: the training tensors (MILS draws its observation set from them).
-        num_classes: number of classes (default: ``model.num_classes``).
+        num_classes: number of classes (default: ``model.num_classes``, else the width of the
+            model's output on one training sample).
         method_kwargs: constructor arguments when ``method`` is a name.
-        optimizer, lr, momentum, weight_decay: as in :class:`~losskit.train.config.TrainConfig`.
+        optimizer: a name (with ``lr``, ``momentum``, ``weight_decay`` as in
+            :class:`~losskit.train.config.TrainConfig`) or a factory ``params -> Optimizer``.
+        scheduler: ``None`` or a factory ``optimizer -> LRScheduler``, stepped per
+            ``scheduler_interval`` (``"epoch"`` or ``"step"``).
         seed: seeds the method's generator (Gumbel noise, participation draws).
+        features: where feature losses find features for a plain module (module doc).
     """
 
     def __init__(
@@ -67,26 +95,47 @@ class LossKitModule(L.LightningModule):
         train_set: TensorDataset,
         num_classes: int | None = None,
         method_kwargs: dict[str, Any] | None = None,
-        optimizer: str = "sgd",
+        optimizer: str | OptimizerFactory = "sgd",
         lr: float = 0.05,
         momentum: float = 0.9,
         weight_decay: float = 0.0,
         seed: int = 0,
+        scheduler: SchedulerFactory | None = None,
+        scheduler_interval: str = "epoch",
+        features: FeatureSpec = None,
     ) -> None:
         super().__init__()
+        if scheduler_interval not in ("epoch", "step"):
+            raise ValueError(
+                f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}"
+            )
+        if not (callable(optimizer) or isinstance(optimizer, str)):
+            raise ValueError(f"optimizer must be a name or a factory params -> Optimizer, got "
+                             f"{optimizer!r}")
         self.automatic_optimization = False
         self.model = model
         self.method = (
             METHODS.get(method, **(method_kwargs or {})) if isinstance(method, str) else method
         )
+        self.optimizer_factory = optimizer if callable(optimizer) else None
         self.config = TrainConfig(
-            optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, seed=seed
+            optimizer=optimizer if isinstance(optimizer, str) else "sgd", lr=lr,
+            momentum=momentum, weight_decay=weight_decay, seed=seed,
         )
-        classes = int(num_classes if num_classes is not None else model.num_classes)
+        self.scheduler_factory = scheduler
+        self.scheduler_interval = scheduler_interval
+        wrapped = with_features(model, features)  # in ctx only: not a second sub-module
+        classes = getattr(model, "num_classes", num_classes)
+        feature_dim = getattr(model, "feature_dim", None)
+        if classes is None or (feature_dim is None and features is not None):
+            outputs, found = infer_dims(wrapped, train_set.tensors[0])
+            classes = outputs if classes is None else classes
+            feature_dim = found if feature_dim is None else feature_dim
+        classes = int(num_classes if num_classes is not None else classes)
         self.ctx = TrainContext(
-            model=model,
+            model=wrapped,
             num_classes=classes,
-            feature_dim=int(getattr(model, "feature_dim", classes)),
+            feature_dim=int(feature_dim if feature_dim is not None else classes),
             train_set=train_set,
             generator=seeded_generator(seed),
         )
@@ -97,27 +146,42 @@ class LossKitModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        params = list(self.model.parameters()) + list(self.method_params)
-        return build_optimizer(self.config, params)
+    def configure_optimizers(self) -> Any:
+        params = list(self.parameters())  # the model's and the method's
+        if self.optimizer_factory is not None:
+            optimizer = self.optimizer_factory(params)
+        else:
+            optimizer = build_optimizer(self.config, params)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
 
     def on_fit_start(self) -> None:
+        optimizers = self.optimizers()
+        first = optimizers[0] if isinstance(optimizers, list) else optimizers
         self.ctx.device = self.device
-        self.ctx.optimizer = self.optimizers().optimizer  # the raw torch optimizer
-        if self.trainer.precision == "bf16-mixed":
-            self.ctx.autocast_dtype = torch.bfloat16
+        self.ctx.optimizer = getattr(first, "optimizer", first)  # the raw torch optimizer
+        schedulers = self.lr_schedulers()
+        self.ctx.scheduler = schedulers[0] if isinstance(schedulers, list) else schedulers
+        precision = str(self.trainer.precision)
+        self.ctx.autocast_dtype = _PRECISION_DTYPES.get(precision)
+        # fp16: the method scales its own updates with Lightning's scaler (saved by Lightning)
+        self.ctx.scaler = getattr(self.trainer.precision_plugin, "scaler", None)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch[0], batch[1]
         result = self.method.step(self.ctx, x, y)
         self.ctx.global_step += 1
         self._count_step()
+        if self.ctx.scheduler is not None and self.scheduler_interval == "step":
+            self.ctx.scheduler.step()
         self.log("train_loss", result.loss, prog_bar=True, batch_size=len(y))
         if result.logits is not None and result.logits.dim() == 2:
             acc = (result.logits.argmax(1) == y).float().mean()
             self.log("train_acc", acc, batch_size=len(y))
         return result.loss
-
     def _count_step(self) -> None:
         """Advance Lightning's ``global_step`` by one per batch.
 
@@ -133,11 +197,33 @@ class LossKitModule(L.LightningModule):
         progress.increment_completed()
 
     def on_train_epoch_end(self) -> None:
+        if self.ctx.scheduler is not None and self.scheduler_interval == "epoch":
+            self.ctx.scheduler.step()
         logs = self.method.on_epoch_end(self.ctx, self.current_epoch)
         for key, value in logs.items():
-            if isinstance(value, (int, float)):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.log(key, float(value))
         self.ctx.epoch += 1
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["losskit"] = {
+            "method": self.method.state_dict(),
+            "generator": self.ctx.generator.get_state() if self.ctx.generator else None,
+            "global_step": self.ctx.global_step,
+            "epoch": self.ctx.epoch,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("losskit")
+        if state is None:
+            raise ValueError("checkpoint has no 'losskit' entry: it was not saved by a "
+                             "LossKitModule (or by an older losskit); the method's state would "
+                             "be lost")
+        self.method.load_state_dict(state["method"])
+        if state["generator"] is not None and self.ctx.generator is not None:
+            self.ctx.generator.set_state(state["generator"])
+        self.ctx.global_step = int(state["global_step"])
+        self.ctx.epoch = int(state["epoch"])
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         x, y = batch[0], batch[1]
