@@ -75,6 +75,7 @@ def _one_line_error(argv, capsys) -> str:
                                     "expected one of: seed, val_fraction"]),
         (["--model-arg", "widht=3"], ["--model-arg: model 'mlp' has no argument 'widht'",
                                       "hidden"]),
+        (["--model-arg", "num_classes=3"], ["--model-arg num_classes is set from the dataset"]),
         (["--method", "slf", "--method-arg", "kk=3"],
          ["--method-arg: method 'slf' has no argument 'kk'", "k, tau"]),
         (["--loss", "focal", "--method-arg", "gama=2"],  # forwarded to the loss: refused there
@@ -203,9 +204,9 @@ def test_ctrl_c_says_where_the_checkpoint_is(tmp_path, capsys, monkeypatch):
     assert "nothing was saved (no --out" in capsys.readouterr().err
 
 
-def test_live_epoch_lines_while_running_and_ctrl_c_of_a_real_process(tmp_path):
-    """stdout is a pipe (not a TTY): each epoch's line arrives while the run goes on; SIGINT
-    then names the checkpoint. Reads the log of the running process."""
+def test_live_epoch_lines_while_running_and_ctrl_c_of_a_real_process(tmp_path, capsys):
+    """stdout is a pipe (not a TTY): each epoch's line arrives while the run goes on; a second
+    process on the same --out is refused; SIGINT then names the checkpoint."""
     import os
     import signal
     import subprocess
@@ -223,12 +224,15 @@ def test_live_epoch_lines_while_running_and_ctrl_c_of_a_real_process(tmp_path):
         assert proc.poll() is None  # still training
         assert first.startswith("epoch 1/100000 train_loss=") and "test_acc=" in first
         assert second.startswith("epoch 2/100000 ")
+        # a second writer of the same run directory, while the first trains: refused
+        assert main([*DIGITS, "--epochs", "100000", "--out", str(out)]) == 2
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 130
     assert f"{out / 'checkpoint.pt'} holds epoch " in err and "/100000" in err
+    assert f"in use by another losskit process (pid {proc.pid})" in capsys.readouterr().err
 
 
 def test_log_format_json_prints_each_record(tmp_path, capsys):

@@ -246,6 +246,9 @@ def _check_kwargs(config: Any) -> None:
     from losskit import data, models
     from losskit.train import METHODS
 
+    for key in ("input_shape", "num_classes"):
+        if key in config.model_kwargs:
+            raise UsageError(f"--model-arg {key} is set from the dataset; leave it out")
     for kwargs, registry, name, field in (
         (config.data_kwargs, data.DATASETS, config.data, "data_kwargs"),
         (config.model_kwargs, models.MODELS, config.model, "model_kwargs"),

@@ -172,14 +172,23 @@ def test_16_mixed_scales_the_methods_updates_with_lightnings_scaler():
     assert float(trainer.callback_metrics["mils_attempts"]) == 6
 
 
-def test_a_plain_sequential_works_and_feature_losses_take_a_layer():
+@pytest.mark.parametrize("method, kwargs", [("loss", {"loss": "ce"}), ("slf", {"losses": "ce,mse"}),
+                                            ("uniloss", {"metric": "accuracy"})])
+def test_a_plain_sequential_trains(method, kwargs):
+    from torch import nn
+
+    seq = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    before = [p.detach().clone() for p in seq.parameters()]
+    module = LossKitModule(seq, method, make_blobs().train, method_kwargs=kwargs)
+    assert module.ctx.num_classes == 3  # inferred from one forward
+    _fit(module, 1)
+    assert all(not torch.equal(a, b) for a, b in zip(before, seq.parameters()))
+
+
+def test_feature_losses_take_a_layer_of_a_plain_module():
     from torch import nn
 
     data = make_blobs()
-    seq = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
-    module = LossKitModule(seq, "slf", data.train, method_kwargs={"losses": "ce,mse"})
-    assert module.ctx.num_classes == 3  # inferred from one forward
-    _fit(module, 1)
     centre = LossKitModule(nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3)), "loss",
                            data.train, method_kwargs={"loss": "center"}, features="1")
     assert centre.ctx.feature_dim == 16

@@ -1,7 +1,9 @@
 """The one Trainer and the method interface."""
 
+from losskit.train.callbacks import Callback, ConsoleLogger
 from losskit.train.config import TrainConfig
 from losskit.train.evaluation import EVALUATORS, evaluate_classification, predict_logits
+from losskit.train.features import FeatureModel, with_features
 from losskit.train.method import (
     METHODS,
     LossMethod,
@@ -17,6 +19,9 @@ from losskit.train.trainer import Trainer, TrainResult, batches, fit, seeded_gen
 __all__ = [
     "EVALUATORS",
     "METHODS",
+    "Callback",
+    "ConsoleLogger",
+    "FeatureModel",
     "LossMethod",
     "Method",
     "StepResult",
@@ -32,5 +37,6 @@ __all__ = [
     "loss_step",
     "predict_logits",
     "seeded_generator",
+    "with_features",
 ]
 import losskit.train.keypoints  # noqa: F401
