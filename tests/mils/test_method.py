@@ -20,6 +20,9 @@ KEYS = {
     "mils_success_ratio",
     "mils_extra_forwards",
     "mils_extra_time_s",
+    "mils_ties",
+    "mils_nonfinite",
+    "mils_projected",
 }
 
 
@@ -125,6 +128,8 @@ def test_observation_refresh_epoch_resamples() -> None:
         ({"observation_refresh": "step"}, "observation_refresh"),
         ({"aux_selection": "x"}, "aux_selection"),
         ({"aux": ""}, "aux"),
+        ({"accept": "cos"}, "accept"),
+        ({"statistics": "keep"}, "statistics"),
     ],
 )
 def test_bad_method_arguments(kwargs: dict, match: str) -> None:
@@ -157,3 +162,23 @@ def test_plot_success(tmp_path) -> None:
 def test_no_observation_drawn_when_never_evaluated() -> None:
     res = _fit({"aux": "focal", "observation_size": 1000, "no_schedule": True}, epochs=1)
     assert res.method._observation is None and res.history[0]["mils_rollbacks"] == 0
+
+
+@pytest.mark.parametrize("accept", ["gradient", "project"])
+def test_gradient_tests_need_no_observation_set(accept: str) -> None:
+    res = _fit({"aux": "multi_margin,center", "participation": 0.5, "accept": accept,
+                "observation_size": 1000}, epochs=2)  # never drawn, so never too large
+    assert res.method._observation is None and res.method.mils.observation is None
+    for r in res.history:
+        assert r["mils_attempts"] == r["mils_successes"] + r["mils_rollbacks"] > 0
+        assert r["mils_extra_forwards"] == 0 and r["mils_nonfinite"] == 0
+        assert r["mils_projected"] == (r["mils_rollbacks"] if accept == "project" else 0)
+    assert res.final["test_acc"] > 0.8
+
+
+def test_ties_are_reported_and_accept_ties_false_rejects_them() -> None:
+    kw = {"aux": "center", "participation": 0.5, "observation_size": 32}
+    with_ties = _fit(kw, epochs=2).history
+    without = _fit({**kw, "accept_ties": False}, epochs=2).history
+    assert sum(r["mils_ties"] for r in with_ties) > 0
+    assert sum(r["mils_successes"] for r in without) < sum(r["mils_successes"] for r in with_ties)

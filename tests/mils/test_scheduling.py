@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from losskit import losses
-from losskit.mils import MILS, observation_correct
+from losskit.mils import MILS, observation_correct, statistics
 from losskit.train.method import compute_loss
 from tests.conftest import TinyNet, make_blobs
 from tests.mils.util import DropNet, assert_same, full_state, neg_ce
@@ -45,11 +45,14 @@ def _pair(opt_name: str = "sgd", net=DropNet, center: bool = False, lr: float = 
     return out
 
 
-def _plain_step(model, opt, loss_fn, x, y) -> None:
-    """Hand-written update: the same operations as ``losskit.train.method.loss_step``."""
+def _plain_step(model, opt, loss_fn, x, y, estimate: bool = False) -> None:
+    """Hand-written update: the same operations as ``losskit.train.method.loss_step``
+    (``estimate``: first, the loss's class means become the batch's feature class means)."""
     model.train()
     opt.zero_grad(set_to_none=True)
     logits, feats = model(x, return_features=True)
+    if estimate:
+        statistics.estimate_class_means(loss_fn, feats, y)
     compute_loss(loss_fn, logits, y, feats).backward()
     opt.step()
 
@@ -60,6 +63,23 @@ def _acc(model, x, y) -> int:
         c = int((model(x).argmax(1) == y).sum())
     model.train()
     return c
+
+
+def _rollback_keeping(model, opt, mods, saved, kept) -> None:
+    """Reference rollback: reload everything from ``saved`` except the tensors in ``kept``
+    (class statistics), which keep their values and optimizer state."""
+    values = [t.detach().clone() for t in kept]
+    states = [copy.deepcopy(opt.state[t]) if t in opt.state else None for t in kept]
+    model.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["optimizer"])
+    for m, s in zip(mods, saved["modules"], strict=True):
+        m.load_state_dict(s)
+    with torch.no_grad():
+        for t, v, st in zip(kept, values, states, strict=True):
+            t.copy_(v)
+            if st is not None:
+                opt.state[t] = st
+    torch.set_rng_state(saved["rng"])
 
 
 @pytest.mark.parametrize(
@@ -73,7 +93,8 @@ def _acc(model, x, y) -> int:
 )
 def test_matches_reference_algorithm(opt_name: str, aux: str, net, ties: bool) -> None:
     """Every step (primary, kept aux, rolled-back aux) equals the reference bitwise, incl. the
-    BatchNorm stats, optimizer state, centre parameters and the global RNG stream."""
+    BatchNorm stats, optimizer state, centre parameters (estimated from the batch at every
+    attempt and never rolled back) and the global RNG stream."""
     (m1, o1, mods1), (m2, o2, mods2) = _pair(opt_name, net, center=aux == "center")
     x, y = _data()
     obs = (x[:64], y[:64])
@@ -85,6 +106,8 @@ def test_matches_reference_algorithm(opt_name: str, aux: str, net, ties: bool) -
         aux_spec, ref_aux = aux, {a: losses.get(a) for a in aux.split(",")}
     mils = MILS(m1, o1, "ce", aux_spec, participation=0.5, observation=obs, accept_ties=ties)
     ce = losses.get("ce")
+    kept = [m.centers for m in mods2]
+    ref_ties = 0
     outcomes = set()
     for xb, yb in _batches(x, y, 30):
         torch.manual_seed(123)
@@ -97,27 +120,28 @@ def test_matches_reference_algorithm(opt_name: str, aux: str, net, ties: bool) -
         else:
             saved = full_state(m2, o2, mods2)
             before = _acc(m2, *obs)
-            _plain_step(m2, o2, ref_aux[r.attempted_aux], xb, yb)
+            name = r.attempted_aux
+            _plain_step(m2, o2, ref_aux[name], xb, yb, estimate=True)
             after = _acc(m2, *obs)
             assert r.obs_acc_before == before / 64 and r.obs_acc_after == after / 64
             assert r.accepted == (after >= before if ties else after > before)
+            ref_ties += after == before
             if not r.accepted:
-                m2.load_state_dict(saved["model"])
-                o2.load_state_dict(saved["optimizer"])
-                for m, s in zip(mods2, saved["modules"], strict=True):
-                    m.load_state_dict(s)
-                torch.set_rng_state(saved["rng"])
+                _rollback_keeping(m2, o2, mods2, saved, kept)
                 _plain_step(m2, o2, ce, xb, yb)
             assert r.trained == (r.attempted_aux if r.accepted else "primary")
         outcomes.add(r.accepted)
         assert torch.equal(rng_after, torch.get_rng_state())
         assert_same(full_state(m1, o1, mods1), full_state(m2, o2, mods2))
     assert outcomes == {None, True, False}  # primary steps, kept and rolled-back updates
+    assert mils.stats.ties == ref_ties and mils.stats.nonfinite == 0
 
 
-def test_forced_rejection_restores_snapshot_bitwise(monkeypatch) -> None:
-    """Right after a rollback, parameters, BN buffers, optimizer state, centres, scheduler and
-    scaler state equal the pre-step state bitwise."""
+@pytest.mark.parametrize("rule", ["rollback", "learn"])
+def test_forced_rejection_restores_snapshot_bitwise(monkeypatch, rule: str) -> None:
+    """Right after a rollback, parameters, BN buffers, optimizer state, scheduler and scaler
+    state equal the pre-step state bitwise; the centres (and their optimizer state) too under
+    ``statistics="rollback"``, while under ``"learn"`` they keep the auxiliary update."""
     torch.manual_seed(0)
     model = DropNet()
     center = losses.build("center", {"num_classes": 3, "feature_dim": 16})
@@ -127,19 +151,22 @@ def test_forced_rejection_restores_snapshot_bitwise(monkeypatch) -> None:
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
     scaler = torch.amp.GradScaler("cpu", init_scale=4.0, growth_interval=1)
     x, y = _data()
-    mils = MILS(model, opt, "ce", {"center": center}, 1.0, (x[:32], y[:32]), sched, scaler)
+    mils = MILS(
+        model, opt, "ce", {"center": center}, 1.0, (x[:32], y[:32]), sched, scaler,
+        statistics=rule,
+    )
     for xb, yb in _batches(x, y, 2):  # build momentum state (centres get none under CE)
         mils._update(xb, yb, mils.primary)
         sched.step()
-    calls = iter([(5, 32), (4, 32)])  # before, after: accuracy "drops" -> forced rejection
-    monkeypatch.setattr(mils, "_observe", lambda: next(calls))
+    calls = iter([(5, 0), (4, 0)])  # before, after: accuracy "drops" -> forced rejection
+    monkeypatch.setattr(mils, "_observation_counts", lambda: torch.tensor(next(calls)))
     before = full_state(model, opt, [center], sched, scaler)
     seen = {}
     restore = mils._snapshot.restore
 
-    def spy() -> None:
+    def spy(keep: bool = False) -> None:
         seen["after_aux"] = full_state(model, opt, [center], sched, scaler)
-        restore()
+        restore(keep=keep)
         seen["restored"] = full_state(model, opt, [center], sched, scaler)
 
     monkeypatch.setattr(mils._snapshot, "restore", spy)
@@ -148,15 +175,26 @@ def test_forced_rejection_restores_snapshot_bitwise(monkeypatch) -> None:
     assert r.accepted is False and r.trained == "primary" and r.attempted_aux == "center"
     assert seen["after_aux"]["scaler"]["scale"] == 2 * before["scaler"]["scale"]  # it did change
     assert len(seen["after_aux"]["optimizer"]["state"]) > len(before["optimizer"]["state"])
-    assert_same(before, seen["restored"])
-    assert mils.stats.rollbacks == 1 and mils.stats.successes == 0
+    restored = seen["restored"]
+    if rule == "learn":  # the centres' value and momentum are the auxiliary update's
+        n = len(list(model.parameters()))  # the centres are the optimizer's last parameter
+        assert_same(seen["after_aux"]["modules"], restored["modules"])
+        assert_same(seen["after_aux"]["optimizer"]["state"][n], restored["optimizer"]["state"][n])
+        with pytest.raises(AssertionError):
+            assert_same(before["modules"], restored["modules"])
+        for key in ("modules",):
+            restored[key] = before[key]
+        del restored["optimizer"]["state"][n]
+    assert_same(before, restored)
+    assert mils.stats.rollbacks == 1 and mils.stats.successes == 0 and mils.stats.ties == 0
 
 
 def test_accepted_update_equals_plain_aux_step(monkeypatch) -> None:
     (m1, o1, _), (m2, o2, _) = _pair("adam", TinyNet)
     x, y = _data()
     mils = MILS(m1, o1, "ce", "multi_margin", 1.0, (x[:16], y[:16]))
-    monkeypatch.setattr(mils, "_observe", lambda: (7, 16))  # tie -> accepted (accept_ties=True)
+    # tie -> accepted (accept_ties=True)
+    monkeypatch.setattr(mils, "_observation_counts", lambda: torch.tensor([7, 0]))
     mm = losses.get("multi_margin")
     for xb, yb in _batches(x, y, 5):
         r = mils.step(xb, yb)
@@ -164,18 +202,20 @@ def test_accepted_update_equals_plain_aux_step(monkeypatch) -> None:
         assert r.accepted is True and r.trained == "multi_margin"
         assert torch.equal(r.loss, mm(r.logits, yb))
     assert_same(full_state(m1, o1), full_state(m2, o2))
+    assert mils.stats.ties == mils.stats.successes == 5
 
 
 def test_ties_rejected_when_accept_ties_false(monkeypatch) -> None:
     (m1, o1, _), (m2, o2, _) = _pair("sgd", TinyNet)
     x, y = _data()
     mils = MILS(m1, o1, "ce", "multi_margin", 1.0, (x[:16], y[:16]), accept_ties=False)
-    monkeypatch.setattr(mils, "_observe", lambda: (7, 16))
+    monkeypatch.setattr(mils, "_observation_counts", lambda: torch.tensor([7, 0]))
     ce = losses.get("ce")
     for xb, yb in _batches(x, y, 4):
         assert mils.step(xb, yb).accepted is False
         _plain_step(m2, o2, ce, xb, yb)
     assert_same(full_state(m1, o1), full_state(m2, o2))
+    assert mils.stats.ties == mils.stats.rollbacks == 4
 
 
 def test_participation_zero_equals_primary_only_bitwise() -> None:
@@ -218,13 +258,17 @@ def test_no_schedule_accepts_every_update() -> None:
     (m1, o1, _), (m2, o2, _) = _pair("sgd", TinyNet)
     x, y = _data()
     mils = MILS(m1, o1, "ce", {"neg_ce": neg_ce}, 1.0, None, no_schedule=True)
-    for xb, yb in _batches(x, y, 10):
+    batches = list(_batches(x, y, 8))
+    for xb, yb in batches[:7]:
         r = mils.step(xb, yb)
         assert r.accepted is True and r.trained == "neg_ce" and r.obs_acc_before is None
         _plain_step(m2, o2, neg_ce, xb, yb)
     assert_same(full_state(m1, o1), full_state(m2, o2))
     s = mils.stats
-    assert s.attempts == s.successes == 10 and s.rollbacks == 0 and s.extra_forwards == 0
+    assert s.attempts == s.successes == 7 and s.rollbacks == 0 and s.extra_forwards == 0
+    # the 7th kept update overflowed the weights (finite loss): the next step says so
+    with pytest.raises(ValueError, match="no_schedule"):
+        mils.step(*batches[7])
 
 
 def test_stats_are_consistent() -> None:

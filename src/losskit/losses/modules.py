@@ -3,7 +3,8 @@
 Each class stores its hyper-parameters (validated at construction: one ``ValueError`` naming
 the argument) and calls the functional form in :meth:`forward`. The registry names are those
 of the functional forms: ``ce, bce, mse, mae, hinge, cosine, focal, binary_focal,
-multi_margin, label_smoothing, poly1, center, lgm, heatmap_mse``.
+multi_margin, label_smoothing, poly1, center, lgm, heatmap_mse`` (``center`` is the centre term
+alone; ``ce_center`` the joint CE + centre loss).
 
 The two parametric losses (``center``, ``lgm``) need penultimate features
 (``needs_features = True``) and own ``nn.Parameter`` s (``has_parameters = True``) that must be
@@ -36,6 +37,7 @@ __all__ = [
     "LabelSmoothingLoss",
     "Poly1Loss",
     "CenterLoss",
+    "center_term",
     "LGMLoss",
     "HeatmapMSELoss",
 ]
@@ -336,7 +338,7 @@ class Poly1Loss(_CrossEntropyFamily):
         return f"epsilon={self.epsilon}, {super().extra_repr()}"
 
 
-@LOSSES.register("center", help="softmax CE + lambda * center loss (Wen et al. 2016)")
+@LOSSES.register("ce_center", help="softmax CE + lambda * center loss (Wen et al. 2016)")
 class CenterLoss(Loss):
     """Joint supervision ``ce_weight·CE + λ·½||f - c_y||²`` (Wen et al. 2016, Eq. 5).
 
@@ -346,11 +348,13 @@ class CenterLoss(Loss):
     ``ce_weight = 1`` makes the loss train a classifier on its own (the "center loss" baseline
     of MILS Table 1 is this joint supervision); use ``ce_weight = 0`` for the bare centre term
     as an auxiliary loss next to a separate CE. ``lambda_`` defaults to 0.01 (Wen et al. use
-    0.003-0.1). See :func:`~losskit.losses.functional.center`.
+    0.003-0.1). See :func:`~losskit.losses.functional.center`. Registered as ``ce_center``;
+    the registry's ``center`` is the centre term alone (:func:`center_term`).
     """
 
     needs_features = True
     has_parameters = True
+    class_statistics = ("centers",)  # per-class feature means (see losskit.mils.statistics)
 
     def __init__(
         self,
@@ -393,6 +397,24 @@ class CenterLoss(Loss):
         )
 
 
+@LOSSES.register("center", help="the center term alone, lambda * ½||f - c_y||² (MILS auxiliary)")
+def center_term(
+    num_classes: int | None = None,
+    feature_dim: int | None = None,
+    lambda_: float = 0.01,
+    reduction: str = "mean",
+    generator: torch.Generator | None = None,
+) -> CenterLoss:
+    """The centre term alone, ``λ·½||f - c_y||²`` (Wen et al. 2016, Eq. 2): a
+    :class:`CenterLoss` with ``ce_weight = 0`` — MILS's "only center loss involved" auxiliary,
+    with the joint's ``λ`` (so ``ce_center`` = ``ce`` + ``center``). It does not train the
+    classifier head; for the joint supervision use ``ce_center``."""
+    return CenterLoss(
+        num_classes, feature_dim, lambda_=lambda_, ce_weight=0.0, reduction=reduction,
+        generator=generator,
+    )
+
+
 @LOSSES.register("lgm", help="large-margin Gaussian-mixture loss (Wan et al. 2018); learns means")
 class LGMLoss(Loss):
     """L-GM loss ``L_cls(α) + λ·L_lkd + ce_weight·CE(head)`` (Wan et al. 2018, Eq. 9-10).
@@ -408,6 +430,7 @@ class LGMLoss(Loss):
 
     needs_features = True
     has_parameters = True
+    class_statistics = ("means", "log_covs")  # see losskit.mils.statistics
 
     def __init__(
         self,

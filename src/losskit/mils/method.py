@@ -9,9 +9,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from losskit.mils.acceptance import check_accept
 from losskit.mils.observation import sample_observation
 from losskit.mils.scheduling import MILS, resolve_auxiliaries, resolve_loss
 from losskit.mils.selection import check_participation, check_selection
+from losskit.mils.statistics import check_statistics
 from losskit.mils.stats import MILSStats
 from losskit.train.method import METHODS, Method, StepResult, TrainContext
 
@@ -38,14 +40,17 @@ class MILSMethod(Method):
 
     ``setup`` builds the losses with the Trainer's context and samples the observation set
     (``observation_size`` training samples, drawn with a generator seeded by ``seed + 1``;
-    none is drawn under ``no_schedule`` or ``participation == 0``, where it is never used);
+    none is drawn under ``no_schedule``, ``participation == 0`` or the gradient tests
+    ``accept="gradient"`` / ``"project"``, where it is never used);
     ``observation_refresh="epoch"`` redraws it after every epoch. The participation /
     auxiliary draws use a generator seeded by ``seed``. The :class:`MILS` object is created at
     the first step, once the Trainer has built the optimizer (which includes
     :meth:`parameters`, i.e. center / L-GM centres). ``on_epoch_end`` reports the epoch's
     counters (``mils_attempts``, ``mils_successes``, ``mils_rollbacks``,
-    ``mils_success_ratio``, ``mils_extra_forwards``, ``mils_extra_time_s``, and per auxiliary
-    ``mils_aux_attempts`` / ``mils_aux_successes``) and resets them.
+    ``mils_success_ratio``, ``mils_ties``, ``mils_nonfinite``, ``mils_projected``,
+    ``mils_extra_forwards``, ``mils_extra_time_s``, and per auxiliary ``mils_aux_attempts`` /
+    ``mils_aux_successes``) and resets them. ``accept``, ``accept_ties``, ``statistics`` and
+    ``norm_cap`` are :class:`MILS`'s.
     """
 
     name = "mils"
@@ -61,8 +66,14 @@ class MILSMethod(Method):
         accept_ties: bool = True,
         no_schedule: bool = False,
         seed: int = 0,
+        accept: str = "observation",
+        statistics: str = "learn",
+        norm_cap: bool = True,
     ) -> None:
         self.participation = check_participation(participation)
+        self.accept = check_accept(accept)
+        self.statistics = check_statistics(statistics)
+        self.norm_cap = bool(norm_cap)
         self.aux_selection = check_selection(aux_selection)
         if observation_refresh not in REFRESH:
             raise ValueError(
@@ -105,7 +116,7 @@ class MILSMethod(Method):
     @property
     def _needs_observation(self) -> bool:
         """No observation set is drawn when it would never be evaluated."""
-        return not self.no_schedule and self.participation > 0
+        return self.accept == "observation" and not self.no_schedule and self.participation > 0
 
     def _resample(self) -> None:
         x, y, idx = sample_observation(self._train_set, self.observation_size, self._obs_generator)
@@ -143,6 +154,9 @@ class MILSMethod(Method):
                 no_schedule=self.no_schedule,
                 generator=torch.Generator().manual_seed(self.seed),
                 autocast_dtype=ctx.autocast_dtype,
+                accept=self.accept,
+                statistics=self.statistics,
+                norm_cap=self.norm_cap,
             )
             if self._pending is not None:
                 self.mils.load_state_dict(self._pending)
@@ -160,6 +174,8 @@ class MILSMethod(Method):
                 obs_acc_before=result.obs_acc_before,
                 obs_acc_after=result.obs_acc_after,
             )
+            if result.cosine is not None:
+                info["cosine"] = result.cosine
         return StepResult(loss=result.loss, logits=result.logits, info=info)
 
     def on_epoch_end(self, ctx: TrainContext, epoch: int) -> dict[str, Any]:
@@ -175,6 +191,9 @@ class MILSMethod(Method):
             "mils_successes": stats.successes,
             "mils_rollbacks": stats.rollbacks,
             "mils_success_ratio": stats.success_ratio,
+            "mils_ties": stats.ties,
+            "mils_nonfinite": stats.nonfinite,
+            "mils_projected": stats.projected,
             "mils_extra_forwards": stats.extra_forwards,
             "mils_extra_time_s": stats.extra_time_s,
             "mils_aux_attempts": dict(stats.aux_attempts),

@@ -15,9 +15,14 @@ _INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
 
 def check_observation(
-    observation: tuple[torch.Tensor, torch.Tensor] | None, name: str = "observation"
+    observation: tuple[torch.Tensor, torch.Tensor] | None,
+    name: str = "observation",
+    num_classes: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate an ``(x, y)`` observation set: non-empty, same length, integer labels."""
+    """Validate an ``(x, y)`` observation set: non-empty, same length, integer labels (in
+    ``[0, num_classes)`` when ``num_classes`` is known), finite inputs. One ``ValueError``
+    naming ``name`` otherwise (a bad set would silently decide every attempt: out-of-range
+    labels are never correct, NaN inputs give NaN logits — every comparison a tie)."""
     if observation is None:
         raise ValueError(f"{name} must be an (x, y) pair of tensors, got None")
     try:
@@ -34,6 +39,15 @@ def check_observation(
         )
     if y.dtype not in _INT_DTYPES:
         raise ValueError(f"{name} labels must be integer class indices, got dtype {y.dtype}")
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or (num_classes is not None and high >= num_classes):
+        span = f"[0, {num_classes})" if num_classes is not None else "≥ 0"
+        raise ValueError(
+            f"{name} labels must be class indices {span}, got values in [{low}, {high}]"
+        )
+    if x.is_floating_point() or x.is_complex():
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{name} inputs must be finite, got NaN or Inf")
     return x, y
 
 
@@ -53,17 +67,20 @@ def sample_observation(
 
 
 @torch.no_grad()
-def observation_correct(
+def observation_counts(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
     batch_size: int | None = None,
     autocast_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """Number of correctly classified observation samples (0-dim int64 tensor).
+    """``[correct, non-finite]`` observation samples (int64 tensor of shape ``(2,)``).
 
-    Runs in eval mode (BatchNorm uses, and does not update, its running statistics; dropout is
-    off, so the global RNG is not consumed) and restores the previous mode.
+    A sample is correct when its logits are all finite and their argmax is the label: ``argmax``
+    of a NaN row is 0, so a broken model would otherwise "predict class 0" and score the class-0
+    share. Samples with a NaN or Inf logit are counted in the second entry. Runs in eval mode
+    (BatchNorm uses, and does not update, its running statistics; dropout is off, so the global
+    RNG is not consumed) and restores the previous mode. No host synchronisation.
     """
     was_training = model.training
     model.eval()
@@ -74,11 +91,25 @@ def observation_correct(
         else nullcontext()
     )
     try:
-        correct = torch.zeros((), dtype=torch.int64, device=x.device)
+        counts = torch.zeros(2, dtype=torch.int64, device=x.device)
         with amp:
             for start in range(0, len(x), step):
                 logits = model(x[start : start + step])
-                correct += (logits.argmax(1) == y[start : start + step]).sum()
+                finite = torch.isfinite(logits).all(1)
+                hit = (logits.argmax(1) == y[start : start + step]) & finite
+                counts += torch.stack([hit.sum(), (~finite).sum()])
     finally:
         model.train(was_training)
-    return correct
+    return counts
+
+
+def observation_correct(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int | None = None,
+    autocast_dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Number of correctly classified observation samples (0-dim int64 tensor; samples with
+    non-finite logits never count), see :func:`observation_counts`."""
+    return observation_counts(model, x, y, batch_size, autocast_dtype)[0]

@@ -66,7 +66,7 @@ def component_costs(
     snap.capture()
     out = {
         "forward": _median_ms(forward, reps),
-        "observation": _median_ms(mils._observe, reps),
+        "observation": _median_ms(lambda: mils._observation_counts().tolist(), reps),
         "snapshot": _median_ms(snap.capture, reps),
         "restore": _median_ms(snap.restore, reps),
     }

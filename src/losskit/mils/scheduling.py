@@ -7,17 +7,47 @@ accuracy is measured before and after it; if it dropped, the model and optimizer
 and the same batch is trained with the primary loss (paper §4.1: "reload the last model
 parameters and use other loss functions to train the model again").
 
-Choices where the paper is silent (its formulas were lost in extraction), all configurable:
+Where we interpret or depart from the paper (its formulas were lost in extraction):
 
-* ties (equal observation accuracy) are accepted by default (``accept_ties=True``);
-* the whole training state is restored on a rollback — parameters, buffers (BatchNorm running
-  statistics), optimizer state and hyper-parameters, scheduler and GradScaler state, loss-module
-  parameters (center/L-GM) and the global RNG — so a rejected update leaves no trace and
-  training continues exactly as if only the primary loss had been used on that batch;
-* ``no_schedule=True`` is the paper's "no scheduling" ablation (§5, Fig. 7): every auxiliary
-  update is kept and the observation set is never evaluated;
-* auxiliary choice: ``"uniform"`` or ``"adaptive"`` (see :mod:`losskit.mils.selection`);
-* the reported ``loss`` of a step is the loss that trained the update that stands.
+================================  ==============================  ===========================
+paper                             our default                     options
+================================  ==============================  ===========================
+keep an auxiliary update iff      same; ties (equal accuracy)     ``accept_ties=False``;
+observation accuracy does not     accepted; ``stats.ties``        ``accept="gradient"`` /
+drop (§4.1)                       counts them                     ``"project"`` (below)
+"reload the last model            the whole training state,       —
+parameters" on a drop             bitwise: parameters, buffers,
+                                  optimizer, scheduler, scaler,
+                                  global RNG, loss modules'
+                                  private state (SLF, UniLoss)
+non-finite updates: not           never kept: a non-finite loss,  —
+discussed                         updated parameter or
+                                  observation logit rejects the
+                                  attempt (``stats.nonfinite``);
+                                  NaN logits are never correct
+parametric auxiliaries (center,   their class means are set to    ``statistics="rollback"``
+L-GM): not discussed              the batch's feature class       (rolled back with the
+                                  means on every attempt, and     model: they never learn)
+                                  never rolled back
+                                  (:mod:`losskit.mils.statistics`)
+MILS+center: "only center loss    ``center`` is the centre term   ``ce_center``: the joint
+involved"                         alone, ``λ·½‖f − c_y‖²``        CE + 0.01·centre loss
+participation rate (formula       Bernoulli(``participation``)    ``aux_selection``
+lost)                             per step, uniform auxiliary     ``"adaptive"``
+                                                                  (:mod:`.selection`)
+"no scheduling" ablation (§5,     every auxiliary update with a   —
+Fig. 7)                           finite loss is kept
+                                  (``no_schedule=True``)
+================================  ==============================  ===========================
+
+Beyond the paper, ``accept="gradient"`` (Du et al. 2018) makes the auxiliary update iff the
+cosine of its gradient with the primary gradient on the same batch is positive, and
+``accept="project"`` (PCGrad) makes it with the conflicting component removed — no observation
+set, no observation forward, no snapshot, one extra backward per attempt (see
+:mod:`losskit.mils.acceptance`). These tests decide before the step, so they cannot undo a
+finite update that overflows the parameters; they reject non-finite losses and gradients.
+
+The reported ``loss`` of a step is the loss that trained the update that stands.
 """
 
 from __future__ import annotations
@@ -31,14 +61,17 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from losskit.distributed import all_reduce_sum
-from losskit.mils.observation import check_observation, observation_correct
+from losskit.distributed import all_reduce_sum, is_distributed, world_size
+from losskit.mils.acceptance import all_finite, capped, check_accept, gradient_test, project
+from losskit.mils.observation import check_observation, observation_counts
 from losskit.mils.selection import AuxSelector, check_participation, check_selection
 from losskit.mils.snapshot import TrainingStateSnapshot
+from losskit.mils.statistics import check_statistics, class_statistics, estimate_class_means
 from losskit.mils.stats import MILSStats
 from losskit.train.method import compute_loss
 
 LossSpec = Union[str, nn.Module, Callable[..., torch.Tensor]]  # noqa: UP007
+Grads = list[Union[torch.Tensor, None]]  # noqa: UP007
 
 
 @dataclass
@@ -48,9 +81,12 @@ class MILSStepResult:
     ``loss``: the (detached) loss of the update that stands; ``logits``: the batch logits of that
     update (detached); ``trained``: ``"primary"`` or the auxiliary loss's name;
     ``attempted_aux``: the auxiliary that participated this step or ``None``; ``accepted``:
-    whether its update was kept (``None`` when no auxiliary participated);
+    whether its update stands as computed (``None`` when no auxiliary participated);
     ``obs_acc_before`` / ``obs_acc_after``: observation accuracy around the auxiliary update
-    (``None`` when not evaluated).
+    (``None`` when not evaluated); ``cosine``: the gradient test's cosine (``None`` unless
+    ``accept`` is ``"gradient"`` / ``"project"``); ``nonfinite``: the attempt was rejected as
+    non-finite; ``projected``: the auxiliary update was made with its conflicting component
+    projected out (``accept="project"``).
     """
 
     loss: torch.Tensor
@@ -60,6 +96,9 @@ class MILSStepResult:
     accepted: bool | None = None
     obs_acc_before: float | None = None
     obs_acc_after: float | None = None
+    cosine: float | None = None
+    nonfinite: bool = False
+    projected: bool = False
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -75,21 +114,44 @@ def _loss_name(spec: Any) -> str:
     return getattr(spec, "__name__", type(spec).__name__).lower()
 
 
+def _build_composite(name: str, context: dict[str, Any]) -> Any:
+    """``"uniloss:<metric>"`` → ``UniLoss(metric)``; ``"slf:<a>+<b>+…"`` → a
+    ``StochasticLoss`` over those zoo losses (``+`` because ``,`` separates auxiliaries)."""
+    kind, _, arg = name.partition(":")
+    kind, arg = kind.strip(), arg.strip()
+    if kind == "uniloss":
+        from losskit.uniloss import UniLoss
+
+        return UniLoss(arg)
+    if kind == "slf":
+        from losskit.slf import StochasticLoss
+
+        if "num_classes" not in context:
+            raise ValueError(f"{name!r} needs the model's num_classes")
+        return StochasticLoss(
+            [s.strip() for s in arg.split("+")], num_outputs=context["num_classes"],
+            context=context,
+        )
+    raise ValueError(f"unknown loss {name!r}; composite losses are 'uniloss:<metric>' or "
+                     "'slf:<loss>+<loss>+…'")
+
+
 def resolve_loss(spec: LossSpec, context: dict[str, Any], arg: str) -> tuple[str, Any]:
-    """``(name, loss)`` for a registered loss name or a ready loss module / callable."""
+    """``(name, loss)`` for a registered loss name (or ``"uniloss:<metric>"``,
+    ``"slf:<loss>+<loss>"``) or a ready loss module / callable."""
     if isinstance(spec, str):
         name = spec.strip()
         from losskit import losses
 
         try:
+            if ":" in name:
+                return name, _build_composite(name, context)
             return name, losses.build(name, context)
         except ValueError as err:
             raise ValueError(f"{arg}: {err}") from None
     if isinstance(spec, nn.Module) or callable(spec):
         return _loss_name(spec), spec
     raise ValueError(f"{arg} must be a loss name, an nn.Module or a callable, got {spec!r}")
-
-
 def resolve_auxiliaries(
     auxiliaries: str | Sequence[LossSpec] | Mapping[str, LossSpec], context: dict[str, Any]
 ) -> list[tuple[str, Any]]:
@@ -121,6 +183,8 @@ def resolve_auxiliaries(
     return out
 
 
+
+
 class MILS:
     """Schedules auxiliary losses around a primary loss with exact rollback (paper §4).
 
@@ -128,23 +192,34 @@ class MILS:
         model: a :class:`~losskit.models.base.Classifier` (``model(x, return_features=True)``
             is used only for losses with ``needs_features``) or any module returning logits.
         optimizer: optimises the model *and* every parameter of the loss modules (center /
-            L-GM centres); ``ValueError`` if a loss parameter is missing from it.
+            L-GM centres, SLF's decision network); ``ValueError`` if a loss parameter is
+            missing from it.
         primary: the primary loss (name in the zoo, module or callable), default ``"ce"``.
         auxiliaries: ``"multi_margin,focal"``, a list of names / modules, or ``{name: loss}``.
             Names are built with ``losses.build(name, context)`` where ``context`` holds the
-            model's ``num_classes`` / ``feature_dim``.
+            model's ``num_classes`` / ``feature_dim``; ``"uniloss:<metric>"`` and
+            ``"slf:<loss>+<loss>"`` build a UniLoss / SLF module.
         participation: probability in [0, 1] that an auxiliary loss trains a step.
-        observation: ``(x, y)`` observation set (required unless ``no_schedule`` or
-            ``participation == 0``); replace it with :meth:`set_observation`.
+        observation: ``(x, y)`` observation set (required under ``accept="observation"`` unless
+            ``no_schedule`` or ``participation == 0``); replace it with
+            :meth:`set_observation`. Validated: non-empty, same length, labels in
+            ``[0, num_classes)`` (when the model has ``num_classes``), finite inputs.
         scheduler, scaler: LR scheduler / ``torch.amp.GradScaler`` whose state is restored on a
             rollback (MILS never steps the scheduler; the scaler scales every update).
         aux_selection: ``"uniform"`` or ``"adaptive"`` (see :mod:`losskit.mils.selection`).
-        accept_ties: keep an auxiliary update when observation accuracy is unchanged.
-        no_schedule: the paper's ablation: keep every auxiliary update, no evaluation.
+        accept_ties: keep an auxiliary update the test cannot order (equal observation accuracy,
+            zero cosine).
+        no_schedule: the paper's ablation: keep every (finite) auxiliary update, no test.
         generator: CPU generator for the participation / choice draws (default seeded with 0).
         autocast_dtype: run forwards under ``torch.autocast`` with this dtype.
         observation_batch_size: evaluate the observation set in chunks of this size (all at
             once when ``None``).
+        accept: ``"observation"`` (the paper), ``"gradient"`` or ``"project"`` (see
+            :mod:`losskit.mils.acceptance`).
+        statistics: ``"learn"`` or ``"rollback"``: how the class statistics of parametric
+            auxiliaries learn (see :mod:`losskit.mils.statistics`).
+        norm_cap: gradient tests only: an applied auxiliary gradient longer than the primary
+            one is scaled down to its norm (see :mod:`losskit.mils.acceptance`).
     """
 
     def __init__(
@@ -163,6 +238,9 @@ class MILS:
         generator: torch.Generator | None = None,
         autocast_dtype: torch.dtype | None = None,
         observation_batch_size: int | None = None,
+        accept: str = "observation",
+        statistics: str = "learn",
+        norm_cap: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
@@ -174,6 +252,9 @@ class MILS:
             raise ValueError(
                 f"observation_batch_size must be ≥ 1 or None, got {observation_batch_size!r}"
             )
+        self.accept = check_accept(accept)
+        self.statistics = check_statistics(statistics)
+        self.norm_cap = bool(norm_cap)
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
@@ -189,6 +270,7 @@ class MILS:
         context = {
             k: getattr(inner, k) for k in ("num_classes", "feature_dim") if hasattr(inner, k)
         }
+        self.num_classes: int | None = context.get("num_classes")
         self.primary_name, self.primary = resolve_loss(primary, context, "primary")
         self.auxiliaries = resolve_auxiliaries(auxiliaries, context)
         self._move_losses()
@@ -198,13 +280,22 @@ class MILS:
         self.observation: tuple[torch.Tensor, torch.Tensor] | None = None
         if observation is not None:
             self.set_observation(*observation)
-        elif not self.no_schedule and participation > 0:
+        elif self.needs_observation:
             raise ValueError(
-                "observation must be an (x, y) pair of tensors unless no_schedule=True or "
-                "participation == 0, got None"
+                "observation must be an (x, y) pair of tensors unless accept is 'gradient' or "
+                "'project', no_schedule=True or participation == 0, got None"
             )
+        # class statistics of the auxiliaries: kept through rollbacks under statistics="learn"
+        self._statistics = (
+            [p for _, aux in self.auxiliaries for p in class_statistics(aux)]
+            if self.statistics == "learn"
+            else []
+        )
+        self._stat_ids = {id(p) for p in self._statistics}
         modules = [model, self.primary] + [loss for _, loss in self.auxiliaries]
-        self._snapshot = TrainingStateSnapshot(modules, optimizer, scheduler, scaler)
+        self._snapshot = TrainingStateSnapshot(
+            modules, optimizer, scheduler, scaler, keep=self._statistics
+        )
 
     # ------------------------------------------------------------------ set-up helpers
     def _move_losses(self) -> None:
@@ -215,7 +306,7 @@ class MILS:
                 loss.to(self.device)
 
     def _check_loss_parameters(self) -> None:
-        in_opt = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
+        in_opt = {id(p) for p in self._optimizer_params()}
         for name, loss in [(self.primary_name, self.primary), *self.auxiliaries]:
             if not isinstance(loss, nn.Module):
                 continue
@@ -227,6 +318,9 @@ class MILS:
                     "it first and give its parameters to the optimizer (MILSMethod does this)"
                 )
 
+    def _optimizer_params(self) -> list[torch.Tensor]:
+        return [p for g in self.optimizer.param_groups for p in g["params"]]
+
     @property
     def participation(self) -> float:
         return self.selector.participation
@@ -235,9 +329,14 @@ class MILS:
     def aux_names(self) -> list[str]:
         return [name for name, _ in self.auxiliaries]
 
+    @property
+    def needs_observation(self) -> bool:
+        """Whether attempts are judged on the observation set."""
+        return self.accept == "observation" and not self.no_schedule and self.participation > 0
+
     def set_observation(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """Use ``(x, y)`` as the observation set from now on (e.g. resampled each epoch)."""
-        x, y = check_observation((x, y))
+        x, y = check_observation((x, y), num_classes=self.num_classes)
         self.observation = (x.to(self.device), y.to(self.device))
 
     def reset_stats(self) -> MILSStats:
@@ -251,80 +350,215 @@ class MILS:
             return nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
+    def _forward(
+        self, inputs: torch.Tensor, *loss_fns: Any, sync: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Zero the gradients and run the training-mode forward (features only when a loss
+        needs them). ``sync=False``: outside DDP's gradient synchronisation (the gradient
+        tests all-reduce the gradients themselves)."""
+        model = self.model
+        model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        no_sync = getattr(model, "no_sync", None)
+        with self._autocast(), (nullcontext() if sync or no_sync is None else no_sync()):
+            if any(getattr(fn, "needs_features", False) for fn in loss_fns):
+                return model(inputs, return_features=True)
+            return model(inputs), None
+
+    def _loss(
+        self,
+        loss_fn: Any,
+        logits: torch.Tensor,
+        targets: torch.Tensor,
+        features: torch.Tensor | None,
+        aux: bool = False,
+    ) -> torch.Tensor:
+        """The loss; for an auxiliary, its class means are first estimated from the batch's
+        features (statistics rule, :mod:`losskit.mils.statistics`)."""
+        if aux and self.statistics == "learn" and features is not None:
+            estimate_class_means(loss_fn, features, targets)
+        return compute_loss(loss_fn, logits, targets, features)
+
+    def _apply(self, loss: torch.Tensor) -> None:
+        """Backward and optimizer step (through the GradScaler when given)."""
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self._optimizer_step()
+        else:
+            loss.backward()
+            self.optimizer.step()
+
+    def _optimizer_step(self) -> None:
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+
     def _update(
-        self, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any
+        self, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any, aux: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One plain update with ``loss_fn`` — the same operations as
         :func:`losskit.train.method.loss_step`."""
-        model, optimizer = self.model, self.optimizer
-        model.train()
-        optimizer.zero_grad(set_to_none=True)
-        with self._autocast():
-            if getattr(loss_fn, "needs_features", False):
-                logits, feats = model(inputs, return_features=True)
-            else:
-                logits, feats = model(inputs), None
-        loss = compute_loss(loss_fn, logits, targets, feats)
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.step(optimizer)
-            self.scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+        logits, feats = self._forward(inputs, loss_fn)
+        loss = self._loss(loss_fn, logits, targets, feats, aux)
+        self._apply(loss)
         return loss.detach(), logits.detach()
 
-    def _observe(self) -> tuple[int, int]:
-        """``(correct, total)`` on the observation set, summed over ranks under
-        ``torch.distributed`` so that every rank takes the same accept/reject decision even
-        when each holds a different observation shard."""
+    def _observation_counts(self) -> torch.Tensor:
+        """``[correct, non-finite]`` on the observation set (on the device, not synchronised)."""
         assert self.observation is not None
         x, y = self.observation
-        correct = observation_correct(
+        counts = observation_counts(
             self.model, x, y, self.observation_batch_size, self.autocast_dtype
         )
         chunk = self.observation_batch_size or len(x)
         self.stats.extra_forwards += -(-len(x) // chunk)
-        counts = torch.stack([correct, torch.tensor(len(y), device=correct.device)])
-        correct, total = all_reduce_sum(counts).tolist()
-        return int(correct), int(total)
+        return counts
+
+    def _grads(self, loss: torch.Tensor, params: list[torch.Tensor], retain: bool) -> Grads:
+        """``∂loss/∂params`` (``None`` where unused), averaged over ranks under DDP."""
+        if self.scaler is not None:
+            loss = self.scaler.scale(loss)
+        if not loss.requires_grad:
+            return [None] * len(params)
+        grads: Grads = list(
+            torch.autograd.grad(loss, params, retain_graph=retain, allow_unused=True)
+        )
+        if is_distributed():
+            present = [g for g in grads if g is not None]
+            if present:
+                flat = all_reduce_sum(torch.cat([g.reshape(-1) for g in present]))
+                flat.div_(world_size())
+                for g, new in zip(present, flat.split([g.numel() for g in present]), strict=True):
+                    g.copy_(new.view_as(g))
+        return grads
 
     # ------------------------------------------------------------------ the step
     def step(self, inputs: torch.Tensor, targets: torch.Tensor) -> MILSStepResult:
-        """Train one batch: primary update, or a scheduled auxiliary update (kept when the
-        observation accuracy does not drop, else rolled back and replaced by a primary one)."""
+        """Train one batch: a primary update, or a scheduled auxiliary update judged by the
+        acceptance test (kept, or replaced by a primary one)."""
         index = self.selector.draw()
         if index is None:
             loss, logits = self._update(inputs, targets, self.primary)
             return MILSStepResult(loss, logits, "primary")
         name, aux = self.auxiliaries[index]
         if self.no_schedule:
-            loss, logits = self._update(inputs, targets, aux)
-            self.selector.update(index, True)
+            result = self._attempt_unscheduled(name, aux, inputs, targets)
+        elif self.accept == "observation":
+            result = self._attempt_observation(name, aux, inputs, targets)
+        else:
+            result = self._attempt_gradient(name, aux, inputs, targets)
+        self.selector.update(index, bool(result.accepted))
+        return result
+
+    def _attempt_unscheduled(
+        self, name: str, aux: Any, inputs: torch.Tensor, targets: torch.Tensor
+    ) -> MILSStepResult:
+        """The ablation: the auxiliary update is kept untested — unless its loss is not finite,
+        in which case the primary loss on the same forward trains the batch. (Without a
+        snapshot, a finite update that overflows the parameters cannot be undone: the next
+        step then reports non-finite logits.)"""
+        logits, feats = self._forward(inputs, self.primary, aux)
+        loss = self._loss(aux, logits, targets, feats, aux=True)
+        finite = all_finite([loss.detach()])
+        if is_distributed():
+            finite = all_reduce_sum(finite.long().view(1)) == world_size()
+        if bool(finite):
+            self._apply(loss)
             self.stats.record(name, True)
-            return MILSStepResult(loss, logits, name, name, True)
+            return MILSStepResult(loss.detach(), logits.detach(), name, name, True)
+        if not bool(all_finite([logits.detach()])):
+            raise ValueError(
+                "MILS: the model's logits are not finite — an auxiliary update kept under "
+                "no_schedule=True (which keeps every update with a finite loss) broke the model"
+            )
+        loss = compute_loss(self.primary, logits, targets, feats)
+        self._apply(loss)
+        self.stats.record(name, False, nonfinite=True)
+        return MILSStepResult(
+            loss.detach(), logits.detach(), "primary", name, False, nonfinite=True
+        )
+
+    def _attempt_observation(
+        self, name: str, aux: Any, inputs: torch.Tensor, targets: torch.Tensor
+    ) -> MILSStepResult:
+        """The paper's test. Observation counts, the update's finiteness and the set size are
+        all-reduced in one go under ``torch.distributed``, so every rank takes the same
+        decision even when each holds a different observation shard."""
         if self.observation is None:
             raise ValueError("observation must be set (set_observation) before scheduling")
         t0 = time.perf_counter()
         self._snapshot.capture()
-        before, n_obs = self._observe()
+        before = self._observation_counts()
         t1 = time.perf_counter()
-        loss, logits = self._update(inputs, targets, aux)
+        loss, logits = self._update(inputs, targets, aux, aux=True)
         t2 = time.perf_counter()
-        after, _ = self._observe()
-        accepted = after >= before if self.accept_ties else after > before
+        broken = ~(torch.isfinite(loss) & all_finite(self._optimizer_params()))
+        after = self._observation_counts()
+        size = torch.tensor(len(self.observation[1]), device=after.device)
+        flags = torch.stack([broken.to(after.device).long(), size])
+        counts = all_reduce_sum(torch.cat([before, after, flags])).tolist()
+        b_correct, _, a_correct, a_bad, n_broken, n_obs = (int(c) for c in counts)
+        nonfinite = n_broken > 0 or a_bad > 0
+        tie = not nonfinite and a_correct == b_correct
+        accepted = not nonfinite and (a_correct > b_correct or (tie and self.accept_ties))
         if accepted:
             trained = name
             self.stats.extra_time_s += (time.perf_counter() - t0) - (t2 - t1)
         else:
-            self._snapshot.restore()
+            # a non-finite attempt also rolls back the class statistics
+            self._snapshot.restore(keep=not nonfinite)
             self.stats.extra_forwards += 1  # the discarded auxiliary forward
             self.stats.extra_time_s += time.perf_counter() - t0
             loss, logits = self._update(inputs, targets, self.primary)
             trained = "primary"
-        self.selector.update(index, accepted)
-        self.stats.record(name, accepted)
-        return MILSStepResult(loss, logits, trained, name, accepted, before / n_obs, after / n_obs)
+        self.stats.record(name, accepted, tie=tie, nonfinite=nonfinite)
+        return MILSStepResult(
+            loss, logits, trained, name, accepted, b_correct / n_obs, a_correct / n_obs,
+            nonfinite=nonfinite,
+        )
+
+    def _attempt_gradient(
+        self, name: str, aux: Any, inputs: torch.Tensor, targets: torch.Tensor
+    ) -> MILSStepResult:
+        """The gradient tests: one forward, the primary and the auxiliary gradient, then the
+        chosen gradient is set and the optimizer steps once."""
+        logits, feats = self._forward(inputs, self.primary, aux, sync=False)
+        loss_p = compute_loss(self.primary, logits, targets, feats)
+        loss_a = self._loss(aux, logits, targets, feats, aux=True)
+        params = [p for p in self._optimizer_params() if p.requires_grad]
+        g_p = self._grads(loss_p, params, retain=True)
+        t0 = time.perf_counter()
+        g_a = self._grads(loss_a, params, retain=False)
+        test = gradient_test(g_p, g_a, loss_a)
+        self.stats.extra_time_s += time.perf_counter() - t0
+        tie = test.tie
+        accepted = test.finite and (test.cosine > 0 or (tie and self.accept_ties))
+        projected = test.finite and not accepted and self.accept == "project"
+        if accepted or projected:
+            chosen = project(g_p, g_a, test) if projected else g_a
+            if self.norm_cap:
+                chosen = capped(chosen, g_p, test.cap_scale(projected))
+            loss = loss_a
+        else:
+            # rejected: the primary gradient trains the batch; class statistics still learn
+            # from the auxiliary gradient unless it is not finite
+            chosen, loss = list(g_p), loss_p
+            if test.finite:
+                for i, p in enumerate(params):
+                    if id(p) in self._stat_ids:
+                        chosen[i] = g_a[i]
+        for p, g in zip(params, chosen, strict=True):
+            p.grad = g
+        self._optimizer_step()
+        self.stats.record(name, accepted, tie=tie, nonfinite=not test.finite,
+                          projected=projected)
+        trained = name if accepted or projected else "primary"
+        return MILSStepResult(
+            loss.detach(), logits.detach(), trained, name, accepted, cosine=test.cosine,
+            nonfinite=not test.finite, projected=projected,
+        )
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, Any]:

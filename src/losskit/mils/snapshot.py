@@ -16,7 +16,15 @@ Captured state:
   state entries created by the update (lazy optimizer state) are deleted on restore;
 * ``scheduler.state_dict()`` and ``scaler.state_dict()`` (shallow copies; lists copied one level);
 * the global CPU RNG state (and the CUDA one of the parameters' device), so that a rolled-back
-  update leaves the training random stream (dropout masks, …) exactly where it was.
+  update leaves the training random stream (dropout masks, …) exactly where it was;
+* the private state of the modules' submodules: ``get_extra_state()`` where a module defines it
+  (SLF's step count and generator) and every ``torch.Generator`` attribute (UniLoss's anchor
+  generator), so that a loss module used by a rolled-back update is rewound too.
+
+``keep`` names tensors (MILS: the class statistics of parametric auxiliaries, see
+:mod:`losskit.mils.statistics`) that :meth:`~TrainingStateSnapshot.restore` may leave as they
+are: ``restore(keep=True)`` rolls back everything else (their optimizer state included) and
+leaves them updated; ``restore(keep=False)`` rolls back everything.
 """
 
 from __future__ import annotations
@@ -50,6 +58,10 @@ def _unique_tensors(tensors: Iterable[torch.Tensor]) -> list[torch.Tensor]:
     return out
 
 
+def _overrides_extra_state(module: nn.Module) -> bool:
+    return type(module).get_extra_state is not nn.Module.get_extra_state
+
+
 class TrainingStateSnapshot:
     """Preallocated copy of model / loss / optimizer / scheduler / scaler / RNG state.
 
@@ -73,8 +85,10 @@ class TrainingStateSnapshot:
         scheduler: Any = None,
         scaler: Any = None,
         rng: bool = True,
+        keep: Iterable[torch.Tensor] = (),
     ) -> None:
         self.modules = [m for m in modules if isinstance(m, nn.Module)]
+        self._keep_ids = {id(t) for t in keep}
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.scaler = scaler
@@ -91,6 +105,9 @@ class TrainingStateSnapshot:
         self._scaler_state: dict[str, Any] | None = None
         self._cpu_rng: torch.Tensor | None = None
         self._cuda_rng: tuple[int, torch.Tensor] | None = None
+        # private module state: (module, extra state) and (generator, state)
+        self._extra: list[tuple[nn.Module, Any]] = []
+        self._generators: list[tuple[torch.Generator, torch.Tensor]] = []
         self.captured = False
 
     # ------------------------------------------------------------------ capture
@@ -163,6 +180,7 @@ class TrainingStateSnapshot:
         self._scaler_state = (
             dict(scaler.state_dict()) if scaler is not None and scaler.is_enabled() else None
         )
+        self._capture_private()
         if self.rng:
             self._cpu_rng = torch.get_rng_state()
             device = live[0].device if live else torch.device("cpu")
@@ -171,15 +189,41 @@ class TrainingStateSnapshot:
                 self._cuda_rng = (index, torch.cuda.get_rng_state(index))
         self.captured = True
 
+    def _capture_private(self) -> None:
+        extra: list[tuple[nn.Module, Any]] = []
+        generators: list[tuple[torch.Generator, torch.Tensor]] = []
+        seen: set[int] = set()
+        for module in self.modules:
+            for sub in module.modules():
+                if id(sub) in seen:
+                    continue
+                seen.add(id(sub))
+                if _overrides_extra_state(sub):
+                    extra.append((sub, sub.get_extra_state()))
+                for value in vars(sub).values():
+                    if isinstance(value, torch.Generator):
+                        generators.append((value, value.get_state()))
+        self._extra, self._generators = extra, generators
+
     # ------------------------------------------------------------------ restore
     @torch.no_grad()
-    def restore(self) -> None:
-        """Put back exactly the captured state (bitwise)."""
+    def restore(self, keep: bool = False) -> None:
+        """Put back exactly the captured state (bitwise); with ``keep=True`` the tensors named
+        in the constructor's ``keep`` (and their optimizer state) are left as they are."""
         if not self.captured or self._saved is None:
             raise RuntimeError("restore() called before capture()")
-        if self._live:
-            torch._foreach_copy_(self._live, self._saved)
-        self._restore_optimizer()
+        skip = self._keep_ids if keep else set()
+        live, saved = self._live, self._saved
+        if skip:
+            pairs = [(a, b) for a, b in zip(live, saved, strict=True) if id(a) not in skip]
+            live, saved = [a for a, _ in pairs], [b for _, b in pairs]
+        if live:
+            torch._foreach_copy_(live, saved)
+        self._restore_optimizer(skip)
+        for module, state in self._extra:
+            module.set_extra_state(state)
+        for generator, state in self._generators:
+            generator.set_state(state)
         for group, hyper in zip(self.optimizer.param_groups, self._group_hyper, strict=True):
             group.update(hyper)
         if self.scheduler is not None and self._scheduler_state is not None:
@@ -191,23 +235,29 @@ class TrainingStateSnapshot:
             if self._cuda_rng is not None:
                 torch.cuda.set_rng_state(self._cuda_rng[1], self._cuda_rng[0])
 
-    def _restore_optimizer(self) -> None:
+    def _restore_optimizer(self, skip: set[int]) -> None:
         state = self.optimizer.state
         # drop state created by the update (parameters that had none, keys that did not exist)
         for param in list(state.keys()):
-            if id(param) not in self._opt_params:
+            if id(param) not in self._opt_params and id(param) not in skip:
                 del state[param]
-        layout = self._opt_layout or []
+        layout = [e for e in self._opt_layout or [] if id(e[0]) not in skip]
+        saved_values = [
+            v for e, v in zip(self._opt_layout or [], self._opt_saved, strict=True)
+            if id(e[0]) not in skip
+        ]
         keep: dict[int, set[str]] = {pid: set(other) for pid, other in self._opt_other.items()}
         for param, key, _, _ in layout:
             keep.setdefault(id(param), set()).add(key)
         for pid, param in self._opt_params.items():
+            if pid in skip:
+                continue
             st = state[param]
             for key in [k for k in st if k not in keep.get(pid, ())]:
                 del st[key]
             st.update(self._opt_other.get(pid, {}))
         dst, src = [], []
-        for (param, key, shape, dtype), saved in zip(layout, self._opt_saved, strict=True):
+        for (param, key, shape, dtype), saved in zip(layout, saved_values, strict=True):
             st = state[param]
             current = st.get(key)
             if (

@@ -1,0 +1,123 @@
+"""Gradient-based acceptance tests for auxiliary updates (beyond the paper).
+
+MILS (paper §4) judges an auxiliary update by the observation accuracy after it, which costs two
+observation forwards and a snapshot per attempt. Du et al. 2018 ("Adapting auxiliary losses
+using gradient similarity") judge it before it is made: the auxiliary gradient ``g_a`` helps the
+primary objective to first order iff its cosine with the primary gradient ``g_p`` on the same
+batch is positive. One forward serves both losses; the test costs one extra backward and no
+snapshot, rollback or observation set.
+
+* ``accept="gradient"``: the auxiliary update is made iff ``cos(g_a, g_p) > 0`` (ties — a cosine
+  of exactly 0, e.g. a zero auxiliary gradient — follow ``accept_ties``); otherwise the primary
+  gradient trains the batch, as after a MILS rollback.
+* ``accept="project"`` (PCGrad, Yu et al. 2020, for one pair of tasks): a conflicting auxiliary
+  gradient is not discarded but has its component along ``g_p`` removed,
+  ``g_a ← g_a − (g_a·g_p / ‖g_p‖²) g_p``, and that update is made.
+* ``norm_cap=True`` (default): the auxiliary gradient that is applied is scaled down, where it
+  is longer, to the primary gradient's norm. The cosine test is first-order — it vouches for a
+  small step — and the learning rate was chosen for the primary's gradients; uncapped, an
+  auxiliary whose gradients are ten times larger (L-GM on unnormalised features) passes the
+  test and then wrecks the model (Fashion-MNIST LeNet: chance accuracy after one epoch).
+  Du et al. weight the auxiliary gradient by a tuned ``λ`` instead.
+
+The cosine is taken over the parameters both losses reach (a parameter only one of them touches
+— e.g. an auxiliary's class statistics — has no conflict to measure), accumulated in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+ACCEPTS = ("observation", "gradient", "project")
+
+Grads = Sequence[torch.Tensor | None]
+
+
+def check_accept(accept: str) -> str:
+    if accept not in ACCEPTS:
+        raise ValueError(f"accept must be one of {ACCEPTS}, got {accept!r}")
+    return accept
+
+
+def all_finite(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """0-dim bool tensor: every element of every tensor is finite (no host synchronisation).
+
+    Uses the max-norm, which is finite iff all elements are (an L2 norm could overflow).
+    """
+    if not tensors:
+        return torch.ones((), dtype=torch.bool)
+    norms = torch._foreach_norm(list(tensors), math.inf)
+    return torch.isfinite(torch.stack([n.float() for n in norms])).all()
+
+
+@dataclass
+class GradientTest:
+    """Outcome of comparing ``g_a`` with ``g_p`` on their shared parameters: ``cosine`` (0
+    when a norm is 0 or not finite), ``dot``, ``primary_sq_norm``, the two norms, and
+    ``finite``: the auxiliary loss and gradient are finite."""
+
+    cosine: float
+    dot: float
+    primary_sq_norm: float
+    finite: bool
+    primary_norm: float = 0.0
+    aux_norm: float = 0.0
+
+    def cap_scale(self, projected: bool = False) -> float:
+        """Factor that brings the (projected) auxiliary gradient's norm on the shared
+        parameters down to the primary gradient's norm (1 when it is not larger)."""
+        norm = self.aux_norm
+        if projected and self.primary_sq_norm > 0.0:
+            norm = math.sqrt(max(norm * norm - self.dot * self.dot / self.primary_sq_norm, 0.0))
+        return self.primary_norm / norm if norm > self.primary_norm > 0.0 else 1.0
+
+    @property
+    def tie(self) -> bool:
+        return self.finite and self.dot == 0.0
+
+
+def _flat(grads: Grads, index: list[int]) -> torch.Tensor:
+    parts = [grads[i].detach().reshape(-1).double() for i in index]  # type: ignore[union-attr]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
+
+
+def gradient_test(primary: Grads, aux: Grads, aux_loss: torch.Tensor) -> GradientTest:
+    """Cosine of the auxiliary gradient with the primary one over their shared parameters
+    (one host synchronisation)."""
+    shared = [i for i, (p, a) in enumerate(zip(primary, aux, strict=True))
+              if p is not None and a is not None]
+    gp, ga = _flat(primary, shared), _flat(aux, shared)
+    own = [g for g in aux if g is not None]
+    finite = all_finite(own).to(gp.device) & torch.isfinite(aux_loss.detach()).to(gp.device)
+    dot, np_, na = torch.dot(gp, ga), gp.norm(), ga.norm()
+    values = torch.stack([dot, np_ * np_, np_, na, finite.double()]).tolist()
+    dot_v, sq, n_p, n_a, ok = values
+    ok = bool(ok) and math.isfinite(dot_v) and math.isfinite(sq)
+    denom = n_p * n_a
+    cosine = dot_v / denom if ok and denom > 0 and math.isfinite(denom) else 0.0
+    return GradientTest(cosine, dot_v if ok else 0.0, sq if ok else 0.0, ok,
+                        n_p if ok else 0.0, n_a if ok else 0.0)
+
+
+def project(primary: Grads, aux: Grads, test: GradientTest) -> list[torch.Tensor | None]:
+    """``aux`` with its component along ``primary`` removed on the shared parameters (PCGrad);
+    unchanged when ``primary`` is zero."""
+    if test.primary_sq_norm <= 0.0:
+        return list(aux)
+    coef = test.dot / test.primary_sq_norm
+    out: list[torch.Tensor | None] = []
+    for p, a in zip(primary, aux, strict=True):
+        out.append(a - coef * p if a is not None and p is not None else a)
+    return out
+
+
+def capped(aux: Grads, primary: Grads, scale: float) -> list[torch.Tensor | None]:
+    """``aux`` multiplied by ``scale`` on the parameters it shares with ``primary``."""
+    if scale >= 1.0:
+        return list(aux)
+    return [a * scale if a is not None and p is not None else a
+            for p, a in zip(primary, aux, strict=True)]
