@@ -85,6 +85,7 @@ METHOD_CASES = {
     "uniloss": {"metric": "accuracy"},
     "mils": {"aux": "multi_margin", "participation": 0.5, "observation_size": 32},
     "mils-center": {"aux": "center", "participation": 0.5, "observation_size": 32},
+    "mils-gradient": {"aux": "multi_margin,center", "participation": 0.5, "accept": "project"},
 }
 
 

@@ -93,6 +93,8 @@ _METHOD_FLAGS: list[tuple[str, str, str]] = [
     ("participation", "mils", "participation"),
     ("observation_size", "mils", "observation_size"),
     ("no_schedule", "mils", "no_schedule"),
+    ("mils_accept", "mils", "accept"),
+    ("accept_ties", "mils", "accept_ties"),
 ]
 
 
@@ -156,11 +158,17 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     m.add_argument("--uniloss-scope", default=None,
                    help="[uniloss] local | global (all-gather the batch across ranks)")
     m.add_argument("--primary", default=None, help="[mils] primary loss")
-    m.add_argument("--aux", default=None, help="[mils] comma-separated auxiliary losses")
+    m.add_argument("--aux", default=None,
+                   help="[mils] comma-separated auxiliary losses (zoo names, uniloss:<metric>, "
+                        "slf:<loss>+<loss>)")
     m.add_argument("--participation", type=float, default=None, help="[mils] rate in [0, 1]")
     m.add_argument("--observation-size", type=int, default=None, help="[mils] samples")
     m.add_argument("--no-schedule", action="store_const", const=True, default=None,
                    help="[mils] accept every auxiliary update (paper's ablation)")
+    m.add_argument("--mils-accept", default=None,
+                   help="[mils] observation (paper) | gradient | project: the acceptance test")
+    m.add_argument("--accept-ties", action=argparse.BooleanOptionalAction, default=None,
+                   help="[mils] keep updates the test cannot order (default: yes)")
 
 
 def config_from_args(args: argparse.Namespace) -> Any:

@@ -159,7 +159,7 @@ def test_constructor_validation(factory, arg: str) -> None:
 
 
 TRAINABLE = ["ce", "bce", "mse", "mae", "hinge", "cosine", "focal", "binary_focal",
-             "multi_margin", "label_smoothing", "poly1", "center", "lgm", "heatmap_mse"]
+             "multi_margin", "label_smoothing", "poly1", "ce_center", "lgm", "heatmap_mse"]
 
 
 @pytest.mark.parametrize("name", TRAINABLE)

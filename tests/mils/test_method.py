@@ -182,3 +182,21 @@ def test_ties_are_reported_and_accept_ties_false_rejects_them() -> None:
     without = _fit({**kw, "accept_ties": False}, epochs=2).history
     assert sum(r["mils_ties"] for r in with_ties) > 0
     assert sum(r["mils_successes"] for r in without) < sum(r["mils_successes"] for r in with_ties)
+
+
+def test_cli_flags_reach_the_method(tmp_path) -> None:
+    from losskit.cli import build_parser, config_from_args, main
+
+    argv = ["train", "--method", "mils", "--aux", "uniloss:accuracy,slf:ce+mae",
+            "--mils-accept", "gradient", "--no-accept-ties"]
+    cfg = config_from_args(build_parser().parse_args(argv))
+    assert cfg.method_kwargs == {"aux": "uniloss:accuracy,slf:ce+mae", "accept": "gradient",
+                                 "accept_ties": False}
+    out = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--model", "mlp", "--method", "mils",
+                 "--aux", "lgm", "--mils-accept", "gradient", "--participation", "0.3",
+                 "--out", str(out), "--no-progress"]) == 0
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["mils_attempts"] > 0 and record["mils_extra_forwards"] == 0
+    assert 0 <= record["mils_success_ratio"] <= 1
+    assert main(["train", "--method", "mils", "--mils-accept", "nope"]) == 2

@@ -38,6 +38,12 @@ METHOD_CASES: list[tuple[str, str, dict[str, Any], float | None]] = [
         {"aux": "multi_margin", "participation": 0.1, "observation_size": 128},
         1.10,
     ),
+    (
+        "MILS p=0.1, gradient test",
+        "mils",
+        {"aux": "multi_margin", "participation": 0.1, "accept": "gradient"},
+        1.10,
+    ),
 ]
 
 

@@ -21,7 +21,8 @@ snapshot, rollback or observation set.
   Du et al. weight the auxiliary gradient by a tuned ``λ`` instead.
 
 The cosine is taken over the parameters both losses reach (a parameter only one of them touches
-— e.g. an auxiliary's class statistics — has no conflict to measure), accumulated in float64.
+— e.g. an auxiliary's class statistics — has no conflict to measure): float32 dot products and
+norms per tensor, summed in float64.
 """
 
 from __future__ import annotations
@@ -43,15 +44,19 @@ def check_accept(accept: str) -> str:
     return accept
 
 
-def all_finite(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """0-dim bool tensor: every element of every tensor is finite (no host synchronisation).
+def _sq_norms(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Squared L2 norms (float64) of the tensors; not finite when an element is NaN / Inf or the
+    norm overflows its dtype (float32: elements ≳ 1e19 — no usable weight or gradient)."""
+    return torch.stack([n.double() for n in torch._foreach_norm(list(tensors))]).square()
 
-    Uses the max-norm, which is finite iff all elements are (an L2 norm could overflow).
-    """
+
+def all_finite(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """0-dim bool tensor: every tensor is finite in the sense of :func:`_sq_norms` (one fused
+    norm per tensor list — a max-norm would be exact but is several times slower on CPU; no
+    host synchronisation)."""
     if not tensors:
         return torch.ones((), dtype=torch.bool)
-    norms = torch._foreach_norm(list(tensors), math.inf)
-    return torch.isfinite(torch.stack([n.float() for n in norms])).all()
+    return torch.isfinite(_sq_norms(tensors)).all()
 
 
 @dataclass
@@ -80,27 +85,34 @@ class GradientTest:
         return self.finite and self.dot == 0.0
 
 
-def _flat(grads: Grads, index: list[int]) -> torch.Tensor:
-    parts = [grads[i].detach().reshape(-1).double() for i in index]  # type: ignore[union-attr]
-    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
-
-
 def gradient_test(primary: Grads, aux: Grads, aux_loss: torch.Tensor) -> GradientTest:
     """Cosine of the auxiliary gradient with the primary one over their shared parameters
-    (one host synchronisation)."""
-    shared = [i for i, (p, a) in enumerate(zip(primary, aux, strict=True))
-              if p is not None and a is not None]
-    gp, ga = _flat(primary, shared), _flat(aux, shared)
-    own = [g for g in aux if g is not None]
-    finite = all_finite(own).to(gp.device) & torch.isfinite(aux_loss.detach()).to(gp.device)
-    dot, np_, na = torch.dot(gp, ga), gp.norm(), ga.norm()
-    values = torch.stack([dot, np_ * np_, np_, na, finite.double()]).tolist()
-    dot_v, sq, n_p, n_a, ok = values
-    ok = bool(ok) and math.isfinite(dot_v) and math.isfinite(sq)
-    denom = n_p * n_a
-    cosine = dot_v / denom if ok and denom > 0 and math.isfinite(denom) else 0.0
-    return GradientTest(cosine, dot_v if ok else 0.0, sq if ok else 0.0, ok,
-                        n_p if ok else 0.0, n_a if ok else 0.0)
+    (per-tensor dot products and norms, no concatenated copy; one host synchronisation)."""
+    present = [i for i, a in enumerate(aux) if a is not None]
+    shared = [k for k, i in enumerate(present) if primary[i] is not None]
+    finite = torch.isfinite(aux_loss.detach()).reshape(())
+    if not present:
+        stats = torch.cat([torch.zeros(3, dtype=torch.float64), finite.double().view(1)])
+    else:
+        ga = [aux[i].detach() for i in present]  # type: ignore[union-attr]
+        sq_a_all = _sq_norms(ga)  # also the finiteness of every auxiliary gradient
+        finite = finite.to(sq_a_all.device) & torch.isfinite(sq_a_all).all()
+        zero = sq_a_all.new_zeros(())
+        if shared:
+            gs = [primary[present[k]].detach() for k in shared]  # type: ignore[union-attr]
+            dot = torch.stack([torch.dot(g.reshape(-1), ga[k].reshape(-1)).double()
+                               for g, k in zip(gs, shared, strict=True)]).sum()
+            sq_p, sq_a = _sq_norms(gs).sum(), sq_a_all[shared].sum()
+        else:
+            dot = sq_p = sq_a = zero
+        stats = torch.stack([dot, sq_p, sq_a, finite.double()])
+    dot_v, sq_p_v, sq_a_v, ok = stats.tolist()
+    ok = bool(ok) and all(math.isfinite(v) for v in (dot_v, sq_p_v, sq_a_v))
+    if not ok:
+        return GradientTest(0.0, 0.0, 0.0, False)
+    n_p, n_a = math.sqrt(sq_p_v), math.sqrt(sq_a_v)
+    cosine = dot_v / (n_p * n_a) if n_p > 0 and n_a > 0 else 0.0
+    return GradientTest(cosine, dot_v, sq_p_v, True, n_p, n_a)
 
 
 def project(primary: Grads, aux: Grads, test: GradientTest) -> list[torch.Tensor | None]:

@@ -377,7 +377,13 @@ class MILS:
         features (statistics rule, :mod:`losskit.mils.statistics`)."""
         if aux and self.statistics == "learn" and features is not None:
             estimate_class_means(loss_fn, features, targets)
-        return compute_loss(loss_fn, logits, targets, features)
+        loss = compute_loss(loss_fn, logits, targets, features)
+        if aux and isinstance(self.model, nn.parallel.DistributedDataParallel):
+            # DDP's reducer needs every parameter in the graph; an auxiliary may not reach
+            # them all (the centre term never reaches the head): a zero-weighted logit sum
+            # gives those parameters the zero gradient DDP would give them anyway
+            loss = loss + 0.0 * logits.sum()
+        return loss
 
     def _apply(self, loss: torch.Tensor) -> None:
         """Backward and optimizer step (through the GradScaler when given)."""

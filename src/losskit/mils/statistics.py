@@ -37,6 +37,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from losskit.distributed import all_reduce_sum, is_distributed
+
 STATISTICS = ("learn", "rollback")
 
 
@@ -56,8 +58,10 @@ def class_statistics(loss: Any) -> list[nn.Parameter]:
 @torch.no_grad()
 def estimate_class_means(loss: Any, features: torch.Tensor, target: torch.Tensor) -> None:
     """Set the class means of ``loss`` (its first ``class_statistics`` entry, ``(C, D)``) to the
-    per-class means of ``features`` ``(N, D)``. Classes without a sample keep their value, and
-    so do all of them when ``features`` are not finite. No host synchronisation."""
+    per-class means of ``features`` ``(N, D)`` — of the global batch under ``torch.distributed``
+    (sums and counts are all-reduced, so every rank holds the same means). Classes without a
+    sample keep their value, and so do all of them when ``features`` are not finite. No host
+    synchronisation."""
     params = class_statistics(loss)
     if not params:
         return
@@ -66,5 +70,8 @@ def estimate_class_means(loss: Any, features: torch.Tensor, target: torch.Tensor
     y = target.long().to(means.device)
     sums = torch.zeros_like(means).index_add_(0, y, f)
     counts = torch.bincount(y, minlength=means.shape[0]).to(means.dtype).unsqueeze(1)
+    if is_distributed():
+        both = all_reduce_sum(torch.cat([sums, counts], dim=1))
+        sums, counts = both[:, :-1], both[:, -1:]
     update = (counts > 0) & torch.isfinite(sums).all()
     means.copy_(torch.where(update, sums / counts.clamp_min(1), means))
