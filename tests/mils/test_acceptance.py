@@ -29,45 +29,36 @@ def zero_loss(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 0.0 * input.sum()
 
 
-@pytest.mark.parametrize("accept", ["gradient", "project"])
-@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
-def test_aux_equal_to_primary_is_always_applied(accept: str, opt_name: str) -> None:
-    """cos = 1: every attempt accepted, and training equals plain CE training bitwise
-    (one forward per step, so even the dropout stream matches); no observation set, no
-    observation forward, no snapshot."""
+@pytest.mark.parametrize(
+    ("accept", "aux", "opt_name", "kept"),
+    [
+        ("gradient", ce_copy, "sgd", True),
+        ("project", ce_copy, "adam", True),
+        ("gradient", neg_ce, "sgd", False),
+        ("gradient", neg_ce, "adam", False),
+    ],
+)
+def test_primary_copy_always_applied_and_negation_never(accept, aux, opt_name, kept) -> None:
+    """cos = 1: every attempt accepted; cos = −1: every attempt rejected. Either way training
+    equals plain CE training bitwise (one forward per step, so even the dropout stream
+    matches), with no observation set, no observation forward and no snapshot."""
     (m1, o1, _), (m2, o2, _) = _pair(opt_name, DropNet)
     x, y = _data()
-    mils = MILS(m1, o1, "ce", {"ce_copy": ce_copy}, 1.0, None, accept=accept)
+    mils = MILS(m1, o1, "ce", {"aux": aux}, 1.0, None, accept=accept)
     ce = losses.get("ce")
     torch.manual_seed(3)
     results = [mils.step(xb, yb) for xb, yb in _batches(x, y, 12)]
     torch.manual_seed(3)
     for xb, yb in _batches(x, y, 12):
         _plain_step(m2, o2, ce, xb, yb)
-    assert all(r.accepted and r.trained == "ce_copy" for r in results)
-    assert all(r.cosine == pytest.approx(1.0) for r in results)
+    assert all(r.accepted is kept and r.trained == ("aux" if kept else "primary")
+               for r in results)
+    assert all(r.cosine == pytest.approx(1.0 if kept else -1.0) for r in results)
     assert_same(full_state(m1, o1), full_state(m2, o2))
     s = mils.stats
-    assert s.attempts == s.successes == 12 and s.extra_forwards == 0 and s.projected == 0
+    assert s.attempts == 12 and s.successes == (12 if kept else 0) and s.extra_forwards == 0
+    assert s.projected == s.nonfinite == s.ties == 0
     assert mils._snapshot._saved is None  # never captured
-
-
-def test_negated_primary_is_never_applied() -> None:
-    """cos = −1: every attempt rejected, and training equals plain CE training bitwise."""
-    (m1, o1, _), (m2, o2, _) = _pair("sgd", DropNet)
-    x, y = _data()
-    mils = MILS(m1, o1, "ce", {"neg_ce": neg_ce}, 1.0, None, accept="gradient")
-    ce = losses.get("ce")
-    torch.manual_seed(3)
-    results = [mils.step(xb, yb) for xb, yb in _batches(x, y, 12)]
-    torch.manual_seed(3)
-    for xb, yb in _batches(x, y, 12):
-        _plain_step(m2, o2, ce, xb, yb)
-    assert all(r.accepted is False and r.trained == "primary" for r in results)
-    assert all(r.cosine == pytest.approx(-1.0) for r in results)
-    assert_same(full_state(m1, o1), full_state(m2, o2))
-    s = mils.stats
-    assert s.rollbacks == 12 and s.extra_forwards == 0 and s.nonfinite == 0 and s.ties == 0
 
 
 def test_project_removes_the_conflicting_component() -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from losskit import losses
-from losskit.mils import MILS, observation_correct, statistics
+from losskit.mils import MILS, observation_counts, statistics
 from losskit.train.method import compute_loss
 from tests.conftest import TinyNet, make_blobs
 from tests.mils.util import DropNet, assert_same, full_state, neg_ce
@@ -355,8 +355,8 @@ def test_observation_eval_leaves_bn_and_rng_untouched() -> None:
     bn = model.body[1]
     stats = (bn.running_mean.clone(), bn.running_var.clone(), bn.num_batches_tracked.clone())
     rng = torch.get_rng_state()
-    c1 = observation_correct(model, x[:100], y[:100])
-    c2 = observation_correct(model, x[:100], y[:100], batch_size=7)
+    c1 = observation_counts(model, x[:100], y[:100])[0]
+    c2 = observation_counts(model, x[:100], y[:100], batch_size=7)[0]
     assert model.training and int(c1) == int(c2)
     assert torch.equal(rng, torch.get_rng_state())
     assert torch.equal(bn.running_mean, stats[0]) and torch.equal(bn.running_var, stats[1])

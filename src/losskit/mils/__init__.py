@@ -14,7 +14,6 @@ from losskit.mils.acceptance import ACCEPTS, GradientTest, gradient_test
 from losskit.mils.method import MILSMethod
 from losskit.mils.observation import (
     check_observation,
-    observation_correct,
     observation_counts,
     sample_observation,
 )
@@ -37,7 +36,6 @@ __all__ = [
     "class_statistics",
     "estimate_class_means",
     "gradient_test",
-    "observation_correct",
     "observation_counts",
     "resolve_auxiliaries",
     "resolve_loss",

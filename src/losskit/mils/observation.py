@@ -102,14 +102,3 @@ def observation_counts(
         model.train(was_training)
     return counts
 
-
-def observation_correct(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    batch_size: int | None = None,
-    autocast_dtype: torch.dtype | None = None,
-) -> torch.Tensor:
-    """Number of correctly classified observation samples (0-dim int64 tensor; samples with
-    non-finite logits never count), see :func:`observation_counts`."""
-    return observation_counts(model, x, y, batch_size, autocast_dtype)[0]

@@ -31,7 +31,8 @@ L-GM): not discussed              the batch's feature class       (rolled back w
                                   never rolled back
                                   (:mod:`losskit.mils.statistics`)
 MILS+center: "only center loss    ``center`` is the centre term   ``ce_center``: the joint
-involved"                         alone, ``λ·½‖f − c_y‖²``        CE + 0.01·centre loss
+involved"                         alone, ``λ·½‖f − c_y‖²`` with   CE + centre loss
+                                  the joint's λ = 0.01
 participation rate (formula       Bernoulli(``participation``)    ``aux_selection``
 lost)                             per step, uniform auxiliary     ``"adaptive"``
                                                                   (:mod:`.selection`)
@@ -43,7 +44,8 @@ Fig. 7)                           finite loss is kept
 Beyond the paper, ``accept="gradient"`` (Du et al. 2018) makes the auxiliary update iff the
 cosine of its gradient with the primary gradient on the same batch is positive, and
 ``accept="project"`` (PCGrad) makes it with the conflicting component removed — no observation
-set, no observation forward, no snapshot, one extra backward per attempt (see
+set, no observation forward, no snapshot, one extra backward per attempt; the auxiliary
+gradient they apply is capped at the primary gradient's norm (``norm_cap``; see
 :mod:`losskit.mils.acceptance`). These tests decide before the step, so they cannot undo a
 finite update that overflows the parameters; they reject non-finite losses and gradients.
 
@@ -71,7 +73,6 @@ from losskit.mils.stats import MILSStats
 from losskit.train.method import compute_loss
 
 LossSpec = Union[str, nn.Module, Callable[..., torch.Tensor]]  # noqa: UP007
-Grads = list[Union[torch.Tensor, None]]  # noqa: UP007
 
 
 @dataclass
@@ -152,6 +153,8 @@ def resolve_loss(spec: LossSpec, context: dict[str, Any], arg: str) -> tuple[str
     if isinstance(spec, nn.Module) or callable(spec):
         return _loss_name(spec), spec
     raise ValueError(f"{arg} must be a loss name, an nn.Module or a callable, got {spec!r}")
+
+
 def resolve_auxiliaries(
     auxiliaries: str | Sequence[LossSpec] | Mapping[str, LossSpec], context: dict[str, Any]
 ) -> list[tuple[str, Any]]:
@@ -181,8 +184,6 @@ def resolve_auxiliaries(
         seen[name] = seen.get(name, 0) + 1
         out.append((name if seen[name] == 1 else f"{name}#{seen[name]}", loss))
     return out
-
-
 
 
 class MILS:
@@ -422,13 +423,15 @@ class MILS:
         self.stats.extra_forwards += -(-len(x) // chunk)
         return counts
 
-    def _grads(self, loss: torch.Tensor, params: list[torch.Tensor], retain: bool) -> Grads:
+    def _grads(
+        self, loss: torch.Tensor, params: list[torch.Tensor], retain: bool
+    ) -> list[torch.Tensor | None]:
         """``∂loss/∂params`` (``None`` where unused), averaged over ranks under DDP."""
         if self.scaler is not None:
             loss = self.scaler.scale(loss)
         if not loss.requires_grad:
             return [None] * len(params)
-        grads: Grads = list(
+        grads: list[torch.Tensor | None] = list(
             torch.autograd.grad(loss, params, retain_graph=retain, allow_unused=True)
         )
         if is_distributed():
