@@ -404,6 +404,8 @@ def center_term(
     lambda_: float = 0.01,
     reduction: str = "mean",
     generator: torch.Generator | None = None,
+    *,
+    validate_args: bool | None = None,
 ) -> CenterLoss:
     """The centre term alone, ``λ·½||f - c_y||²`` (Wen et al. 2016, Eq. 2): a
     :class:`CenterLoss` with ``ce_weight = 0`` — MILS's "only center loss involved" auxiliary,
@@ -411,7 +413,7 @@ def center_term(
     classifier head; for the joint supervision use ``ce_center``."""
     return CenterLoss(
         num_classes, feature_dim, lambda_=lambda_, ce_weight=0.0, reduction=reduction,
-        generator=generator,
+        generator=generator, validate_args=validate_args,
     )
 
 
