@@ -21,7 +21,9 @@ def _batch(seed: int, kind: str = "index"):
     shape = (N, C, 3) if kind == "spatial" else (N, C)
     z = torch.randn(*shape, generator=g)
     y = torch.randint(0, C, (shape[0], *shape[2:]), generator=g)
-    if kind == "soft":
+    if kind == "regression":
+        y = torch.randn(*shape, generator=g)
+    elif kind == "soft":
         y = torch.softmax(2 * torch.randn(*shape, generator=g), dim=1)
     elif kind != "index":
         y[0] = -100  # an ignored label
@@ -62,7 +64,8 @@ def test_focal_with_weight_and_ignore_index_compiles_fullgraph():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", losses.names())
 def test_every_zoo_loss_compiles_fullgraph(name):
-    assert_fullgraph_matches_eager(name)
+    regression = losses.build(name, CONTEXT).task == "regression"
+    assert_fullgraph_matches_eager(name, kind="regression" if regression else "index")
 
 
 @pytest.mark.slow

@@ -154,7 +154,7 @@ def test_poly1_hand_computation(epsilon: float) -> None:
     torch.testing.assert_close(got, torch.tensor(ref, dtype=torch.float64))
 
 
-def test_regression_losses_on_softmax_vs_one_hot() -> None:
+def test_probability_losses_on_softmax_vs_one_hot() -> None:
     z, y = _data(seed=7)
     probs = _softmax_rows(z)
     mse_ref, mae_ref, cos_ref = [], [], []
@@ -165,18 +165,18 @@ def test_regression_losses_on_softmax_vs_one_hot() -> None:
         mae_ref.append(sum(abs(d) for d in diff) / C)
         norm = math.sqrt(sum(p * p for p in probs[i]))
         cos_ref.append(1 - probs[i][yi] / norm)
-    for fn, ref in ((LF.mse, mse_ref), (LF.mae, mae_ref), (LF.cosine, cos_ref)):
+    for fn, ref in ((LF.prob_mse, mse_ref), (LF.prob_mae, mae_ref), (LF.cosine, cos_ref)):
         expected = torch.tensor(ref, dtype=torch.float64)
         torch.testing.assert_close(fn(z, y, reduction="none"), expected)
     # mae = 2 (1 - p_y) / C
     p_y = torch.tensor([probs[i][yi] for i, yi in enumerate(y.tolist())], dtype=torch.float64)
-    torch.testing.assert_close(LF.mae(z, y, reduction="none"), 2 * (1 - p_y) / C)
+    torch.testing.assert_close(LF.prob_mae(z, y, reduction="none"), 2 * (1 - p_y) / C)
 
 
-def test_regression_losses_vanish_at_perfect_prediction() -> None:
+def test_probability_losses_vanish_at_perfect_prediction() -> None:
     y = torch.tensor([0, 2, 1])
     z = F.one_hot(y, 3).double() * 60.0
-    for fn in (LF.mse, LF.mae, LF.cosine):
+    for fn in (LF.prob_mse, LF.prob_mae, LF.prob_bce, LF.cosine):
         assert float(fn(z, y)) < 1e-12
 
 
@@ -289,9 +289,9 @@ def _call(name: str, z: torch.Tensor, y: torch.Tensor, reduction: str = "mean",
     return fn(z, y, reduction=reduction, **(extra or {}))
 
 
-CLASSIFICATION = ["cross_entropy", "binary_cross_entropy_with_logits", "mse", "mae", "hinge",
-                  "cosine", "focal", "binary_focal", "multi_margin", "label_smoothing", "poly1",
-                  "center", "lgm", "heatmap_mse"]
+CLASSIFICATION = ["cross_entropy", "binary_cross_entropy_with_logits", "prob_mse", "prob_mae",
+                  "prob_bce", "hinge", "cosine", "focal", "binary_focal", "multi_margin",
+                  "label_smoothing", "poly1", "center", "lgm", "heatmap_mse"]
 
 
 def _logits_for(name: str, dtype: torch.dtype, seed: int = 0):
@@ -349,7 +349,8 @@ def test_gradcheck_parameters_of_center_and_lgm() -> None:
 def test_extreme_logits_stay_finite() -> None:
     z = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0]], requires_grad=True)
     y = torch.tensor([1, 1])
-    for name in ["cross_entropy", "focal", "poly1", "label_smoothing", "mse", "mae", "cosine",
+    for name in ["cross_entropy", "focal", "poly1", "label_smoothing", "prob_mse", "prob_mae",
+                 "prob_bce", "cosine",
                  "binary_cross_entropy_with_logits", "binary_focal", "hinge", "multi_margin"]:
         out = getattr(LF, name)(z, y)
         (grad,) = torch.autograd.grad(out, z)

@@ -9,8 +9,8 @@ from losskit import losses
 from losskit.losses import functional as LF
 from losskit.losses.fused import FUSABLE_KINDS, fusable_kind, fused_losses
 
-FUNCTIONS = {"ce": LF.cross_entropy, "mse": LF.mse, "mae": LF.mae, "cosine": LF.cosine,
-             "hinge": LF.hinge}
+FUNCTIONS = {"ce": LF.cross_entropy, "prob_mse": LF.prob_mse, "prob_mae": LF.prob_mae,
+             "cosine": LF.cosine, "hinge": LF.hinge, "prob_bce": LF.prob_bce}
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -35,13 +35,17 @@ def test_gradients_equal_the_individual_losses():
     b = x.clone().requires_grad_(True)
     sum(wi * FUNCTIONS[k](b, y) for wi, k in zip(w, FUSABLE_KINDS)).backward()
     torch.testing.assert_close(a.grad, b.grad)
-    assert torch.autograd.gradcheck(lambda t: fused_losses(t, y, ["ce", "mse", "cosine"]), (b,))
+    assert torch.autograd.gradcheck(
+        lambda t: fused_losses(t, y, ["ce", "prob_mse", "cosine", "prob_bce"]), (b,))
 
 
 def test_which_modules_fuse():
     assert fusable_kind(losses.get("ce")) == "ce"
-    assert fusable_kind(losses.get("mse", reduction="none")) == "mse"
-    assert fusable_kind(losses.get("mse", reduction="sum")) is None
+    assert fusable_kind(losses.get("prob_mse", reduction="none")) == "prob_mse"
+    assert fusable_kind(losses.get("prob_mse", reduction="sum")) is None
+    assert fusable_kind(losses.get("bce", activation="softmax")) == "prob_bce"
+    assert fusable_kind(losses.get("bce")) is None  # sigmoid BCE is computed on its own
+    assert fusable_kind(losses.get("mse")) is None  # regression
     assert fusable_kind(losses.get("hinge", variant="ova_squared")) is None
     assert fusable_kind(losses.get("focal")) is None
     # class weights or a real ignored class change the value: such a CE is not fused
@@ -56,3 +60,5 @@ def test_bad_input():
         fused_losses(x, torch.tensor([0, 1, 2, 3]), ["ce"])
     with pytest.raises(ValueError, match="kinds"):
         fused_losses(x, torch.tensor([0, 1, 2, 0]), ["focal"])
+    with pytest.raises(ValueError, match="classification loss 'hinge'"):
+        fused_losses(x, torch.randn(4), ["hinge", "ce"])

@@ -15,8 +15,10 @@ N, C, D = 6, 4, 3
 MODULE_VS_FUNCTION = [
     (losses.CrossEntropyLoss(), lambda z, y: LF.cross_entropy(z, y)),
     (losses.BinaryCrossEntropyLoss(), lambda z, y: LF.binary_cross_entropy_with_logits(z, y)),
-    (losses.MSELoss(), lambda z, y: LF.mse(z, y)),
-    (losses.MAELoss(reduction="sum"), lambda z, y: LF.mae(z, y, reduction="sum")),
+    (losses.ProbMSELoss(), lambda z, y: LF.prob_mse(z, y)),
+    (losses.ProbMAELoss(reduction="sum"), lambda z, y: LF.prob_mae(z, y, reduction="sum")),
+    (losses.ProbBCELoss(reduction="none"), lambda z, y: LF.prob_bce(z, y, reduction="none")),
+    (losses.BinaryCrossEntropyLoss("softmax"), lambda z, y: LF.prob_bce(z, y)),
     (losses.HingeLoss("ova_squared"), lambda z, y: LF.hinge(z, y, variant="ova_squared")),
     (losses.CosineLoss(reduction="none"), lambda z, y: LF.cosine(z, y, reduction="none")),
     (losses.FocalLoss(gamma=1.0, alpha=[1, 2, 3, 4]),
@@ -158,8 +160,9 @@ def test_constructor_validation(factory, arg: str) -> None:
         factory()
 
 
-TRAINABLE = ["ce", "bce", "mse", "mae", "hinge", "cosine", "focal", "binary_focal",
-             "multi_margin", "label_smoothing", "poly1", "ce_center", "lgm", "heatmap_mse"]
+TRAINABLE = ["ce", "bce", "prob_mse", "prob_mae", "prob_bce", "hinge", "cosine", "focal",
+             "binary_focal", "multi_margin", "label_smoothing", "poly1", "ce_center", "lgm",
+             "heatmap_mse"]
 
 
 @pytest.mark.parametrize("name", TRAINABLE)

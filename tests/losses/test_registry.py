@@ -8,8 +8,12 @@ import torch
 from losskit import losses
 from losskit.losses import Loss
 
-ALL = ["bce", "binary_focal", "ce", "center", "cosine", "focal", "heatmap_mse", "hinge",
-       "label_smoothing", "lgm", "mae", "mse", "multi_margin", "poly1"]
+CLASSIFICATION = ["bce", "binary_focal", "ce", "ce_center", "center", "cosine", "focal",
+                  "heatmap_mse", "hinge", "label_smoothing", "lgm", "multi_margin", "poly1",
+                  "prob_bce", "prob_mae", "prob_mse"]
+FEATURES = ("ce_center", "center", "lgm")
+REGRESSION = ["huber", "log_cosh", "mae", "mse", "smooth_l1"]
+ALL = sorted(CLASSIFICATION + REGRESSION)
 
 
 def test_names_contains_every_loss() -> None:
@@ -36,15 +40,33 @@ def test_build_passes_context_only_where_accepted() -> None:
     assert isinstance(ce, losses.CrossEntropyLoss)
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_every_registered_loss_builds_and_runs(name: str) -> None:
+@pytest.mark.parametrize("name", CLASSIFICATION)
+def test_every_registered_classification_loss_builds_and_runs(name: str) -> None:
     loss = losses.build(name, {"num_classes": 9, "feature_dim": 5})
     assert isinstance(loss, Loss)
-    assert loss.needs_features == (name in ("center", "lgm"))
-    assert loss.has_parameters == (name in ("center", "lgm"))
+    assert loss.needs_features == (name in FEATURES)
+    assert loss.has_parameters == (name in FEATURES)
     z, y = torch.randn(3, 9), torch.tensor([0, 4, 8])
     out = loss(z, y, features=torch.randn(3, 5)) if loss.needs_features else loss(z, y)
     assert out.shape == () and bool(torch.isfinite(out))
+    assert loss.task == "classification"
+
+
+@pytest.mark.parametrize("name", REGRESSION)
+def test_every_registered_regression_loss_builds_and_runs(name: str) -> None:
+    loss = losses.build(name, {"num_classes": 1, "feature_dim": 5})
+    assert loss.task == "regression" and not loss.needs_features and not loss.has_parameters
+    out = loss(torch.randn(3, 1), torch.randn(3))
+    assert out.shape == () and bool(torch.isfinite(out))
+
+
+def test_every_registered_loss_declares_a_known_task() -> None:
+    context = {"num_classes": 3, "feature_dim": 2}
+    tasks = {n: losses.build(n, context).task for n in losses.names()}
+    assert set(tasks.values()) <= set(losses.TASKS)
+    assert {n: tasks[n] for n in ALL} == {
+        **{n: "classification" for n in CLASSIFICATION}, **{n: "regression" for n in REGRESSION}
+    }
 
 
 def test_unknown_name_lists_valid_names() -> None:

@@ -17,11 +17,14 @@ CONTEXT = {"num_classes": C, "feature_dim": D}
 
 
 def _example(name: str):
-    """``(input, target, features)`` for loss ``name`` (classification inputs by default)."""
+    """``(input, target, features)`` for loss ``name``: classification inputs, or real-valued
+    targets for a regression loss."""
     g = torch.Generator().manual_seed(0)
     z = torch.randn(N, C, generator=g, requires_grad=True)
     y = torch.randint(0, C, (N,), generator=g)
     f = torch.randn(N, D, generator=g, requires_grad=True)
+    if losses.build(name, CONTEXT).task == "regression":
+        y = torch.randn(N, C, generator=g)
     return z, y, f
 
 

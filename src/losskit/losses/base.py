@@ -2,8 +2,13 @@
 
 Convention (torch-style): ``loss(input, target, features=None)``
 
-* ``input``: logits ``(N, C)`` for classification losses (other shapes where a loss says so);
-* ``target``: integer class indices ``(N,)`` for classification losses;
+* every loss declares its ``task``: ``"classification"`` or ``"regression"``;
+* ``input``: logits ``(N, C)`` for classification losses (other shapes where a loss says so),
+  real-valued predictions ``(N,)`` or ``(N, D)`` for regression losses;
+* ``target``: integer class indices ``(N,)`` for classification losses (multi-hot / binary
+  floats where a loss says so), real values of the input's shape for regression losses. A
+  target of the other task gets one ``ValueError`` naming the loss
+  (:func:`require_class_target`, :func:`require_real_target`);
 * ``features``: penultimate-layer features ``(N, D)``; only losses with ``needs_features = True``
   (center, L-GM) use them and raise ``ValueError`` when they are missing;
 * ``reduction``: ``"mean" | "sum" | "none"``; the output follows the input's device and dtype;
@@ -22,12 +27,54 @@ from torch import nn
 
 from losskit._validation import check_reduction
 
+TASKS = ("classification", "regression")
+REGRESSION_NAMES = "mse, mae, huber, smooth_l1, log_cosh"
+CLASSIFICATION_NAMES = "ce, prob_mse, prob_mae, prob_bce, hinge, cosine, …"
+
+
+class LosskitDeprecationWarning(DeprecationWarning):
+    """A losskit name or behaviour that goes away in the next release (shown once per call
+    site: ``losskit.losses`` installs a ``"default"`` warnings filter for this category)."""
+
+
+def require_class_target(
+    name: str, input: object, target: object, *, soft_ok: bool = False
+) -> None:
+    """``ValueError`` naming the classification loss ``name`` when ``target`` is real-valued.
+
+    ``soft_ok``: the loss also takes class probabilities of ``input``'s shape ``(N, C, …)``
+    with ``C ≥ 2`` (the cross-entropy family); a single output (``C = 1``) is refused, its
+    softmax is constant 1 and the loss identically 0.
+    """
+    if not (isinstance(target, torch.Tensor) and target.is_floating_point()):
+        return
+    if (soft_ok and isinstance(input, torch.Tensor) and input.dim() >= 2
+            and input.shape[1] >= 2 and target.shape == input.shape):
+        return
+    probs = " or class probabilities of input's shape (N, C >= 2)" if soft_ok else ""
+    raise ValueError(
+        f"target of the classification loss {name!r} must hold integer class indices{probs}, "
+        f"got a floating-point tensor of shape {tuple(target.shape)}; real-valued targets "
+        f"need a regression loss ({REGRESSION_NAMES})"
+    )
+
+
+def require_real_target(name: str, target: object) -> None:
+    """``ValueError`` naming the regression loss ``name`` when ``target`` is not real-valued."""
+    if isinstance(target, torch.Tensor) and not target.is_floating_point():
+        raise ValueError(
+            f"target of the regression loss {name!r} must be real-valued (floating point), got "
+            f"dtype {target.dtype}; class indices need a classification loss "
+            f"({CLASSIFICATION_NAMES})"
+        )
+
 
 class Loss(nn.Module):
-    """Base of all losses. Subclasses implement :meth:`forward`."""
+    """Base of all losses. Subclasses implement :meth:`forward` and set :attr:`task`."""
 
     needs_features: bool = False
     has_parameters: bool = False
+    task: str = "classification"  # or "regression": which targets the loss takes
 
     def __init__(self, reduction: str = "mean", *, validate_args: bool | None = None) -> None:
         super().__init__()

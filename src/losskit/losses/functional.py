@@ -4,11 +4,26 @@ Every function validates its arguments (one ``ValueError`` naming the argument),
 loss value per sample and reduces it with ``reduction`` (``"mean" | "sum" | "none"``; ``"none"``
 gives the per-sample values, shape ``(N,)``). The output follows the input's dtype and device.
 
-Classification losses take logits ``input`` of shape ``(N, C)`` and integer class indices
-``target`` of shape ``(N,)``. The regression-style losses used as classification losses in the
-SLF paper (Sec. "Experiments", candidate set: mean squared, mean absolute, hinge, cosine
-proximity, binary cross-entropy) compare **softmax probabilities** ``p = softmax(input)`` with
-the **one-hot** target (:func:`mse`, :func:`mae`, :func:`cosine`).
+**Classification** losses take logits ``input`` of shape ``(N, C)`` and integer class indices
+``target`` of shape ``(N,)``. The SLF paper's candidate set (Sec. "Experiments": mean squared,
+mean absolute, hinge, cosine proximity, binary cross-entropy) compares **softmax
+probabilities** ``p = softmax(input)`` with the **one-hot** target: :func:`prob_mse`,
+:func:`prob_mae`, :func:`prob_bce`, :func:`cosine` (:func:`hinge` works on the logits).
+
+**Regression** losses (:func:`mse`, :func:`mae`, :func:`huber`, :func:`smooth_l1`,
+:func:`log_cosh`) take real-valued predictions ``input`` ``(N,)`` or ``(N, D)`` and a
+floating-point ``target`` of the same shape (``(N, 1)`` against ``(N,)`` is accepted either
+way round, never broadcast to ``(N, N)``). Per sample they average over the ``D`` outputs, so
+``reduction="mean"`` equals torch's ``F.mse_loss`` / ``F.l1_loss`` / ``F.huber_loss`` /
+``F.smooth_l1_loss``; ``"sum"`` sums the per-sample means (torch's ``"sum"`` divided by ``D``).
+
+A target of the wrong task (real values for a classification loss — other than class
+probabilities of the input's shape for the cross-entropy family —, class indices for a
+regression loss) raises one ``ValueError`` naming the loss. **Deprecated until losskit 0.2**:
+:func:`mse` / :func:`mae` called with ``(N, C ≥ 2)`` logits and integer class indices ``(N,)``
+— the old meaning of these names — compute :func:`prob_mse` / :func:`prob_mae` (same numbers as
+before) and emit a :class:`~losskit.losses.base.LosskitDeprecationWarning` (a
+``DeprecationWarning``); from 0.2 that call raises the regression loss's ``ValueError``.
 
 The cross-entropy family (:func:`cross_entropy`, :func:`label_smoothing`, :func:`focal`,
 :func:`poly1`) follows ``torch.nn.functional.cross_entropy``'s conventions, so it is a drop-in:
@@ -31,12 +46,15 @@ with value checks off while a ``GradScaler`` is in use). Shape and dtype checks 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from losskit._validation import (
+    _all_true,
+    _finite,
     check_class_target,
     check_finite_float,
     check_labels,
@@ -45,12 +63,24 @@ from losskit._validation import (
     check_values,
     reduce,
 )
+from losskit.losses.base import (
+    LosskitDeprecationWarning,
+    require_class_target,
+    require_real_target,
+)
 
 __all__ = [
     "cross_entropy",
     "binary_cross_entropy_with_logits",
+    "prob_mse",
+    "prob_mae",
+    "prob_bce",
+    "log1m_softmax",
     "mse",
     "mae",
+    "huber",
+    "smooth_l1",
+    "log_cosh",
     "hinge",
     "cosine",
     "focal",
@@ -95,9 +125,15 @@ def _check_number(
 
 
 def _classification(
-    input: torch.Tensor, target: torch.Tensor, reduction: str, validate_args: bool | None = None
+    input: torch.Tensor,
+    target: torch.Tensor,
+    reduction: str,
+    name: str,
+    validate_args: bool | None = None,
 ) -> None:
+    """Checks of the classification loss ``name``: logits ``(N, C)``, class indices ``(N,)``."""
     check_reduction(reduction)
+    require_class_target(name, input, target)
     check_logits_and_labels(input, target, validate_args)
 
 
@@ -123,9 +159,12 @@ def _ce_args(
     weight: torch.Tensor | None,
     ignore_index: int,
     validate_args: bool | None,
+    name: str,
 ) -> tuple[bool, torch.Tensor, torch.Tensor | None]:
-    """Validate cross-entropy-family arguments; ``(soft, target, weight)`` ready for torch."""
+    """Validate the arguments of the cross-entropy-family loss ``name``; ``(soft, target,
+    weight)`` ready for torch."""
     check_reduction(reduction)
+    require_class_target(name, input, target, soft_ok=True)
     soft = check_class_target(
         input, target, validate_args, weight=weight, ignore_index=ignore_index
     )
@@ -166,6 +205,7 @@ def _nll_family(
     ignore_index: int,
     validate_args: bool | None,
     term: Callable[[torch.Tensor], torch.Tensor],
+    name: str,
     alpha: float | Sequence[float] | torch.Tensor | None = None,
 ) -> torch.Tensor:
     """A loss ``term(-log p)`` of the log-probability of the target class, with the
@@ -175,7 +215,9 @@ def _nll_family(
     focal's ``alpha[y]`` (a number: times it). Soft targets ``t``: ``Σ_c t_c·weight_c·
     alpha_c·term(-log p_c)``, which is the class-index value for a one-hot ``t``.
     """
-    soft, target, weight = _ce_args(input, target, reduction, weight, ignore_index, validate_args)
+    soft, target, weight = _ce_args(
+        input, target, reduction, weight, ignore_index, validate_args, name
+    )
     class_scale = _alpha_weights(alpha, input.shape[1], input, validate_args)
     logp = F.log_softmax(input, dim=1)
     if soft:
@@ -214,7 +256,7 @@ def cross_entropy(
     ignore_index=ignore_index, reduction=reduction)``, soft targets and ``(N, C, d1, …)``
     inputs included (module docs: conventions of the cross-entropy family).
     """
-    return _smoothed_ce(input, target, 0.0, reduction, weight, ignore_index, validate_args)
+    return _smoothed_ce(input, target, 0.0, reduction, weight, ignore_index, validate_args, "ce")
 
 
 def _smoothed_ce(
@@ -225,8 +267,11 @@ def _smoothed_ce(
     weight: torch.Tensor | None,
     ignore_index: int,
     validate_args: bool | None,
+    name: str,
 ) -> torch.Tensor:
-    soft, target, weight = _ce_args(input, target, reduction, weight, ignore_index, validate_args)
+    soft, target, weight = _ce_args(
+        input, target, reduction, weight, ignore_index, validate_args, name
+    )
     values = F.cross_entropy(
         input, target, weight=weight, ignore_index=ignore_index, reduction="none",
         label_smoothing=smoothing,
@@ -252,7 +297,9 @@ def label_smoothing(
     ``smoothing`` in ``[0, 1]``.
     """
     s = _check_number(smoothing, "smoothing", low=0.0, high=1.0)
-    return _smoothed_ce(input, target, s, reduction, weight, ignore_index, validate_args)
+    return _smoothed_ce(
+        input, target, s, reduction, weight, ignore_index, validate_args, "label_smoothing"
+    )
 
 
 def poly1(
@@ -277,7 +324,9 @@ def poly1(
     def term(nll: torch.Tensor) -> torch.Tensor:
         return nll + eps * (1.0 - (-nll).exp())
 
-    return _nll_family(input, target, reduction, weight, ignore_index, validate_args, term)
+    return _nll_family(
+        input, target, reduction, weight, ignore_index, validate_args, term, "poly1"
+    )
 
 
 def _alpha_weights(
@@ -340,14 +389,18 @@ def focal(
             return nll
         return (1.0 - (-nll).exp()).clamp_min(0.0) ** g * nll
 
-    return _nll_family(input, target, reduction, weight, ignore_index, validate_args, term, alpha)
+    return _nll_family(
+        input, target, reduction, weight, ignore_index, validate_args, term, "focal", alpha
+    )
 
 
 # ------------------------------------------------------------------------ binary (sigmoid) family
 def _binary_targets(
-    input: torch.Tensor, target: torch.Tensor, validate_args: bool | None = None
+    input: torch.Tensor, target: torch.Tensor, validate_args: bool | None = None,
+    name: str = "bce",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate sigmoid-loss arguments; return ``(logits, float targets)`` of equal shape.
+    """Validate the arguments of the sigmoid loss ``name``; return ``(logits, float
+    targets)`` of equal shape.
 
     Accepted: ``input (N,)`` or ``(N, 1)`` with binary ``target (N,)`` or ``(N, 1)``;
     ``input (N, C)`` with multi-hot ``target (N, C)``; ``input (N, C)``, ``C >= 2``, with integer
@@ -367,8 +420,9 @@ def _binary_targets(
     if input.dim() == 2 and input.shape[1] >= 2 and target.dim() == 1:
         if not is_int:
             raise ValueError(
-                "target must be integer class indices (N,) or multi-hot (N, C) for input (N, C), "
-                f"got dtype {target.dtype} with shape {tuple(target.shape)}"
+                f"target of the classification loss {name!r} must be integer class indices (N,) "
+                f"or multi-hot (N, C) for input (N, C), got dtype {target.dtype} with shape "
+                f"{tuple(target.shape)}"
             )
         check_labels(input, target, validate_args)
         return input, _one_hot(target, input.shape[1], input)
@@ -389,12 +443,16 @@ def _binary_targets(
     ):
         if not bool(torch.isfinite(target).all()):
             raise ValueError("target contains NaN or Inf")
-        raise ValueError("target values must lie in [0, 1]")
+        raise ValueError(
+            f"target values of the classification loss {name!r} must lie in [0, 1] "
+            "(binary / multi-hot labels); real-valued targets need a regression loss"
+        )
     return input, target.to(dtype=input.dtype, device=input.device)
 
 
 def _per_sample_mean(values: torch.Tensor) -> torch.Tensor:
-    return values.mean(dim=1) if values.dim() == 2 else values
+    """``(N, ...)`` elementwise values → ``(N,)`` per-sample means (``(N,)`` unchanged)."""
+    return values.flatten(1).mean(dim=1) if values.dim() > 1 else values
 
 
 def binary_cross_entropy_with_logits(
@@ -411,7 +469,7 @@ def binary_cross_entropy_with_logits(
     ``F.binary_cross_entropy_with_logits(input, target)``; ``"none"`` returns shape ``(N,)``.
     """
     check_reduction(reduction)
-    z, t = _binary_targets(input, target, validate_args)
+    z, t = _binary_targets(input, target, validate_args, "bce")
     values = F.binary_cross_entropy_with_logits(z, t, reduction="none")
     return reduce(_per_sample_mean(values), reduction)
 
@@ -434,7 +492,7 @@ def binary_focal(
     g = _check_number(gamma, "gamma", low=0.0)
     a = None if alpha is None else _check_number(alpha, "alpha", low=0.0, high=1.0)
     check_reduction(reduction)
-    z, t = _binary_targets(input, target, validate_args)
+    z, t = _binary_targets(input, target, validate_args, "binary_focal")
     ce = F.binary_cross_entropy_with_logits(z, t, reduction="none")
     p = torch.sigmoid(z)
     p_t = p * t + (1.0 - p) * (1.0 - t)
@@ -444,37 +502,82 @@ def binary_focal(
     return reduce(_per_sample_mean(values), reduction)
 
 
-# --------------------------------------------------------------------------- regression-style (SLF)
-def mse(
+# ---------------------------------------------------- softmax probabilities vs one-hot (SLF)
+def prob_mse(
     input: torch.Tensor,
     target: torch.Tensor,
     reduction: str = "mean",
     *,
     validate_args: bool | None = None,
 ) -> torch.Tensor:
-    """Mean squared error between **softmax probabilities** and the **one-hot** target (SLF).
+    """Mean squared error between **softmax probabilities** and the **one-hot** target (SLF's
+    "mean squared" candidate on a classifier).
 
     Per sample: ``mean_j (softmax(z)_j - onehot(y)_j)^2``.
     """
-    _classification(input, target, reduction, validate_args)
+    _classification(input, target, reduction, "prob_mse", validate_args)
     diff = F.softmax(input, dim=1) - _one_hot(target, input.shape[1], input)
     return reduce(diff.pow(2).mean(dim=1), reduction)
 
 
-def mae(
+def prob_mae(
     input: torch.Tensor,
     target: torch.Tensor,
     reduction: str = "mean",
     *,
     validate_args: bool | None = None,
 ) -> torch.Tensor:
-    """Mean absolute error between **softmax probabilities** and the **one-hot** target (SLF).
+    """Mean absolute error between **softmax probabilities** and the **one-hot** target (SLF's
+    "mean absolute" candidate).
 
     Per sample: ``mean_j |softmax(z)_j - onehot(y)_j|`` (``= 2 (1 - p_y) / C``).
     """
-    _classification(input, target, reduction, validate_args)
+    _classification(input, target, reduction, "prob_mae", validate_args)
     diff = F.softmax(input, dim=1) - _one_hot(target, input.shape[1], input)
     return reduce(diff.abs().mean(dim=1), reduction)
+
+
+def log1m_softmax(input: torch.Tensor, log_p: torch.Tensor | None = None) -> torch.Tensor:
+    """``log(1 - softmax(input))`` over dim 1, finite and accurate for any logits (``C ≥ 2``).
+
+    Off the row's arg-max ``p_j ≤ 1/2``, so ``log1p(-p_j)`` is accurate; at the arg-max, where
+    ``p`` may round to 1, it is ``logsumexp_{k≠j} z_k - logsumexp_k z_k`` exactly. ``log_p``:
+    ``log_softmax(input, 1)`` when the caller already has it.
+    """
+    if log_p is None:
+        log_p = F.log_softmax(input, dim=1)
+    top = torch.zeros_like(input, dtype=torch.bool).scatter_(1, input.argmax(1, keepdim=True), True)
+    off_top = torch.log1p(-log_p.exp().masked_fill(top, 0.0))
+    lse = torch.logsumexp(input, dim=1, keepdim=True)
+    at_top = torch.logsumexp(input.masked_fill(top, float("-inf")), dim=1, keepdim=True) - lse
+    return torch.where(top, at_top, off_top)
+
+
+def _softmax_bce(input: torch.Tensor, onehot: torch.Tensor, log_p: torch.Tensor) -> torch.Tensor:
+    """Per-sample ``mean_j -[t_j log p_j + (1 - t_j) log(1 - p_j)]`` for one-hot ``t``."""
+    return -torch.where(onehot.bool(), log_p, log1m_softmax(input, log_p)).mean(dim=1)
+
+
+def prob_bce(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    reduction: str = "mean",
+    *,
+    validate_args: bool | None = None,
+) -> torch.Tensor:
+    """One-vs-all binary cross-entropy of **softmax probabilities** vs the **one-hot** target
+    (SLF's "binary cross-entropy" candidate: Keras' ``binary_crossentropy`` on a softmax output).
+
+    Per sample: ``mean_j -[t_j log p_j + (1 - t_j) log(1 - p_j)]``, ``p = softmax(z)``,
+    ``t = onehot(y)``; computed from the logits in log space (finite for any logits, no
+    clipping). ``bce`` with ``activation="softmax"`` is the same loss; plain ``bce`` applies a
+    sigmoid per output instead (:func:`binary_cross_entropy_with_logits`).
+    """
+    _classification(input, target, reduction, "prob_bce", validate_args)
+    if input.shape[1] < 2:
+        raise ValueError(f"input must have at least 2 classes for prob_bce, got {input.shape[1]}")
+    onehot = _one_hot(target, input.shape[1], input)
+    return reduce(_softmax_bce(input, onehot, F.log_softmax(input, dim=1)), reduction)
 
 
 def cosine(
@@ -489,10 +592,150 @@ def cosine(
     Per sample: ``1 - cos(softmax(z), onehot(y)) = 1 - p_y / ||p||_2`` (in ``[0, 1)``; Keras'
     "cosine proximity" is ``-cos``, shifted here by 1 so the loss is non-negative).
     """
-    _classification(input, target, reduction, validate_args)
+    _classification(input, target, reduction, "cosine", validate_args)
     p = F.softmax(input, dim=1)
     p_y = p.gather(1, target.long().unsqueeze(1)).squeeze(1)
     return reduce(1.0 - p_y / p.norm(dim=1), reduction)
+
+
+# --------------------------------------------------------------------------- regression
+def _regression(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    reduction: str,
+    name: str,
+    validate_args: bool | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Checks of the regression loss ``name``; returns ``(input, target)`` of one shape, the
+    target in the input's dtype (``(N, 1)`` against ``(N,)`` is aligned, never broadcast).
+    The value checks (finite input and target) cost one host sync."""
+    check_reduction(reduction)
+    check_finite_float(input, "input", validate_args=False)  # dtype; values below
+    if input.dim() == 0 or input.shape[0] == 0:
+        raise ValueError(f"input must have shape (N,) or (N, D) with N >= 1, got "
+                         f"{tuple(input.shape)}")
+    if not isinstance(target, torch.Tensor):
+        raise ValueError(f"target must be a torch.Tensor, got {type(target).__name__}")
+    require_real_target(name, target)
+    if target.shape != input.shape:
+        if input.dim() == 2 and input.shape[1] == 1 and target.shape == input.shape[:1]:
+            target = target.unsqueeze(1)
+        elif target.dim() == 2 and target.shape[1] == 1 and input.shape == target.shape[:1]:
+            target = target.squeeze(1)
+        else:
+            raise ValueError(f"target must have the shape of input {tuple(input.shape)} for the "
+                             f"regression loss {name!r}, got {tuple(target.shape)}")
+    if check_values(validate_args) and not _all_true([_finite(input), _finite(target)]):
+        raise ValueError(f"{'input' if not bool(_finite(input)) else 'target'} contains NaN "
+                         "or Inf")
+    return input, target.to(dtype=input.dtype, device=input.device)
+
+
+def _deprecated_class_call(name: str, input: object, target: object) -> bool:
+    """``True`` (with a deprecation warning) for the old classification call of ``mse`` / ``mae``:
+    ``(N, C ≥ 2)`` logits with integer class indices ``(N,)``. Removed in losskit 0.2."""
+    legacy = (
+        isinstance(input, torch.Tensor)
+        and isinstance(target, torch.Tensor)
+        and target.dtype in _INT_DTYPES
+        and input.dim() == 2
+        and input.shape[1] >= 2
+        and target.dim() == 1
+    )
+    if legacy:
+        warnings.warn(
+            f"loss {name!r} with integer class-index targets is deprecated: it computes "
+            f"'prob_{name}' (softmax probabilities vs one-hot), the old meaning of {name!r}; "
+            f"{name!r} is now the real-valued regression loss. Use 'prob_{name}' (until "
+            "losskit 0.2 the old call still works).",
+            LosskitDeprecationWarning,
+            stacklevel=3,
+        )
+    return legacy
+
+
+def mse(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    reduction: str = "mean",
+    *,
+    validate_args: bool | None = None,
+) -> torch.Tensor:
+    """Mean squared error ``(input - target)²`` of real-valued predictions (regression).
+
+    ``reduction="mean"`` equals ``F.mse_loss(input, target)``. Deprecated old call (module
+    doc): ``(N, C)`` logits with class indices compute :func:`prob_mse` and warn.
+    """
+    if _deprecated_class_call("mse", input, target):
+        return prob_mse(input, target, reduction, validate_args=validate_args)
+    x, t = _regression(input, target, reduction, "mse", validate_args)
+    return reduce(_per_sample_mean((x - t).pow(2)), reduction)
+
+
+def mae(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    reduction: str = "mean",
+    *,
+    validate_args: bool | None = None,
+) -> torch.Tensor:
+    """Mean absolute error ``|input - target|`` of real-valued predictions (regression).
+
+    ``reduction="mean"`` equals ``F.l1_loss(input, target)``. Deprecated old call (module
+    doc): ``(N, C)`` logits with class indices compute :func:`prob_mae` and warn.
+    """
+    if _deprecated_class_call("mae", input, target):
+        return prob_mae(input, target, reduction, validate_args=validate_args)
+    x, t = _regression(input, target, reduction, "mae", validate_args)
+    return reduce(_per_sample_mean((x - t).abs()), reduction)
+
+
+def huber(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    delta: float = 1.0,
+    reduction: str = "mean",
+    *,
+    validate_args: bool | None = None,
+) -> torch.Tensor:
+    """Huber loss (Huber 1964): ``½ r²`` for ``|r| ≤ δ``, ``δ (|r| - ½ δ)`` beyond, ``r =
+    input - target``; ``delta > 0``. ``"mean"`` equals ``F.huber_loss(input, target, delta=δ)``.
+    """
+    d = _check_number(delta, "delta", low=0.0, low_open=True)
+    x, t = _regression(input, target, reduction, "huber", validate_args)
+    return reduce(_per_sample_mean(F.huber_loss(x, t, reduction="none", delta=d)), reduction)
+
+
+def smooth_l1(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    beta: float = 1.0,
+    reduction: str = "mean",
+    *,
+    validate_args: bool | None = None,
+) -> torch.Tensor:
+    """Smooth L1 (Girshick 2015): ``½ r² / β`` for ``|r| < β``, ``|r| - ½ β`` beyond (``= huber
+    / β``; ``beta = 0`` is L1). ``"mean"`` equals ``F.smooth_l1_loss(input, target, beta=β)``.
+    """
+    b = _check_number(beta, "beta", low=0.0)
+    x, t = _regression(input, target, reduction, "smooth_l1", validate_args)
+    return reduce(_per_sample_mean(F.smooth_l1_loss(x, t, reduction="none", beta=b)), reduction)
+
+
+def log_cosh(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    reduction: str = "mean",
+    *,
+    validate_args: bool | None = None,
+) -> torch.Tensor:
+    """Log-cosh loss ``log(cosh(r))``, ``r = input - target``: ``≈ ½ r²`` near 0, ``≈ |r| - log 2``
+    for large ``|r|``; gradient ``tanh(r)``. Computed as ``r + softplus(-2r) - log 2`` (no
+    overflow of ``cosh``).
+    """
+    x, t = _regression(input, target, reduction, "log_cosh", validate_args)
+    r = x - t
+    return reduce(_per_sample_mean(r + F.softplus(-2.0 * r) - math.log(2.0)), reduction)
 
 
 # --------------------------------------------------------------------------- margin losses
@@ -512,7 +755,7 @@ def hinge(
     """
     if variant not in HINGE_VARIANTS:
         raise ValueError(f"variant must be one of {HINGE_VARIANTS}, got {variant!r}")
-    _classification(input, target, reduction, validate_args)
+    _classification(input, target, reduction, "hinge", validate_args)
     if input.shape[1] < 2:
         raise ValueError(f"input must have at least 2 classes for hinge, got {input.shape[1]}")
     onehot = _one_hot(target, input.shape[1], input)
@@ -543,7 +786,7 @@ def multi_margin(
     if isinstance(p, bool) or p not in (1, 2):
         raise ValueError(f"p must be 1 or 2, got {p!r}")
     m = _check_number(margin, "margin")
-    _classification(input, target, reduction, validate_args)
+    _classification(input, target, reduction, "multi_margin", validate_args)
     z_y = _target_logit(input, target).unsqueeze(1)
     values = F.relu(m - z_y + input).pow(int(p))
     values = values * (1.0 - _one_hot(target, input.shape[1], input))
@@ -601,7 +844,7 @@ def center(
     """
     lam = _check_number(lambda_, "lambda_", low=0.0)
     w = _check_number(ce_weight, "ce_weight", low=0.0)
-    _classification(input, target, reduction, validate_args)
+    _classification(input, target, reduction, "center", validate_args)
     _check_class_params(centers, "centers", input.shape[1], input, validate_args)
     f = _check_features(features, input.shape[0], centers.shape[1], "centers", validate_args)
     c_y = centers[target.long()]
@@ -672,7 +915,7 @@ def lgm(
     a = _check_number(alpha, "alpha", low=0.0)
     lam = _check_number(lambda_, "lambda_", low=0.0)
     w = _check_number(ce_weight, "ce_weight", low=0.0)
-    _classification(input, target, reduction, validate_args)
+    _classification(input, target, reduction, "lgm", validate_args)
     _check_class_params(means, "means", input.shape[1], input, validate_args)
     if log_covs is not None:
         _check_class_params(log_covs, "log_covs", input.shape[1], input, validate_args)
@@ -723,7 +966,7 @@ def heatmap_mse(
     ``(z - heatmap)²``.
     """
     s = _check_number(sigma, "sigma", low=0.0, low_open=True)
-    _classification(input, target, reduction, validate_args)
+    _classification(input, target, reduction, "heatmap_mse", validate_args)
     side = math.isqrt(input.shape[1])
     if side * side != input.shape[1]:
         raise ValueError(

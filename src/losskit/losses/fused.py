@@ -1,10 +1,11 @@
 """Several softmax-family classification losses from one shared softmax.
 
 SLF evaluates all its candidate losses on every batch (paper Eq. 11). The SLF paper's set —
-cross-entropy, MSE, MAE and cosine proximity on softmax probabilities vs the one-hot target, and
-the (Crammer–Singer) hinge on the logits — shares almost all of its work: one ``log_softmax``,
-one one-hot, one ``p − onehot``. :func:`fused_losses` computes the per-sample values of any
-subset in one pass, equal (up to float rounding) to the individual functions of
+MSE, MAE, binary cross-entropy and cosine proximity on softmax probabilities vs the one-hot
+target (``prob_mse``, ``prob_mae``, ``prob_bce``, ``cosine``), the (Crammer–Singer) hinge on the
+logits, and cross-entropy often next to them — shares almost all of its work: one
+``log_softmax``, one one-hot, one ``p − onehot``. :func:`fused_losses` computes the per-sample
+values of any subset in one pass, equal (up to float rounding) to the individual functions of
 :mod:`losskit.losses.functional`, with a single input validation instead of one per loss.
 """
 
@@ -18,8 +19,10 @@ from torch import nn
 
 from losskit._validation import check_labels
 from losskit.losses import modules as LM
+from losskit.losses.base import require_class_target
+from losskit.losses.functional import _softmax_bce
 
-FUSABLE_KINDS = ("ce", "mse", "mae", "cosine", "hinge")
+FUSABLE_KINDS = ("ce", "prob_mse", "prob_mae", "cosine", "hinge", "prob_bce")
 
 
 def fusable_kind(loss: object) -> str | None:
@@ -29,12 +32,16 @@ def fusable_kind(loss: object) -> str | None:
         return None
     kind = {
         LM.CrossEntropyLoss: "ce",
-        LM.MSELoss: "mse",
-        LM.MAELoss: "mae",
+        LM.ProbMSELoss: "prob_mse",
+        LM.ProbMAELoss: "prob_mae",
         LM.CosineLoss: "cosine",
         LM.HingeLoss: "hinge",
+        LM.ProbBCELoss: "prob_bce",
+        LM.BinaryCrossEntropyLoss: "prob_bce",
     }.get(type(loss))
     if kind == "hinge" and loss.variant != "crammer_singer":
+        return None
+    if type(loss) is LM.BinaryCrossEntropyLoss and loss.activation != "softmax":
         return None
     if getattr(loss, "weight", None) is not None or getattr(loss, "ignore_index", -100) != -100:
         return None  # class weights / a real ignored class: computed by the loss itself
@@ -47,10 +54,12 @@ def fused_losses(
     """Per-sample values ``(N, len(kinds))`` of the named losses on logits ``input (N, C)``.
 
     Column ``i`` equals ``functional.<kind>(input, target, reduction="none")``. ``validate``
-    checks the labels (shape, dtype, range); the caller is responsible for ``input`` being
-    finite (one check per batch, not per loss).
+    checks the labels (shape, dtype, range; real-valued targets get the ``ValueError`` of the
+    classification loss ``kinds[0]``); the caller is responsible for ``input`` being finite
+    (one check per batch, not per loss).
     """
     if validate:
+        require_class_target(kinds[0] if kinds else "ce", input, target)
         check_labels(input, target)
     unknown = [k for k in kinds if k not in FUSABLE_KINDS]
     if unknown:
@@ -63,18 +72,22 @@ def fused_losses(
     cols: dict[str, torch.Tensor] = {}
     if "ce" in kinds:
         cols["ce"] = -(logp * onehot).sum(1)
-    if {"mse", "mae", "cosine"} & set(kinds):
+    if {"prob_mse", "prob_mae", "cosine"} & set(kinds):
         p = logp.exp()
-        if {"mse", "mae"} & set(kinds):
+        if {"prob_mse", "prob_mae"} & set(kinds):
             diff = p - onehot
-            if "mse" in kinds:
-                cols["mse"] = diff.pow(2).sum(1) / num_classes
-            if "mae" in kinds:
-                cols["mae"] = diff.abs().sum(1) / num_classes
+            if "prob_mse" in kinds:
+                cols["prob_mse"] = diff.pow(2).sum(1) / num_classes
+            if "prob_mae" in kinds:
+                cols["prob_mae"] = diff.abs().sum(1) / num_classes
         if "cosine" in kinds:
             cols["cosine"] = 1.0 - (p * onehot).sum(1) / p.norm(dim=1)
     if "hinge" in kinds:
         z_y = (input * onehot).sum(1)
         others = input.masked_fill(onehot.bool(), float("-inf"))
         cols["hinge"] = F.relu(1.0 + others.max(1).values - z_y)
+    if "prob_bce" in kinds:
+        if num_classes < 2:
+            raise ValueError(f"input must have at least 2 classes for prob_bce, got {num_classes}")
+        cols["prob_bce"] = _softmax_bce(input, onehot, logp)
     return torch.stack([cols[k] for k in kinds], dim=1)

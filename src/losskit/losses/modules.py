@@ -1,10 +1,16 @@
 """``nn.Module`` mirrors of :mod:`losskit.losses.functional`, registered in ``LOSSES``.
 
 Each class stores its hyper-parameters (validated at construction: one ``ValueError`` naming
-the argument) and calls the functional form in :meth:`forward`. The registry names are those
-of the functional forms: ``ce, bce, mse, mae, hinge, cosine, focal, binary_focal,
-multi_margin, label_smoothing, poly1, center, lgm, heatmap_mse`` (``center`` is the centre term
-alone; ``ce_center`` the joint CE + centre loss).
+the argument), declares its ``task`` and calls the functional form in :meth:`forward`.
+Registry names:
+
+* classification: ``ce, bce, prob_mse, prob_mae, prob_bce, hinge, cosine, focal,
+  binary_focal, multi_margin, label_smoothing, poly1, center, ce_center, lgm, heatmap_mse``
+  (``center`` is the centre term alone; ``ce_center`` the joint CE + centre loss);
+* regression: ``mse, mae, huber, smooth_l1, log_cosh`` (torch's meaning of these names).
+
+``mse`` / ``mae`` given class indices fall back to ``prob_mse`` / ``prob_mae`` with a
+deprecation warning until losskit 0.2 (see :mod:`losskit.losses.functional`).
 
 The two parametric losses (``center``, ``lgm``) need penultimate features
 (``needs_features = True``) and own ``nn.Parameter`` s (``has_parameters = True``) that must be
@@ -13,7 +19,7 @@ handed to the optimizer (``LossMethod.parameters()`` does this).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -27,8 +33,14 @@ from losskit.losses.registry import LOSSES
 __all__ = [
     "CrossEntropyLoss",
     "BinaryCrossEntropyLoss",
+    "ProbMSELoss",
+    "ProbMAELoss",
+    "ProbBCELoss",
     "MSELoss",
     "MAELoss",
+    "HuberLoss",
+    "SmoothL1Loss",
+    "LogCoshLoss",
     "HingeLoss",
     "CosineLoss",
     "FocalLoss",
@@ -105,40 +117,146 @@ class CrossEntropyLoss(_CrossEntropyFamily):
         return LF.cross_entropy(input, target, reduction=self.reduction, **self._ce_kwargs())
 
 
-@LOSSES.register("bce", help="sigmoid binary cross-entropy (binary, multi-hot or one-vs-all)")
+BCE_ACTIVATIONS = ("sigmoid", "softmax")
+
+
+@LOSSES.register("bce", help="one-vs-all binary cross-entropy (activation sigmoid | softmax)")
 class BinaryCrossEntropyLoss(Loss):
-    """Sigmoid BCE, see :func:`~losskit.losses.functional.binary_cross_entropy_with_logits`."""
+    """One-vs-all binary cross-entropy.
+
+    ``activation="sigmoid"`` (default): a sigmoid per output, binary / multi-hot / class-index
+    targets, see :func:`~losskit.losses.functional.binary_cross_entropy_with_logits`.
+    ``activation="softmax"``: binary cross-entropy of the softmax probabilities against the
+    one-hot class target, the SLF paper's "binary cross-entropy" candidate on a softmax
+    classifier (= ``prob_bce``, :func:`~losskit.losses.functional.prob_bce`).
+    """
+
+    def __init__(
+        self,
+        activation: str = "sigmoid",
+        reduction: str = "mean",
+        *,
+        validate_args: bool | None = None,
+    ) -> None:
+        super().__init__(reduction, validate_args=validate_args)
+        if activation not in BCE_ACTIVATIONS:
+            raise ValueError(f"activation must be one of {BCE_ACTIVATIONS}, got {activation!r}")
+        self.activation = activation
 
     def forward(
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return LF.binary_cross_entropy_with_logits(
-            input, target, reduction=self.reduction, validate_args=self.validate_args
-        )
+        fn = LF.prob_bce if self.activation == "softmax" else LF.binary_cross_entropy_with_logits
+        return fn(input, target, reduction=self.reduction, validate_args=self.validate_args)
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation!r}, {super().extra_repr()}"
 
 
-@LOSSES.register("mse", help="mean squared error of softmax probabilities vs one-hot (SLF)")
-class MSELoss(Loss):
-    """MSE of softmax probabilities vs one-hot, see :func:`~losskit.losses.functional.mse`."""
+class _Functional(Loss):
+    """A loss without hyper-parameters: ``forward`` calls the functional form ``_fn``
+    (a ``staticmethod`` set by the subclass)."""
 
-    def forward(
-        self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return LF.mse(
-            input, target, reduction=self.reduction, validate_args=self.validate_args
-        )
-
-
-@LOSSES.register("mae", help="mean absolute error of softmax probabilities vs one-hot (SLF)")
-class MAELoss(Loss):
-    """MAE of softmax probabilities vs one-hot, see :func:`~losskit.losses.functional.mae`."""
+    _fn: Callable[..., torch.Tensor]
 
     def forward(
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return LF.mae(
+        return type(self)._fn(
             input, target, reduction=self.reduction, validate_args=self.validate_args
         )
+
+
+@LOSSES.register("prob_bce", help="binary cross-entropy of softmax probabilities vs one-hot (SLF)")
+class ProbBCELoss(_Functional):
+    """BCE of softmax probabilities vs one-hot, see :func:`~losskit.losses.functional.prob_bce`."""
+
+    _fn = staticmethod(LF.prob_bce)
+
+
+@LOSSES.register("prob_mse", help="mean squared error of softmax probabilities vs one-hot (SLF)")
+class ProbMSELoss(_Functional):
+    """MSE of softmax probabilities vs one-hot, see :func:`~losskit.losses.functional.prob_mse`."""
+
+    _fn = staticmethod(LF.prob_mse)
+
+
+@LOSSES.register("prob_mae", help="mean absolute error of softmax probabilities vs one-hot (SLF)")
+class ProbMAELoss(_Functional):
+    """MAE of softmax probabilities vs one-hot, see :func:`~losskit.losses.functional.prob_mae`."""
+
+    _fn = staticmethod(LF.prob_mae)
+
+
+# --------------------------------------------------------------------------- regression
+@LOSSES.register("mse", help="mean squared error, regression (torch F.mse_loss)")
+class MSELoss(_Functional):
+    """Mean squared error, see :func:`~losskit.losses.functional.mse` (class-index targets:
+    deprecated ``prob_mse`` fallback until losskit 0.2)."""
+
+    task = "regression"
+    _fn = staticmethod(LF.mse)
+
+
+@LOSSES.register("mae", help="mean absolute error, regression (torch F.l1_loss)")
+class MAELoss(_Functional):
+    """Mean absolute error, see :func:`~losskit.losses.functional.mae` (class-index targets:
+    deprecated ``prob_mae`` fallback until losskit 0.2)."""
+
+    task = "regression"
+    _fn = staticmethod(LF.mae)
+
+
+@LOSSES.register("log_cosh", help="log(cosh(input - target)), regression")
+class LogCoshLoss(_Functional):
+    """Log-cosh loss, see :func:`~losskit.losses.functional.log_cosh`."""
+
+    task = "regression"
+    _fn = staticmethod(LF.log_cosh)
+
+
+@LOSSES.register("huber", help="Huber loss with threshold delta, regression (torch F.huber_loss)")
+class HuberLoss(Loss):
+    """Huber loss, see :func:`~losskit.losses.functional.huber`."""
+
+    task = "regression"
+
+    def __init__(
+        self, delta: float = 1.0, reduction: str = "mean", *, validate_args: bool | None = None
+    ) -> None:
+        super().__init__(reduction, validate_args=validate_args)
+        self.delta = LF._check_number(delta, "delta", low=0.0, low_open=True)
+
+    def forward(
+        self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return LF.huber(input, target, delta=self.delta, reduction=self.reduction,
+                        validate_args=self.validate_args)
+
+    def extra_repr(self) -> str:
+        return f"delta={self.delta}, {super().extra_repr()}"
+
+
+@LOSSES.register("smooth_l1", help="smooth L1 with threshold beta, regression (F.smooth_l1_loss)")
+class SmoothL1Loss(Loss):
+    """Smooth L1 loss, see :func:`~losskit.losses.functional.smooth_l1`."""
+
+    task = "regression"
+
+    def __init__(
+        self, beta: float = 1.0, reduction: str = "mean", *, validate_args: bool | None = None
+    ) -> None:
+        super().__init__(reduction, validate_args=validate_args)
+        self.beta = LF._check_number(beta, "beta", low=0.0)
+
+    def forward(
+        self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return LF.smooth_l1(input, target, beta=self.beta, reduction=self.reduction,
+                            validate_args=self.validate_args)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, {super().extra_repr()}"
 
 
 @LOSSES.register("hinge", help="multi-class hinge on logits (crammer_singer | ova_squared)")
