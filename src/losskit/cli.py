@@ -84,6 +84,8 @@ _METHOD_FLAGS: list[tuple[str, str, str]] = [
     ("slf_granularity", "slf", "granularity"),
     ("slf_normalize", "slf", "normalize"),
     ("slf_update", "slf", "update"),
+    ("slf_val_loss", "slf", "val_loss"),
+    ("slf_preset", "slf", "preset"),
     ("uniloss_metric", "uniloss", "metric"),
     ("uniloss_anchors", "uniloss", "num_anchors"),
     ("uniloss_temperature", "uniloss", "temperature"),
@@ -143,7 +145,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="spawn N processes on this machine (DDP; or launch with torchrun)")
     m = p.add_argument_group("method shortcuts")
     m.add_argument("--loss", default=None, help="[loss] loss name, default ce")
-    m.add_argument("--slf-losses", default=None, help="[slf] comma-separated candidate losses")
+    m.add_argument("--slf-losses", default=None,
+                   help="[slf] comma-separated candidate losses (regression: mse,mae,huber)")
     m.add_argument("--slf-k", type=int, default=None, help="[slf] Gumbel samples K")
     m.add_argument("--slf-tau", type=float, default=None, help="[slf] temperature")
     m.add_argument("--slf-mode", default=None, help="[slf] gumbel | softmax | fixed")
@@ -151,6 +154,12 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     m.add_argument("--slf-normalize", default=None, help="[slf] none | running_mean")
     m.add_argument("--slf-update", default=None,
                    help="[slf] joint (paper) | bilevel (decision net follows validation)")
+    m.add_argument("--slf-val-loss", default=None,
+                   help="[slf] bilevel validation loss: ce | mse | another loss name "
+                        "(default: the first candidate's task)")
+    m.add_argument("--slf-preset", default=None,
+                   help="[slf] paper: the paper's candidate set (prob_mse, prob_mae, hinge, "
+                        "cosine, prob_bce)")
     m.add_argument("--uniloss-metric", default=None, help="[uniloss] accuracy | ap | pck | …")
     m.add_argument("--uniloss-anchors", type=int, default=None, help="[uniloss] per type")
     m.add_argument("--uniloss-temperature", type=float, default=None,

@@ -11,7 +11,8 @@ from torch import nn
 from losskit import losses
 from losskit.slf import DecisionNet, StochasticLoss, TauSchedule, sample_gumbel
 
-NAMES = ["ce", "mse", "mae", "hinge", "cosine"]
+NAMES = ["ce", "prob_mse", "prob_mae", "hinge", "cosine"]
+BATCH = {"granularity": "batch"}  # our variant: one p per mini-batch
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -44,7 +45,7 @@ def batch_probs(slf, out):
 
 # ------------------------------------------------------------------ modes
 def test_softmax_mode_equals_sum_of_p_times_losses():
-    slf = randomise(StochasticLoss(NAMES, num_outputs=5, mode="softmax").double())
+    slf = randomise(StochasticLoss(NAMES, num_outputs=5, mode="softmax", **BATCH).double())
     out, y = batch()
     h = slf(out, y)
     p = batch_probs(slf, out)
@@ -92,7 +93,8 @@ def _replicate_gumbel(slf, out, y, seed, K, tau):
 
 def test_gumbel_mode_value_and_decision_gradient_match_the_hand_computation():
     K, tau = 3, 0.7
-    slf = randomise(StochasticLoss(NAMES, num_outputs=5, K=K, tau=tau, generator=gen(5)).double())
+    slf = randomise(StochasticLoss(NAMES, num_outputs=5, K=K, tau=tau, generator=gen(5),
+                                   **BATCH).double())
     out, y = batch()
     h = slf(out, y)
     h.backward()
@@ -109,7 +111,7 @@ def test_gumbel_mode_value_and_decision_gradient_match_the_hand_computation():
 
 @pytest.mark.parametrize("K", [1, 3, 7])
 def test_weights_are_multiples_of_one_over_k_and_k1_is_one_hot(K):
-    slf = StochasticLoss(NAMES, num_outputs=5, K=K, generator=0)
+    slf = StochasticLoss(NAMES, num_outputs=5, K=K, generator=0, **BATCH)
     for seed in range(10):
         slf(*batch(dtype=torch.float32, seed=seed))
         w = slf.last_weights
@@ -142,7 +144,8 @@ def test_gradients_reach_model_output_and_every_decision_parameter():
 
 def test_detach_input_true_model_gradient_is_weighted_loss_gradient_only():
     out, y = batch()
-    slf = randomise(StochasticLoss(NAMES, num_outputs=5, mode="softmax").double())
+    slf = randomise(StochasticLoss(NAMES, num_outputs=5, mode="softmax", detach_input=True,
+                                   **BATCH).double())
     a = out.clone().requires_grad_(True)
     slf(a, y).backward()
     p = batch_probs(slf, out).detach()
@@ -157,7 +160,7 @@ def test_detach_input_true_model_gradient_is_weighted_loss_gradient_only():
 
 
 def test_detach_input_false_gradcheck_float64():
-    slf = randomise(StochasticLoss(["ce", "mse", "cosine"], num_outputs=4, mode="softmax",
+    slf = randomise(StochasticLoss(["ce", "prob_mse", "cosine"], num_outputs=4, mode="softmax",
                                    detach_input=False).double())
     out, y = batch(n=6, c=4)
     out.requires_grad_(True)
@@ -283,7 +286,8 @@ def test_sample_and_batch_granularity_agree_for_fixed_weights():
 
 def test_sample_granularity_rejects_reducing_modules():
     with pytest.raises(ValueError, match="reduction='none'"):
-        StochasticLoss([losses.get("ce"), losses.get("mse")], num_outputs=5, granularity="sample")
+        StochasticLoss([losses.get("ce"), losses.get("prob_mse")], num_outputs=5,
+                       granularity="sample")
     slf = StochasticLoss([lambda o, t: o.sum(), lambda o, t: o.mean()], num_outputs=5,
                          granularity="sample")
     with pytest.raises(ValueError, match="per-sample"):
@@ -312,7 +316,7 @@ def test_running_mean_normalisation_math():
     parts, advance = _constant_parts(seq)
     beta = 0.9
     slf = StochasticLoss.from_parts(parts, num_outputs=5, mode="fixed", weights=[0.25, 0.75],
-                                    normalize="running_mean", momentum=beta).double()
+                                    normalize="running_mean", momentum=beta, **BATCH).double()
     m = None
     out, y = batch()
     for a, b in seq:
@@ -329,7 +333,7 @@ def test_running_mean_normalisation_math():
     advance_vals = torch.tensor([10.0, 10.0], dtype=torch.float64)
     parts2 = {"a": lambda o, t: o.sum() * 0 + 10.0, "b": lambda o, t: o.sum() * 0 + 10.0}
     ev = StochasticLoss.from_parts(parts2, num_outputs=5, mode="fixed", weights=[0.25, 0.75],
-                                   normalize="running_mean").double()
+                                   normalize="running_mean", **BATCH).double()
     ev.load_state_dict(slf.state_dict())
     ev.eval()
     h = ev(out, y)
@@ -363,7 +367,7 @@ def test_from_parts_names_values_and_parameters():
             return (self.s.weight * o).pow(2).mean()
 
     slf = StochasticLoss.from_parts({"coord": coord, "obj": obj, "reg": Learnt()},
-                                    num_outputs=4, mode="softmax")
+                                    num_outputs=4, mode="softmax", **BATCH)
     assert slf.loss_names == ["coord", "obj", "reg"]
     assert any(p is scale.weight for p in slf.parameters())
     o, t = torch.randn(8, 4), torch.randn(8, 4)
@@ -376,7 +380,7 @@ def test_from_parts_names_values_and_parameters():
 
 def test_feature_losses_get_features_and_complain_without():
     center = losses.build("center", {"num_classes": 5, "feature_dim": 3})
-    slf = StochasticLoss([losses.get("ce"), center], num_outputs=5, mode="softmax")
+    slf = StochasticLoss([losses.get("ce"), center], num_outputs=5, mode="softmax", **BATCH)
     assert slf.needs_features
     out, y = batch(dtype=torch.float32)
     feats = torch.randn(16, 3)
@@ -389,9 +393,9 @@ def test_feature_losses_get_features_and_complain_without():
 
 def test_custom_decision_net_is_used():
     net = DecisionNet(5, 2, hidden=0)
-    slf = StochasticLoss("ce,mse", num_outputs=5, decision_net=net, mode="softmax")
+    slf = StochasticLoss("ce,prob_mse", num_outputs=5, decision_net=net, mode="softmax")
     assert slf.decision_net is net
-    bad = StochasticLoss("ce,mse", num_outputs=5, decision_net=nn.Linear(5, 3))
+    bad = StochasticLoss("ce,prob_mse", num_outputs=5, decision_net=nn.Linear(5, 3))
     with pytest.raises(ValueError, match="decision_net"):
         bad(*batch(dtype=torch.float32))
 
@@ -451,15 +455,16 @@ def test_fused_candidate_losses_match_unfused_modules():
     g = torch.Generator().manual_seed(3)
     x = torch.randn(32, 6, generator=g, dtype=torch.float64)
     y = torch.randint(0, 6, (32,), generator=g)
-    fns = [LF.cross_entropy, LF.mse, LF.mae, LF.hinge, LF.cosine]
+    fns = [LF.cross_entropy, LF.prob_mse, LF.prob_mae, LF.hinge, LF.cosine, LF.prob_bce]
     for granularity in ("batch", "sample"):
-        fused = StochasticLoss("ce,mse,mae,hinge,cosine", 6, granularity=granularity)
+        fused = StochasticLoss("ce,prob_mse,prob_mae,hinge,cosine,prob_bce", 6,
+                               granularity=granularity)
         plain = StochasticLoss(
             [functools.partial(f, reduction="none") for f in fns], 6,
             granularity=granularity,
         )
-        assert len(fused._fused) == 5 and not plain._fused
+        assert len(fused._fused) == 6 and not plain._fused
         torch.testing.assert_close(fused.loss_values(x, y), plain.loss_values(x, y))
-    mixed = StochasticLoss(["ce", lambda o, t: LF.focal(o, t), "mae"], 6)
-    expected = torch.stack([LF.cross_entropy(x, y), LF.focal(x, y), LF.mae(x, y)])
+    mixed = StochasticLoss(["ce", lambda o, t: LF.focal(o, t), "prob_mae"], 6, **BATCH)
+    expected = torch.stack([LF.cross_entropy(x, y), LF.focal(x, y), LF.prob_mae(x, y)])
     torch.testing.assert_close(mixed.loss_values(x, y), expected)

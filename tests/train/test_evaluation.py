@@ -44,3 +44,34 @@ def test_evaluate_binary_reports_ap():
     scores = binary_scores(model(x).detach())
     assert out["ap"] == pytest.approx(average_precision_score(y.numpy(), scores.numpy()))
     assert set(out) == {"acc", "loss", "ap"}
+
+
+def test_regression_metrics_match_sklearn_and_check_targets():
+    from sklearn.metrics import mean_absolute_error, mean_squared_error
+
+    from losskit.train.evaluation import regression_metrics
+
+    g = torch.Generator().manual_seed(0)
+    pred, y = torch.randn(50, 2, generator=g), torch.randn(50, 2, generator=g)
+    got = regression_metrics(pred, y)
+    assert got["mse"] == pytest.approx(mean_squared_error(y.numpy(), pred.numpy()), rel=1e-6)
+    assert got["mae"] == pytest.approx(mean_absolute_error(y.numpy(), pred.numpy()), rel=1e-6)
+    one = regression_metrics(pred[:, :1], y[:, 0])  # (N, 1) predictions against (N,) targets
+    assert one["mse"] == pytest.approx(float(((pred[:, 0] - y[:, 0]) ** 2).mean()), rel=1e-6)
+    with pytest.raises(ValueError, match="real-valued"):
+        regression_metrics(pred, torch.zeros(50, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="shape"):
+        regression_metrics(pred, y[:, :1])
+
+
+def test_regression_evaluator_is_registered_for_the_trainer():
+    from torch import nn
+
+    from losskit.train.evaluation import EVALUATORS
+
+    model = nn.Linear(3, 1)
+    with torch.no_grad():
+        model.weight.zero_()
+        model.bias.fill_(2.0)
+    x, y = torch.randn(10, 3), torch.zeros(10, 1)
+    assert EVALUATORS.factory("regression")(model, x, y, 4) == {"mse": 4.0, "mae": 2.0}

@@ -22,8 +22,24 @@ from losskit.slf.gumbel import check_k, multi_gumbel_softmax
 from losskit.slf.schedule import as_schedule
 
 MODES = ("gumbel", "softmax", "fixed")
-GRANULARITIES = ("batch", "sample")
+GRANULARITIES = ("sample", "batch")
 NORMALIZATIONS = ("none", "running_mean")
+
+#: The SLF paper's candidate set (Sec. "Experiments", classification and clustering): mean
+#: squared, mean absolute, hinge, cosine proximity and binary cross-entropy, here on the softmax
+#: probabilities vs the one-hot target (hinge: Crammer–Singer on the logits).
+PAPER_LOSSES = ("prob_mse", "prob_mae", "hinge", "cosine", "prob_bce")
+#: The paper's setting (Eq. 9–11, Algorithm 1): per-sample p = h(f(x; w); v), K = 3 one-hot
+#: Gumbel samples (best on MNIST, Fig. 2a), nothing detached, no normalisation. These are also
+#: the defaults of :class:`StochasticLoss` and of the ``slf`` training method.
+PAPER_SETTINGS: dict[str, Any] = {
+    "K": 3,
+    "tau": 1.0,
+    "mode": "gumbel",
+    "granularity": "sample",
+    "normalize": "none",
+    "detach_input": False,
+}
 
 
 class _FunctionLoss(nn.Module):
@@ -104,14 +120,15 @@ def _loss_name(item: Any) -> str:
 class StochasticLoss(nn.Module):
     """Stochastic Loss Function ``H = Σ_i p̂_i · l_i(output, target)`` (paper Eq. 11).
 
-    Call as ``slf(output, target, features=None) -> scalar``.
+    Call as ``slf(output, target, features=None) -> scalar``. The defaults are the paper's
+    setting (:data:`PAPER_SETTINGS`); :meth:`paper` also picks the paper's candidate losses.
 
     Args:
         losses: the candidate losses ``L = {l_1, …, l_n}``, ``n ≥ 2``: registry names
-            (``"ce,mse,mae,hinge,cosine"`` or ``["ce", "mse"]``), loss modules or callables
-            ``fn(output, target)``.
-        num_outputs: size of one sample's model output (classes for a classifier); the
-            decision network's input size.
+            (``"prob_mse,prob_mae,hinge,cosine,prob_bce"`` or ``["mse", "mae", "huber"]`` for
+            regression), loss modules or callables ``fn(output, target)``.
+        num_outputs: size of one sample's model output (classes for a classifier, outputs
+            ``D`` for a regressor); the decision network's input size.
         K: number of one-hot Gumbel-softmax samples averaged into ``p̂`` (Eq. 9–10), ``≥ 1``.
         tau: Gumbel-softmax temperature (Eq. 6): a number, a :class:`TauSchedule` (or a dict of
             its arguments) or a callable ``step -> tau``; the step counts training-mode calls.
@@ -124,21 +141,23 @@ class StochasticLoss(nn.Module):
         weights: ``mode="fixed"`` only: ``n`` non-negative weights used as given. The default
             ``1/n`` each makes ``H`` the *mean* of the losses (weights sum to 1, the same scale
             as the stochastic modes, whose ``p̂`` always sums to 1).
-        granularity: ``"batch"`` (Algorithm 1: one ``p`` per mini-batch, the batch-mean of the
-            per-sample decisions ``softmax(h(f(x_j)))``, ``K`` samples per batch, weighting the
-            batch-mean losses) or ``"sample"`` (a generalisation: each sample ``j`` draws its own
-            ``p̂_j`` from its own ``p_j`` and ``H = mean_j Σ_i p̂_ji l_i(x_j)``; losses named here
-            are built with ``reduction="none"``, modules must return per-sample values).
-        normalize: ``"none"`` (paper) or ``"running_mean"`` (beyond the paper, against collapse):
-            each ``l_i`` is divided by an exponential running mean ``m_i`` of its detached batch
-            value (``m_i ← β m_i + (1 − β) l_i``, initialised with the first value; kept in the
-            ``running_mean`` buffer, updated in training mode only). All losses then sit near 1,
-            so minimising ``H`` over ``v`` no longer just picks the numerically smallest loss.
+        granularity: ``"sample"`` (the paper, Eq. 11: each sample ``j`` gets its own
+            ``p_j = h(f(x_j; w); v)`` and its own ``p̂_j`` from ``K`` draws, and
+            ``H = mean_j Σ_i p̂_ji l_i(x_j)``; losses named here are built with
+            ``reduction="none"``, modules and callables must return per-sample values) or
+            ``"batch"`` (**our variant**: one ``p`` per mini-batch, the batch-mean of the
+            per-sample decisions, ``K`` draws per batch weighting the batch-mean losses).
+        normalize: ``"none"`` (paper) or ``"running_mean"`` (**our variant**, against
+            collapse): each ``l_i`` is divided by an exponential running mean ``m_i`` of its
+            detached batch value (``m_i ← β m_i + (1 − β) l_i``, initialised with the first
+            value; kept in the ``running_mean`` buffer, updated in training mode only). All
+            losses then sit near 1, so minimising ``H`` over ``v`` no longer just picks the
+            numerically smallest loss.
         hidden: hidden units of the default decision network (0: a single linear layer).
-        detach_input: ``True`` (default): ``h`` sees ``f(x; w).detach()``, so the model is
-            trained only through the weighted losses and cannot move its outputs to steer the
-            selection towards small losses; ``False`` lets ``∂H/∂w`` also flow through ``h``
-            as in a literal reading of Eq. 11.
+        detach_input: ``False`` (the paper: Algorithm 1 stops no gradient, so ``∂H/∂w`` also
+            flows through ``h(f(x; w); v)`` into the model) or ``True`` (**our variant**: ``h``
+            sees ``f(x; w).detach()``, the model is trained only through the weighted losses
+            and cannot move its outputs to steer the selection towards small losses).
         generator: ``torch.Generator`` for the Gumbel noise, or an ``int`` seed (a generator is
             then created on the first input's device); ``None`` uses torch's global RNG. Its
             state is saved in ``state_dict()`` (``_extra_state``) for exact resume.
@@ -154,6 +173,9 @@ class StochasticLoss(nn.Module):
 
     After each call ``last_probs`` (``p``), ``last_weights`` (``p̂``) and ``last_losses`` (raw
     ``l_i``) hold detached ``(n,)`` vectors, averaged over the batch for ``granularity="sample"``.
+
+    :attr:`tasks` lists each candidate's declared task (``"classification"`` /
+    ``"regression"``; ``None`` for callables that declare none).
     """
 
     def __init__(
@@ -165,10 +187,10 @@ class StochasticLoss(nn.Module):
         mode: str = "gumbel",
         decision_net: nn.Module | None = None,
         weights: Sequence[float] | str | None = None,
-        granularity: str = "batch",
+        granularity: str = "sample",
         normalize: str = "none",
         hidden: int = 32,
-        detach_input: bool = True,
+        detach_input: bool = False,
         generator: torch.Generator | int | None = None,
         *,
         names: Sequence[str] | None = None,
@@ -247,6 +269,21 @@ class StochasticLoss(nn.Module):
 
     # ------------------------------------------------------------------ construction
     @classmethod
+    def paper(cls, num_outputs: int, **overrides: Any) -> StochasticLoss:
+        """The SLF paper's setting on a classifier with ``num_outputs`` classes.
+
+        Candidates :data:`PAPER_LOSSES` (MSE, MAE, hinge, cosine proximity, binary
+        cross-entropy; Sec. "Experiments"), per-sample decisions, ``K = 3``, ``τ = 1``, the
+        gradient through ``h`` kept (:data:`PAPER_SETTINGS`). ``overrides`` replace any other
+        constructor argument (``K=4``, ``mode="softmax"``, ``mode="fixed", weights=…``,
+        ``generator=0``, …); the candidate set is the preset's, so ``losses`` is refused.
+        """
+        if "losses" in overrides:
+            raise ValueError("StochasticLoss.paper fixes the candidate losses (PAPER_LOSSES); "
+                             "use StochasticLoss(losses, num_outputs, ...) for another set")
+        return cls(list(PAPER_LOSSES), num_outputs, **{**PAPER_SETTINGS, **overrides})
+
+    @classmethod
     def from_parts(
         cls,
         parts: Mapping[str, Callable[..., torch.Tensor]],
@@ -284,6 +321,16 @@ class StochasticLoss(nn.Module):
         if isinstance(item, nn.Module):
             return item
         return _FunctionLoss(item)
+
+    @property
+    def tasks(self) -> list[str | None]:
+        """Each candidate's declared task (``"classification"`` / ``"regression"``), ``None``
+        for callables that declare none (an attribute ``task`` on a callable counts)."""
+        out = []
+        for m in self.losses:
+            task = getattr(m.fn if isinstance(m, _FunctionLoss) else m, "task", None)
+            out.append(task if isinstance(task, str) else None)
+        return out
 
     # ------------------------------------------------------------------ state
     @property
@@ -380,11 +427,15 @@ class StochasticLoss(nn.Module):
             scale = self.running_mean if self._norm_count else batch
         return values / scale.to(values.dtype).clamp_min(self.eps)
 
-    def selection(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def selection(
+        self, output: torch.Tensor, detach_input: bool | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(p̂, p)``: the weights and the decision network's probabilities (Eq. 10–11).
 
         Shapes ``(n,)`` for ``granularity="batch"``, ``(N, n)`` for ``"sample"``.
+        ``detach_input`` overrides the module's setting for this call.
         """
+        detach = self.detach_input if detach_input is None else detach_input
         n_batch = output.shape[0]
         if self.decision_net is None:  # mode == "fixed"
             w = self.fixed_weights.to(output.dtype)
@@ -392,7 +443,7 @@ class StochasticLoss(nn.Module):
             if self.granularity == "sample":
                 w, p = w.expand(n_batch, -1), p.expand(n_batch, -1)
             return w, p
-        x = output.detach() if self.detach_input else output
+        x = output.detach() if detach else output
         x = x.reshape(n_batch, -1)
         if x.shape[1] != self.num_outputs:
             raise ValueError(f"output must have {self.num_outputs} values per sample "
@@ -416,12 +467,18 @@ class StochasticLoss(nn.Module):
         return multi_gumbel_softmax(log_p, self.K, tau, generator=gen), p
 
     def forward_parts(
-        self, output: torch.Tensor, target: Any, features: torch.Tensor | None = None
+        self,
+        output: torch.Tensor,
+        target: Any,
+        features: torch.Tensor | None = None,
+        *,
+        detach_input: bool | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(p̂, l)``: the weights (with their graph to the decision network) and the
         (normalised) loss values, so that ``forward`` = ``(p̂ · l).sum()`` (``.sum(-1).mean()``
         per sample). Updates ``last_*`` and the step counter like :meth:`forward`. Useful for
-        training ``v`` on another objective than ``H`` (see :mod:`losskit.slf.bilevel`)."""
+        training ``v`` on another objective than ``H`` (see :mod:`losskit.slf.bilevel`);
+        ``detach_input`` overrides the module's setting for this call."""
         check_finite_float(output, "output")
         if output.dim() == 0 or output.shape[0] == 0:
             raise ValueError(f"output must have shape (N, ...) with N >= 1, got "
@@ -430,7 +487,7 @@ class StochasticLoss(nn.Module):
         raw = values.detach() if values.dim() == 1 else values.detach().mean(0)
         if self.normalize == "running_mean":
             values = self._normalize(values)
-        weights, probs = self.selection(output)
+        weights, probs = self.selection(output, detach_input)
         if self.granularity == "batch":
             self.last_weights, self.last_probs = weights.detach(), probs.detach()
         else:

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import nn
 
-from losskit.slf.bilevel import bilevel_step
+from losskit.slf.bilevel import ValidationLoss, bilevel_step
 from losskit.slf.gumbel import check_k
-from losskit.slf.loss import GRANULARITIES, MODES, NORMALIZATIONS, StochasticLoss, parse_loss_list
+from losskit.slf.loss import (
+    GRANULARITIES,
+    MODES,
+    NORMALIZATIONS,
+    PAPER_LOSSES,
+    StochasticLoss,
+    parse_loss_list,
+)
 from losskit.slf.schedule import as_schedule
 from losskit.train.method import METHODS, Method, StepResult, TrainContext, loss_step
 
 UPDATES = ("joint", "bilevel")
+PRESETS = ("paper",)
 
 
 def selection_share(weights: torch.Tensor) -> torch.Tensor:
@@ -35,39 +43,55 @@ class SLFMethod(Method):
     optimizer updates ``w`` and ``v`` together (Algorithm 1, line 10).
 
     Args: as :class:`~losskit.slf.StochasticLoss` (``losses`` comma-separated or a list,
-    ``k`` = ``K``); ``seed`` seeds the Gumbel-noise generator (created on the model's device).
+    ``k`` = ``K``), with the same (paper) defaults; ``seed`` seeds the Gumbel-noise generator
+    (created on the model's device) and the draws of validation batches.
 
-    ``update``: ``"joint"`` (Algorithm 1: ``v`` minimises ``H``) or ``"bilevel"`` (beyond the
-    paper: ``v`` favours the losses whose gradient aligns with the gradient of cross-entropy on
-    a fresh random training batch of ``val_batch_size`` samples; see
-    :mod:`losskit.slf.bilevel`).
+    ``losses=None`` and ``preset="paper"`` both give the paper's candidate set
+    (:data:`~losskit.slf.loss.PAPER_LOSSES`, a classifier's); the preset refuses an explicit
+    ``losses`` and composes with every other argument (``k``, ``mode``, ``weights``,
+    ``update``, …). For regression name regression candidates, e.g. ``losses="mse,mae,huber"``.
+
+    ``update``: ``"joint"`` (Algorithm 1: ``v`` minimises ``H``) or ``"bilevel"`` (our variant:
+    ``v`` favours the losses whose gradient aligns with the gradient of ``val_loss`` on a
+    batch of ``val_batch_size`` samples drawn from the data's **validation split** when it has
+    one, else from the training set; see :mod:`losskit.slf.bilevel`). ``val_loss``: ``"ce"``,
+    ``"mse"``, another zoo name or a callable; ``None`` follows the first candidate's task.
 
     Per epoch it logs ``slf_probs`` (mean ``p`` per loss), ``slf_weights`` (mean ``p̂``),
-    ``slf_select_freq`` (share of steps in which each loss had the largest ``p̂``, ties split
-    equally), ``slf_losses`` (names), ``slf_tau`` and, with ``normalize="running_mean"``,
-    ``slf_running_mean``.
+    ``slf_select_freq`` (share of steps in which each loss had the largest batch-mean ``p̂``,
+    ties split equally), ``slf_losses`` (names), ``slf_tau``, with ``normalize="running_mean"``
+    ``slf_running_mean``, and with ``update="bilevel"`` ``slf_alignment`` (mean ``c_i``),
+    ``slf_val_loss`` and ``slf_val_split`` (``"val"`` or ``"train"``).
     """
 
     name = "slf"
 
     def __init__(
         self,
-        losses: Any = "ce,mse,mae,hinge,cosine",
+        losses: Any = None,
         k: int = 3,
         tau: Any = 1.0,
         mode: str = "gumbel",
         weights: Any = None,
-        granularity: str = "batch",
+        granularity: str = "sample",
         normalize: str = "none",
         hidden: int = 32,
-        detach_input: bool = True,
+        detach_input: bool = False,
         seed: int = 0,
         momentum: float = 0.99,
         update: str = "joint",
         val_batch_size: int = 128,
+        val_loss: str | Callable[..., torch.Tensor] | None = None,
+        preset: str | None = None,
     ) -> None:
         # validate early (before any model / data is built): same checks as StochasticLoss
-        self.loss_specs = parse_loss_list(losses)
+        if preset is not None and preset not in PRESETS:
+            raise ValueError(f"preset must be one of {PRESETS} or None, got {preset!r}")
+        if preset is not None and losses is not None:
+            raise ValueError(f"preset={preset!r} fixes the candidate losses; drop losses= (or "
+                             "the preset)")
+        self.preset = preset
+        self.loss_specs = parse_loss_list(list(PAPER_LOSSES) if losses is None else losses)
         self.k = check_k(k)
         as_schedule(tau)
         for arg, value, choices in (
@@ -79,15 +103,19 @@ class SLFMethod(Method):
                 raise ValueError(f"{arg} must be one of {choices}, got {value!r}")
         if update not in UPDATES:
             raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
-        if update == "bilevel" and (granularity != "batch" or mode == "fixed"):
-            raise ValueError("update='bilevel' needs granularity='batch' and mode 'gumbel' or "
-                             "'softmax'")
+        if update == "bilevel" and mode == "fixed":
+            raise ValueError("update='bilevel' needs mode 'gumbel' or 'softmax' (mode='fixed' "
+                             "has no decision network to update)")
+        if update != "bilevel" and val_loss is not None:
+            raise ValueError("val_loss is only used with update='bilevel'")
         if isinstance(val_batch_size, bool) or not isinstance(val_batch_size, int) or (
             val_batch_size < 1
         ):
             raise ValueError(f"val_batch_size must be an integer >= 1, got {val_batch_size!r}")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an integer, got {seed!r}")
+        self.val_loss_spec = val_loss
+        ValidationLoss(val_loss)  # checks the name / type now
         self.tau = tau
         self.mode = mode
         self.weights = weights
@@ -100,7 +128,9 @@ class SLFMethod(Method):
         self.update = update
         self.val_batch_size = val_batch_size
         self._val_generator = torch.Generator().manual_seed(seed + 1)
-        self._train_set: Any = None
+        self._val_source: Any = None
+        self._val_split = "train"
+        self.val_loss: ValidationLoss | None = None
         self.slf: StochasticLoss | None = None
         self._reset_epoch()
 
@@ -109,6 +139,7 @@ class SLFMethod(Method):
         self._sum_probs: torch.Tensor | None = None
         self._sum_weights: torch.Tensor | None = None
         self._sum_select: torch.Tensor | None = None
+        self._sum_alignment: torch.Tensor | None = None
 
     def setup(self, ctx: TrainContext) -> None:
         self.slf = StochasticLoss(
@@ -127,11 +158,15 @@ class SLFMethod(Method):
             momentum=self.momentum,
         )
         self.slf.to(ctx.device)
-        self._train_set = ctx.train_set
+        if self.update == "bilevel":
+            self.val_loss = ValidationLoss(self.val_loss_spec, self.slf.tasks[0])
+            held_out = ctx.val_set is not None and len(ctx.val_set) > 0
+            self._val_source = ctx.val_set if held_out else ctx.train_set
+            self._val_split = "val" if held_out else "train"
 
     def _validation_batch(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """A fresh random training batch (``update="bilevel"``'s validation loss)."""
-        x, y = self._train_set.tensors[:2]
+        """A random batch of the validation split (or of the training set if there is none)."""
+        x, y = self._val_source.tensors[:2]
         idx = torch.randint(len(y), (min(self.val_batch_size, len(y)),),
                             generator=self._val_generator)
         return x[idx].to(device), y[idx].to(device)
@@ -143,7 +178,10 @@ class SLFMethod(Method):
         assert self.slf is not None, "setup() must run before step()"
         if self.update == "bilevel":
             vx, vy = self._validation_batch(inputs.device)
-            result = bilevel_step(ctx, self.slf, inputs, targets, vx, vy)
+            result = bilevel_step(ctx, self.slf, inputs, targets, vx, vy, val_loss=self.val_loss)
+            c = result.info["slf_alignment"].double()
+            self._sum_alignment = c.clone() if self._sum_alignment is None else (
+                self._sum_alignment + c)
         else:
             result = loss_step(ctx, inputs, targets, self.slf)
         probs, weights = self.slf.last_probs, self.slf.last_weights
@@ -179,6 +217,11 @@ class SLFMethod(Method):
         }
         if self.normalize == "running_mean":
             logs["slf_running_mean"] = self.slf.running_mean.cpu().tolist()
+        if self.update == "bilevel":
+            assert self.val_loss is not None
+            logs["slf_alignment"] = mean(self._sum_alignment)
+            logs["slf_val_loss"] = self.val_loss.name
+            logs["slf_val_split"] = self._val_split
         self._reset_epoch()
         return logs
 
@@ -193,4 +236,3 @@ class SLFMethod(Method):
             self.slf.load_state_dict(state["slf"])
         if "val_generator" in state:
             self._val_generator.set_state(state["val_generator"])
-

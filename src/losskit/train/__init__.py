@@ -2,7 +2,13 @@
 
 from losskit.train.callbacks import Callback, ConsoleLogger
 from losskit.train.config import TrainConfig
-from losskit.train.evaluation import EVALUATORS, evaluate_classification, predict_logits
+from losskit.train.evaluation import (
+    EVALUATORS,
+    evaluate_classification,
+    evaluate_regression,
+    predict_logits,
+    regression_metrics,
+)
 from losskit.train.features import FeatureModel, with_features
 from losskit.train.method import (
     METHODS,
@@ -32,10 +38,12 @@ __all__ = [
     "batches",
     "compute_loss",
     "evaluate_classification",
+    "evaluate_regression",
     "fit",
     "forward",
     "loss_step",
     "predict_logits",
+    "regression_metrics",
     "seeded_generator",
     "with_features",
 ]

@@ -20,7 +20,8 @@ EVALUATORS: Registry[dict[str, float]] = Registry("task")
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Logits of ``model`` on ``x`` in eval mode (restores the previous mode)."""
+    """Outputs (logits; predictions for regression) of ``model`` on ``x`` in eval mode
+    (restores the previous mode), as float32."""
     was_training = model.training
     model.eval()
     try:
@@ -69,6 +70,29 @@ def average_precision(scores: torch.Tensor, labels: torch.Tensor) -> float:
     precision = tp / (tp + fp)
     recall_step = torch.diff(tp, prepend=tp.new_zeros(1)) / positives
     return float((recall_step * precision).sum())
+
+
+def regression_metrics(prediction: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Mean squared and mean absolute error of ``prediction`` ``(N, D)`` against real-valued
+    targets ``y`` (same shape, or ``(N,)`` for ``D = 1``), averaged over all ``N·D`` entries
+    (``F.mse_loss`` / ``F.l1_loss``), in float64."""
+    if not y.is_floating_point():
+        raise ValueError(f"y must hold real-valued regression targets, got dtype {y.dtype}")
+    if prediction.shape != y.shape:
+        if prediction.dim() == 2 and prediction.shape[1] == 1 and y.shape == prediction.shape[:1]:
+            y = y.unsqueeze(1)
+        else:
+            raise ValueError(f"y must have the shape of the predictions "
+                             f"{tuple(prediction.shape)}, got {tuple(y.shape)}")
+    residual = prediction.double() - y.double()
+    return {"mse": float(residual.pow(2).mean()), "mae": float(residual.abs().mean())}
+
+
+@EVALUATORS.register("regression", help="mean squared error and mean absolute error")
+def evaluate_regression(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024
+) -> dict[str, float]:
+    return regression_metrics(predict_logits(model, x, batch_size), y)
 
 
 @EVALUATORS.register("binary", help="accuracy, cross-entropy and average precision")

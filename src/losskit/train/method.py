@@ -3,7 +3,7 @@ one :class:`~losskit.train.trainer.Trainer` without the Trainer knowing anything
 
 Life cycle, driven by the Trainer::
 
-    method.setup(ctx)                  # ctx.model, num_classes, feature_dim, train set, device
+    method.setup(ctx)                  # ctx.model, num_classes, feature_dim, train/val sets, device
     params = method.parameters()       # extra trainable params (parametric losses, decision nets)
     ctx.optimizer = make_optimizer(model.parameters() + params)   # w and v updated together
     for epoch:
@@ -35,7 +35,12 @@ from losskit.train.features import missing_features_message
 
 @dataclass
 class TrainContext:
-    """Everything a method may need; filled in by the Trainer."""
+    """Everything a method may need; filled in by the Trainer.
+
+    ``num_classes``: the model's number of outputs (classes; regression outputs ``D``).
+    ``val_set``: the data's held-out validation split (``None`` when it has none), e.g. for
+    SLF's ``update="bilevel"``; methods must not train on it.
+    """
 
     model: nn.Module
     num_classes: int
@@ -50,6 +55,7 @@ class TrainContext:
     batch_size: int = 128
     epoch: int = 0
     global_step: int = 0
+    val_set: TensorDataset | None = None
 
     @property
     def context(self) -> dict[str, Any]:

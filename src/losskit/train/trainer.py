@@ -286,6 +286,7 @@ class Trainer:
             # a plain module without a feature source: feature losses fail on their first step
             feature_dim=int(feature_dim if feature_dim is not None else data.num_classes),
             train_set=self.train_set,
+            val_set=self.val_set,
             device=self.device,
             generator=self.generator,
             batch_size=config.batch_size,
@@ -480,7 +481,8 @@ class Trainer:
             n = len(y)
             loss_sum += result.loss.detach().double() * n
             seen += n
-            if result.logits is not None and result.logits.dim() == 2 and y.dim() == 1:
+            if (result.logits is not None and result.logits.dim() == 2 and y.dim() == 1
+                    and not y.is_floating_point()):  # class indices (not regression targets)
                 correct += (result.logits.argmax(1) == y).sum()
                 counted += n
             if bar is not None:
