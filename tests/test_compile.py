@@ -37,7 +37,7 @@ def test_slf_softmax_mode_compiles():
 
     def make():
         torch.manual_seed(0)  # same decision-network initialisation for both
-        return StochasticLoss(["ce", "mse", "hinge"], num_outputs=10, mode="softmax")
+        return StochasticLoss(["ce", "prob_mse", "hinge"], num_outputs=10, mode="softmax")
 
     _assert_compiled_matches_eager(make)
 

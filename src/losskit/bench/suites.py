@@ -29,7 +29,7 @@ from losskit.train.method import METHODS, Method, TrainContext
 # (row label, method name, method kwargs, goal ratio)
 METHOD_CASES: list[tuple[str, str, dict[str, Any], float | None]] = [
     ("CE", "loss", {"loss": "ce"}, None),
-    ("SLF K=3 (5 losses)", "slf", {"losses": "ce,mse,mae,hinge,cosine", "k": 3}, 1.03),
+    ("SLF K=3 (paper preset)", "slf", {"preset": "paper", "k": 3}, 1.03),
     ("UniLoss accuracy", "uniloss", {"metric": "accuracy"}, 1.10),
     ("UniLoss AP", "uniloss", {"metric": "ap"}, 1.15),
     (
@@ -267,7 +267,7 @@ def bench_scaling(
             y = torch.randint(0, c, (n,), generator=g)
             y_bin = (torch.arange(n) % 10 == 0).long()
             logits2 = torch.randn(n, 2, generator=g, requires_grad=True)
-            slf = StochasticLoss(["ce", "mse", "mae", "hinge", "cosine"], num_outputs=c, K=3)
+            slf = StochasticLoss.paper(c, K=3)
             acc = UniLoss("accuracy")
             ap = UniLoss("ap")
             fns = _loss_only_fns(logits, y, logits2, y_bin, slf, acc, ap)
