@@ -224,3 +224,36 @@ def test_prob_bce_stays_finite_where_probabilities_round_to_one():
     assert torch.autograd.gradcheck(lambda a: LF.log1m_softmax(a), (z64,))
     with pytest.raises(ValueError, match="at least 2 classes"):
         LF.prob_bce(torch.randn(3, 1), torch.zeros(3, dtype=torch.long))
+
+
+# ------------------------------------------------------------------ set-up check of the task
+def test_check_task_refuses_the_wrong_task_before_training():
+    from losskit.losses.base import check_task
+
+    real, classes = torch.randn(6, 1), torch.tensor([0, 1, 2, 0, 1, 2])
+    with pytest.raises(ValueError, match="classification loss 'ce'"):
+        check_task("ce", losses.get("ce"), real, num_outputs=1)
+    with pytest.raises(ValueError, match="classification loss 'hinge'"):
+        check_task("hinge", losses.get("hinge"), real.squeeze(1), num_outputs=3)
+    with pytest.raises(ValueError, match="regression loss 'huber'"):
+        check_task("huber", losses.get("huber"), classes, num_outputs=3)
+    with pytest.raises(ValueError, match="regression loss 'mse'"):
+        check_task("mse", losses.get("mse"), classes, num_outputs=1)  # no (N, C ≥ 2) logits
+    check_task("mse", losses.get("mse"), classes, num_outputs=3)  # deprecated call: allowed
+    check_task("ce", losses.get("ce"), torch.rand(6, 3), num_outputs=3)  # soft targets
+    check_task("bce", losses.get("bce"), torch.rand(6, 3), num_outputs=3)  # multi-hot
+    check_task("custom", lambda o, t: (o - t).abs().mean(), classes, num_outputs=1)
+
+
+def test_plain_loss_method_trains_regression_and_refuses_a_classification_loss():
+    from losskit import data
+    from losskit.models.mlp import MLP
+    from losskit.train import LossMethod, TrainConfig, fit
+
+    splits = data.load("heavy-tail", n_train=400, n_test=200)
+    config = TrainConfig(optimizer="adam", lr=0.01, epochs=5, batch_size=32, progress=False)
+    result = fit(config, data=splits, model=MLP((8,), 1, hidden=[32]), method=LossMethod("mae"))
+    variance = float(splits.test.tensors[1].var(correction=0))
+    assert result.final["test_mse"] < 0.5 * variance and "test_mae" in result.final
+    with pytest.raises(ValueError, match="classification loss 'ce'"):
+        fit(config, data=splits, model=MLP((8,), 1, hidden=[32]), method=LossMethod("ce"))

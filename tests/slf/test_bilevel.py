@@ -198,3 +198,21 @@ def test_bilevel_validation_batches_come_from_the_validation_split(monkeypatch):
     result = fit(TrainConfig(epochs=1, batch_size=60, seed=0, progress=False),
                  data=data, model=TinyNet(), method=method)
     assert result.history[0]["slf_val_split"] == "train"
+
+
+def test_zero_norm_check_reads_the_device_once_with_value_checks_off():
+    import losskit
+    from losskit.bench.counts import count_syncs
+
+    ctx, x, y = _ctx()
+    val_loss = ValidationLoss("ce")
+    with losskit.validate_args(False):
+        validation_direction(ctx, x[:32], y[:32], val_loss)  # first call: checked anyway
+        assert val_loss.verified
+        assert count_syncs(lambda: validation_direction(ctx, x[:32], y[:32], val_loss)) == 0
+    assert count_syncs(lambda: validation_direction(ctx, x[:32], y[:32], val_loss)) >= 1
+    fresh = ValidationLoss("ce")
+    ctx1 = TrainContext(model=TinyNet(num_classes=1).double(), num_classes=1, feature_dim=16,
+                        train_set=make_blobs().train)
+    with losskit.validate_args(False), pytest.raises(ValueError, match="norm 0.0"):
+        validation_direction(ctx1, x[:32], torch.zeros(32, dtype=torch.long), fresh)

@@ -69,6 +69,33 @@ def require_real_target(name: str, target: object) -> None:
         )
 
 
+def class_index_call(input_shape: tuple[int, ...], target: object) -> bool:
+    """Outputs ``(N, C ≥ 2)`` with integer class indices ``(N,)``: the classification call
+    (that ``mse`` / ``mae`` still accept, deprecated, until losskit 0.2)."""
+    return (
+        isinstance(target, torch.Tensor)
+        and not target.is_floating_point()
+        and target.dim() == 1
+        and len(input_shape) == 2
+        and input_shape[1] >= 2
+    )
+
+
+def check_task(name: str, loss: object, target: torch.Tensor, num_outputs: int) -> None:
+    """Set-up check that ``loss`` (named ``name``) fits the data's targets ``target`` for a
+    model with ``num_outputs`` outputs, by its declared ``task``: the ``ValueError`` the loss
+    would raise on its first batch, before training starts. Undeclared callables pass."""
+    task = getattr(loss, "task", None)
+    shape = (int(target.shape[0]), int(num_outputs))
+    if task == "classification":
+        # any (N, C ≥ 2) real-valued target may be soft / multi-hot labels: the loss decides
+        require_class_target(name, torch.empty(shape, device="meta"), target, soft_ok=True)
+    elif task == "regression":
+        legacy = getattr(loss, "class_index_fallback", False) and class_index_call(shape, target)
+        if not legacy:
+            require_real_target(name, target)
+
+
 class Loss(nn.Module):
     """Base of all losses. Subclasses implement :meth:`forward` and set :attr:`task`."""
 

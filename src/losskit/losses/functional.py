@@ -65,6 +65,7 @@ from losskit._validation import (
 )
 from losskit.losses.base import (
     LosskitDeprecationWarning,
+    class_index_call,
     require_class_target,
     require_real_target,
 )
@@ -634,14 +635,7 @@ def _regression(
 def _deprecated_class_call(name: str, input: object, target: object) -> bool:
     """``True`` (with a deprecation warning) for the old classification call of ``mse`` / ``mae``:
     ``(N, C ≥ 2)`` logits with integer class indices ``(N,)``. Removed in losskit 0.2."""
-    legacy = (
-        isinstance(input, torch.Tensor)
-        and isinstance(target, torch.Tensor)
-        and target.dtype in _INT_DTYPES
-        and input.dim() == 2
-        and input.shape[1] >= 2
-        and target.dim() == 1
-    )
+    legacy = isinstance(input, torch.Tensor) and class_index_call(tuple(input.shape), target)
     if legacy:
         warnings.warn(
             f"loss {name!r} with integer class-index targets is deprecated: it computes "

@@ -195,6 +195,7 @@ class MSELoss(_Functional):
     deprecated ``prob_mse`` fallback until losskit 0.2)."""
 
     task = "regression"
+    class_index_fallback = True  # deprecated prob_* call, until 0.2
     _fn = staticmethod(LF.mse)
 
 
@@ -204,6 +205,7 @@ class MAELoss(_Functional):
     deprecated ``prob_mae`` fallback until losskit 0.2)."""
 
     task = "regression"
+    class_index_fallback = True  # deprecated prob_* call, until 0.2
     _fn = staticmethod(LF.mae)
 
 

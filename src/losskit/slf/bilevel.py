@@ -27,9 +27,10 @@ The validation objective ``val_loss`` fits the task: ``"ce"`` (classification), 
 ``"mse"``; for an undeclared callable, the dtype of the validation targets decides). A target
 of the wrong task, or a validation gradient of norm 0 (a ``val_loss`` that does not depend on
 the model, e.g. cross-entropy of a single output), raises ``ValueError`` instead of leaving
-``p`` where it is. The validation batch is drawn by :class:`~losskit.slf.SLFMethod` from the
-data's held-out validation split when it has one, else from the training set (logged as
-``slf_val_split``).
+``p`` where it is (the norm is read on the first step, and on every step while value checks
+are on: :func:`losskit.set_validate_args`). The validation batch is drawn by
+:class:`~losskit.slf.SLFMethod` from the data's held-out validation split when it has one,
+else from the training set (logged as ``slf_val_split``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from typing import Any
 import torch
 
 from losskit import distributed
+from losskit._validation import check_values
 from losskit.slf.loss import StochasticLoss
 from losskit.train.method import StepResult, TrainContext, forward, full_precision
 
@@ -59,6 +61,7 @@ class ValidationLoss:
         from losskit import losses
 
         self.spec = spec
+        self.verified = False  # a non-zero validation gradient was seen (validation_direction)
         self._fn: Callable[..., torch.Tensor] | None = None
         self.task: str | None = None
         self.name = "?"
@@ -89,6 +92,17 @@ class ValidationLoss:
         self._fn, self.task, self.name = loss, loss.task, name
 
     def __call__(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.check_targets(target)
+        assert self._fn is not None
+        value = self._fn(output, target)
+        if not isinstance(value, torch.Tensor) or value.dim() != 0:
+            raise ValueError(f"val_loss {self.name!r} must return a scalar tensor, got "
+                             f"{getattr(value, 'shape', type(value).__name__)}")
+        return value
+
+    def check_targets(self, target: torch.Tensor) -> None:
+        """``ValueError`` when the validation targets are not of the objective's task (with
+        ``spec=None`` and no declared task: pick ``"ce"`` / ``"mse"`` by their dtype)."""
         real = target.is_floating_point()
         if self._fn is None:  # spec None and no declared candidate task: follow the targets
             self._set_name(DEFAULT_VAL_LOSS["regression" if real else "classification"])
@@ -99,12 +113,6 @@ class ValidationLoss:
         if self.task == "regression" and not real:
             raise ValueError(f"val_loss {self.name!r} is a regression loss but the validation "
                              f"targets are class indices ({target.dtype}); pass val_loss='ce'")
-        assert self._fn is not None
-        value = self._fn(output, target)
-        if not isinstance(value, torch.Tensor) or value.dim() != 0:
-            raise ValueError(f"val_loss {self.name!r} must return a scalar tensor, got "
-                             f"{getattr(value, 'shape', type(value).__name__)}")
-        return value
 
     def __repr__(self) -> str:
         return f"ValidationLoss({self.name!r}, task={self.task!r})"
@@ -137,15 +145,17 @@ def validation_direction(
         ctx.model.train(was_training)
     grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-    value = float(norm)
-    if value == 0.0 or not math.isfinite(value):
-        raise ValueError(
-            f"the gradient of val_loss {val_loss.name!r} w.r.t. the model on the validation "
-            f"batch has norm {value}, so update='bilevel' cannot move the loss selection; "
-            "choose a val_loss that fits the task and the model's outputs ('ce' for "
-            "classification, 'mse' for regression)"
-        )
-    return [g / norm for g in grads]
+    if check_values() or not val_loss.verified:  # a host read: every step only with checks on
+        value = float(norm)
+        if value == 0.0 or not math.isfinite(value):
+            raise ValueError(
+                f"the gradient of val_loss {val_loss.name!r} w.r.t. the model on the validation "
+                f"batch has norm {value}, so update='bilevel' cannot move the loss selection; "
+                "choose a val_loss that fits the task and the model's outputs ('ce' for "
+                "classification, 'mse' for regression)"
+            )
+        val_loss.verified = True
+    return [g / norm.clamp_min(torch.finfo(norm.dtype).tiny) for g in grads]
 
 
 @torch.no_grad()

@@ -332,6 +332,15 @@ class StochasticLoss(nn.Module):
             out.append(task if isinstance(task, str) else None)
         return out
 
+    def check_targets(self, target: torch.Tensor) -> None:
+        """Set-up check that every candidate's declared task fits ``target`` (the data's
+        targets): the ``ValueError`` naming the candidate that its first batch would raise."""
+        from losskit.losses.base import check_task
+
+        for name, m in zip(self.loss_names, self.losses, strict=True):
+            check_task(name, m.fn if isinstance(m, _FunctionLoss) else m, target,
+                       self.num_outputs)
+
     # ------------------------------------------------------------------ state
     @property
     def generator(self) -> torch.Generator | None:

@@ -158,11 +158,13 @@ class SLFMethod(Method):
             momentum=self.momentum,
         )
         self.slf.to(ctx.device)
+        self.slf.check_targets(ctx.train_set.tensors[1])
         if self.update == "bilevel":
             self.val_loss = ValidationLoss(self.val_loss_spec, self.slf.tasks[0])
             held_out = ctx.val_set is not None and len(ctx.val_set) > 0
             self._val_source = ctx.val_set if held_out else ctx.train_set
             self._val_split = "val" if held_out else "train"
+            self.val_loss.check_targets(self._val_source.tensors[1])
 
     def _validation_batch(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """A random batch of the validation split (or of the training set if there is none)."""

@@ -189,6 +189,10 @@ class LossMethod(Method):
 
             self.loss = losses.build(str(self.loss_spec), ctx.context, **self.loss_kwargs)
         self.loss.to(ctx.device)
+        from losskit.losses.base import check_task
+
+        name = self.loss_spec if isinstance(self.loss_spec, str) else type(self.loss).__name__
+        check_task(name, self.loss, ctx.train_set.tensors[1], ctx.num_classes)
 
     def parameters(self) -> Iterator[nn.Parameter]:
         return self.loss.parameters() if self.loss is not None else iter(())
