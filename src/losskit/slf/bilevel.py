@@ -15,7 +15,11 @@ first-order approximation used by DARTS / learning-to-reweight). One step of
 
 the alignment of loss ``i``'s gradient with the validation gradient (per sample, ``c_ji`` and
 ``mean_j Σ_i p̂_ji c_ji``, with ``granularity="sample"``). ``c`` is computed by a central finite
-difference along ``d`` (two no-grad forwards of the training batch in eval mode). ``w`` still
+difference along ``d`` (two no-grad forwards of the training batch in eval mode). ``c_i`` grows
+with the scale of ``l_i``: the update favours the candidate whose gradient is largest along ``d``
+(the mirror image of the joint update's preference for the smallest loss), so candidates of
+different scales are best put on one scale with ``normalize="running_mean"`` (then ``c_i`` is
+that of ``l_i / m_i``). ``w`` still
 minimises ``H`` with ``p̂`` held fixed (``h``'s input is detached here whatever
 ``detach_input`` says: the model must not move its outputs to steer the selection), and both
 are updated by the same optimizer step (Algorithm 1, line 10). Cost per step: one extra
