@@ -89,10 +89,14 @@ class ValidationLoss:
     def _set_name(self, name: str) -> None:
         from losskit import losses
 
-        if getattr(losses.LOSSES.factory(name), "needs_features", False):
+        try:
+            loss = losses.get(name)
+        except ValueError as err:
+            raise ValueError(f"val_loss {name!r} needs model context (classes, features); "
+                             "choose a loss of the outputs such as 'ce' or 'mse'") from err
+        if loss.needs_features:
             raise ValueError(f"val_loss {name!r} needs penultimate features; choose a loss of "
                              "the outputs such as 'ce' or 'mse'")
-        loss = losses.get(name)
         self._fn, self.task, self.name = loss, loss.task, name
 
     def __call__(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
