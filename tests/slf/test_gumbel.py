@@ -129,3 +129,21 @@ def test_bad_k_raises(k):
 def test_bad_tau_raises(tau):
     with pytest.raises(ValueError, match="tau must be"):
         gumbel_softmax(torch.zeros(4), tau=tau)
+
+
+@pytest.mark.parametrize("shape", [(64, 5), (5,)])
+@pytest.mark.parametrize("tau", [1.0, 0.3])
+def test_fused_multi_gumbel_equals_the_mean_of_hard_samples_bitwise(shape, tau):
+    """The one-node p̂ has exactly the values and gradients of gumbel_softmax(...).mean(0)."""
+    log_p = torch.log_softmax(torch.randn(*shape, generator=gen(6)), -1)
+    a, b = log_p.clone().requires_grad_(True), log_p.clone().requires_grad_(True)
+    w_ref = gumbel_softmax(a, tau, num_samples=3, hard=True, generator=gen(7)).mean(0)
+    w = multi_gumbel_softmax(b, 3, tau, generator=gen(7))
+    upstream = torch.randn(*shape, generator=gen(8))
+    (w_ref * upstream).sum().backward()
+    (w * upstream).sum().backward()
+    assert torch.equal(w, w_ref) and torch.equal(b.grad, a.grad)
+    # a 0-dim tensor temperature (a schedule on a step tensor) gives the same
+    c = log_p.clone().requires_grad_(True)
+    (multi_gumbel_softmax(c, 3, torch.tensor(tau), generator=gen(7)) * upstream).sum().backward()
+    torch.testing.assert_close(c.grad, b.grad)

@@ -41,11 +41,23 @@ def sample_gumbel(
     The uniforms are drawn on ``generator``'s device when one is given (so a seeded generator
     gives the same stream wherever the result goes) and then moved to ``device``.
     """
+    return -_neg_gumbel(shape, generator=generator, device=device, dtype=dtype)
+
+
+def _neg_gumbel(
+    shape: tuple[int, ...] | torch.Size,
+    *,
+    generator: torch.Generator | None,
+    device: torch.device | str | None,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """``-G = log(-log U)``: the noise with its sign flipped, so that ``x - (-G)`` adds the
+    noise with one op fewer (``x - y`` is exactly ``x + (-y)`` in floating point)."""
     draw_device = generator.device if generator is not None else device
     u = torch.rand(shape, generator=generator, device=draw_device, dtype=dtype)
     tiny = torch.finfo(dtype).tiny
-    g = -torch.log(-torch.log(u.clamp_(min=tiny)))
-    return g if device is None else g.to(device)
+    neg_g = torch.log(-torch.log(u.clamp_(min=tiny)))
+    return neg_g if device is None else neg_g.to(device)
 
 
 def gumbel_argmax(
@@ -93,17 +105,48 @@ def gumbel_softmax(
     return one_hot + (soft - soft.detach())
 
 
+class _MultiGumbelSoftmax(torch.autograd.Function):
+    """``p̂`` of :func:`multi_gumbel_softmax` as one autograd node: the forward builds only the
+    one-hot means (no relaxed softmax, no ``soft - soft.detach()``); the backward recomputes
+    the relaxed softmax and applies exactly the ops autograd would (mean, softmax, ``/ tau``
+    and the broadcast sum backward), so values and gradients equal :func:`gumbel_softmax`'s
+    ``.mean(0)`` bitwise."""
+
+    @staticmethod
+    def forward(ctx, logits, neg_noise, tau):  # noqa: ANN001, ANN205
+        scores = logits.unsqueeze(0) - neg_noise  # (K, ..., n) = log p + G
+        one_hot = torch.zeros_like(scores).scatter_(-1, scores.argmax(-1, keepdim=True), 1.0)
+        ctx.save_for_backward(scores)
+        ctx.tau = tau
+        return one_hot.mean(0)
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: ANN001, ANN205
+        (scores,) = ctx.saved_tensors
+        soft = torch.softmax(scores / ctx.tau, dim=-1)
+        g = grad.unsqueeze(0).expand_as(soft) / scores.shape[0]
+        g = torch._softmax_backward_data(g, soft, -1, soft.dtype) / ctx.tau
+        return g.sum(0), None, None
+
+
 def multi_gumbel_softmax(
     logits: torch.Tensor,
     K: int = 3,
-    tau: float = 1.0,
+    tau: float | torch.Tensor = 1.0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """SLF's weights ``p̂ = (1/K) Σ_k 𝒢(p)_k`` (Eq. 9–10), same shape as ``logits``.
 
     Each entry of the forward value is a multiple of ``1/K`` and the entries sum to 1: with
     ``K = 1`` a single loss is selected; as ``K → ∞``, ``p̂ → p = softmax(logits)`` (the
-    SLF-Softmax limit), with ``E|p̂_i − p_i| = O(1/√K)``. Gradients are straight-through.
+    SLF-Softmax limit), with ``E|p̂_i − p_i| = O(1/√K)``. Gradients are straight-through
+    (those of :func:`gumbel_softmax` ``(hard=True).mean(0)``, computed by one fused node).
+    ``tau`` may be a 0-dim tensor (a schedule evaluated on a step-counter tensor).
     """
     K = check_k(K)
-    return gumbel_softmax(logits, tau, num_samples=K, hard=True, generator=generator).mean(0)
+    if not isinstance(tau, torch.Tensor):
+        tau = check_tau(tau)
+    neg_noise = _neg_gumbel(
+        (K, *logits.shape), generator=generator, device=logits.device, dtype=logits.dtype
+    )
+    return _MultiGumbelSoftmax.apply(logits, neg_noise, tau)

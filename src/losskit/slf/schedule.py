@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from numbers import Integral
 
+import torch
+
 from losskit.slf.gumbel import check_tau
 
 _KINDS = ("exponential", "linear", "cosine")
@@ -48,6 +50,16 @@ class TauSchedule:
         if self.kind == "linear":
             return self.start + (self.end - self.start) * t
         return self.end + (self.start - self.end) * (1 + math.cos(math.pi * t)) / 2
+
+    def at(self, step: torch.Tensor) -> torch.Tensor:
+        """``tau(step)`` of a step-counter tensor, as a float64 0-dim tensor on its device: no
+        host read of the step (no sync, and no recompile of a compiled module per step)."""
+        t = step.clamp(max=self.steps).double() / self.steps
+        if self.kind == "exponential":
+            return self.start * (self.end / self.start) ** t
+        if self.kind == "linear":
+            return self.start + (self.end - self.start) * t
+        return self.end + (self.start - self.end) * (1 + torch.cos(math.pi * t)) / 2
 
     def __repr__(self) -> str:
         return (
