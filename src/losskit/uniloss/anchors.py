@@ -5,13 +5,25 @@ Three kinds, each drawn per step from a ``torch.Generator`` (fully vectorised):
 * **good**: the best configuration (the ground truth: every binary 1) with ``flip_bits`` random
   bits set to 0 — high metric, "global" information;
 * **bad**: uniformly random bits — low metric;
-* **nearby**: the current configuration ``[c > 0]`` with ``flip_bits`` bits flipped — "local"
-  information. ``nearby="random"`` flips random bits (the paper's wording);
-  ``nearby="toward_truth"`` flips only bits that are 0 to 1 (the authors' code), falling back to
-  the current configuration itself when every bit is already 1;
+* **nearby**: the current configuration ``h(c)`` (the hard binaries) with a few binaries
+  changed — "local" information. ``unit="bit"`` flips ``flip_bits`` single bits;
+  ``unit="score"`` changes *all* binaries of ``flip_bits`` scores (for PCK a whole pixel, the
+  paper's appendix A): half the nearby anchors take a positive score and set its binaries to 1
+  (it now beats every negative), the other half a negative score and set its binaries to 0 (it
+  now beats every positive), as the authors' pose code does. ``nearby="random"`` picks the bits
+  / scores uniformly (the paper's wording); ``nearby="toward_truth"`` only moves toward the
+  ground truth (the authors' classification and AP code: a bit that is 0 becomes 1, falling
+  back to the current configuration itself when every bit is already 1; a score's binaries are
+  all set to 1);
 
 plus the ground truth itself (``include_truth``). Invalid comparisons are 1 in every anchor and
 are never flipped.
+
+Anchors are stored by structure (:class:`Anchors`): good and nearby rows as a few *edits* of
+their base (all ones / the current configuration), bad rows densely. The interpolation and the
+metric values are computed from that structure (:mod:`losskit.uniloss.interpolation`,
+:meth:`Anchors.lost_counts`) without materialising ``A × L`` bits; :attr:`Anchors.bits` does
+materialise them when needed (custom metrics, tests).
 """
 
 from __future__ import annotations
@@ -21,21 +33,33 @@ from dataclasses import dataclass, field
 
 import torch
 
+from losskit.uniloss._random import (
+    generator_for,
+    generator_key,
+    opaque_when_compiling,
+    randint,
+    uniform,
+)
+
 TRUTH, GOOD, BAD, NEARBY = 0, 1, 2, 3
 KIND_NAMES = {TRUTH: "truth", GOOD: "good", BAD: "bad", NEARBY: "nearby"}
 NEARBY_MODES = ("random", "toward_truth")
+UNITS = ("bit", "score")
 
 
 @dataclass
 class Anchors:
-    """Anchor configurations over binaries of shape ``shape`` (``L`` elements), stored by
-    structure and materialised once (``bits``):
+    """Anchor configurations over binaries of shape ``shape`` ``(G, P, Q)`` (``L`` elements),
+    stored by structure:
 
     * ``truth``: whether the first anchor is the all-ones configuration (the ground truth);
-    * ``good_pos`` ``(A_good, m)``: positions set to 0 in the all-ones configuration;
+    * ``good_pos`` / ``good_val`` ``(A_good, K)``: edits of the all-ones configuration — flat
+      position and new value (``False``: the bit is set to 0); position ``L`` is padding
+      (value ``True``, no change);
     * ``dense`` ``(A_dense, L)`` bool: explicit rows (the bad anchors, or user anchors);
-    * ``nearby_base`` ``(L,)`` bool and ``nearby_pos`` ``(A_nearby, m)``: positions toggled in
-      the current configuration.
+    * ``base`` ``(L,)`` bool and ``nearby_pos`` / ``nearby_val`` ``(A_nearby, K')``: edits of
+      the current configuration ``base`` (position ``L``: padding, value ``True``);
+    * ``padded``: whether some edit may be padding (``False`` allows a faster build).
 
     Rows are ordered truth, good…, dense…, nearby…; ``kind`` ``(A,)`` labels them (TRUTH, GOOD,
     BAD, NEARBY; ``-1`` for explicit rows given to :meth:`from_bits`).
@@ -44,10 +68,13 @@ class Anchors:
     shape: tuple[int, ...]
     truth: bool = False
     good_pos: torch.Tensor | None = None
+    good_val: torch.Tensor | None = None
     dense: torch.Tensor | None = None
-    nearby_base: torch.Tensor | None = None
+    base: torch.Tensor | None = None
     nearby_pos: torch.Tensor | None = None
+    nearby_val: torch.Tensor | None = None
     dense_kind: int = BAD
+    padded: bool = True
     _bits: torch.Tensor | None = field(default=None, repr=False)
 
     @classmethod
@@ -58,7 +85,8 @@ class Anchors:
             tuple(bits.shape[1:]), dense=bits.reshape(bits.shape[0], -1), dense_kind=-1, _bits=bits
         )
 
-    def _sizes(self) -> tuple[int, int, int, int]:
+    def sizes(self) -> tuple[int, int, int, int]:
+        """Number of rows of each block: truth, good, dense, nearby."""
         return (
             int(self.truth),
             0 if self.good_pos is None else self.good_pos.shape[0],
@@ -67,7 +95,7 @@ class Anchors:
         )
 
     def __len__(self) -> int:
-        return sum(self._sizes())
+        return sum(self.sizes())
 
     @property
     def length(self) -> int:
@@ -76,9 +104,19 @@ class Anchors:
     @property
     def kind(self) -> torch.Tensor:
         """``(A,)`` int64 kind of each row."""
-        sizes = self._sizes()
+        sizes = self.sizes()
         kinds = [TRUTH] * sizes[0] + [GOOD] * sizes[1] + [self.dense_kind] * sizes[2]
         return torch.tensor(kinds + [NEARBY] * sizes[3], dtype=torch.long)
+
+    def counts(self) -> dict[str, int]:
+        """Number of anchors of each kind, by name."""
+        sizes = self.sizes()
+        return {
+            "truth": sizes[0],
+            "good": sizes[1],
+            "bad": sizes[2] if self.dense_kind == BAD else 0,
+            "nearby": sizes[3],
+        }
 
     @property
     def bits(self) -> torch.Tensor:
@@ -93,34 +131,87 @@ class Anchors:
             return torch.cat([self._bits, extra.unsqueeze(0)])
         return self._build(extra).reshape(-1, *self.shape)
 
-    def _build(self, extra: torch.Tensor | None) -> torch.Tensor:
-        t, g, d, n = self._sizes()
-        rows = t + g + d + n + (extra is not None)
-        device = next(
-            x.device
-            for x in (self.good_pos, self.dense, self.nearby_base, extra, torch.empty(0))
-            if x is not None
-        )
-        out = torch.empty(rows, self.length, dtype=torch.bool, device=device)
-        if t + g:
-            out[: t + g] = True
-        if self.good_pos is not None:
-            out[t : t + g].scatter_(1, self.good_pos, False)
-        if self.dense is not None:
-            out[t + g : t + g + d] = self.dense
-        if self.nearby_pos is not None and self.nearby_base is not None:
-            base, pos = self.nearby_base, self.nearby_pos
-            near = out[t + g + d : t + g + d + n]
-            near[:] = base
-            near.scatter_(1, pos, base[pos].logical_not_())
-        if extra is not None:
-            out[-1] = extra.reshape(-1)
-        return out
+    def _device(self) -> torch.device:
+        for x in (self.good_pos, self.dense, self.nearby_pos, self.base):
+            if x is not None:
+                return x.device
+        return torch.device("cpu")
 
-    def counts(self) -> dict[str, int]:
-        """Number of anchors of each kind, by name."""
-        kind = self.kind
-        return {name: int((kind == k).sum()) for k, name in KIND_NAMES.items()}
+    def _build(self, extra: torch.Tensor | None) -> torch.Tensor:
+        t, g, d, n = self.sizes()
+        length = self.length
+        if not self.padded:  # one concatenation of the row bases, then the edits
+            rows = []
+            if t + g:
+                ones = torch.ones(1, 1, dtype=torch.bool, device=self._device())
+                rows.append(ones.expand(t + g, length))
+            if self.dense is not None:
+                rows.append(self.dense)
+            if self.base is not None and n:
+                rows.append(self.base.reshape(1, length).expand(n, length))
+            if extra is not None:
+                rows.append(extra.reshape(1, length))
+            out = torch.cat(rows)
+            if self.good_pos is not None and self.good_val is not None:
+                out[t : t + g].scatter_(1, self.good_pos, self.good_val)
+            if self.nearby_pos is not None and self.nearby_val is not None:
+                out[t + g + d : t + g + d + n].scatter_(1, self.nearby_pos, self.nearby_val)
+            return out
+        out = torch.empty(t + g + d + n + (extra is not None), length + 1, dtype=torch.bool,
+                          device=self._device())  # column L takes the padding edits
+        out[: t + g].fill_(True)
+        if self.good_pos is not None and self.good_val is not None:
+            out[t : t + g].scatter_(1, self.good_pos, self.good_val)
+        if self.dense is not None:
+            out[t + g : t + g + d, :length] = self.dense
+        if self.nearby_pos is not None and self.nearby_val is not None and self.base is not None:
+            near = out[t + g + d : t + g + d + n]
+            near[:, :length] = self.base
+            near.scatter_(1, self.nearby_pos, self.nearby_val)
+        if extra is not None:
+            out[-1, :length] = extra.reshape(-1)
+        return out[:, :length]
+
+    def lost_counts(self, rows: int, base_counts: torch.Tensor | None = None,
+                    dense_float: torch.Tensor | None = None) -> torch.Tensor:
+        """Per anchor and row ``(g, i)``, the number of binaries equal to 0 ``(A, rows)`` with
+        ``rows = G·P``, from the anchors' structure (no bits materialised).
+
+        ``base_counts`` ``(rows,)``: the counts of ``base`` (needed with nearby anchors);
+        ``dense_float``: ``dense`` already converted to a float dtype (else converted here).
+        """
+        length = self.length
+        q = length // rows if rows else 1
+        blocks: list[torch.Tensor] = []
+        device = self._device()
+        t, g, d, n = self.sizes()
+        if t:
+            blocks.append(torch.zeros(1, rows, dtype=torch.float32, device=device))
+        if g and self.good_pos is not None and self.good_val is not None:
+            lost = (~self.good_val).to(torch.float32)  # base 1 → value v: Δlost = 1 − v
+            counts = torch.zeros(g, rows + 1, dtype=torch.float32, device=device)
+            blocks.append(counts.scatter_add_(1, self.good_pos // q, lost)[:, :rows])
+        if d and self.dense is not None:
+            dense = dense_float if dense_float is not None else _as_float(self.dense, torch.float32)
+            blocks.append(q - dense.reshape(d, rows, q).sum(-1, dtype=torch.float32))
+        if n and self.nearby_pos is not None and self.nearby_val is not None:
+            if base_counts is None or self.base is None:
+                raise ValueError("nearby anchors need the counts of their base configuration")
+            base = _extend(self.base, True)
+            delta = base[self.nearby_pos].to(torch.float32) - self.nearby_val.to(torch.float32)
+            counts = _extend(base_counts.to(torch.float32), 0.0).expand(n, rows + 1).clone()
+            blocks.append(counts.scatter_add_(1, self.nearby_pos // q, delta)[:, :rows])
+        return torch.cat(blocks) if len(blocks) > 1 else blocks[0]
+
+
+def _extend(x: torch.Tensor, value: bool | float) -> torch.Tensor:
+    """``x`` ``(L,)`` with one more element ``value`` (the target of padding edits)."""
+    return torch.cat([x.reshape(-1), x.new_full((1,), value)])
+
+
+def _as_float(bits: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    # bool → float is a slow path on CPU; through a uint8 view it is several times faster
+    return bits.view(torch.uint8).to(dtype) if bits.dtype == torch.bool else bits.to(dtype)
 
 
 def _check_count(value: object, name: str) -> int:
@@ -129,33 +220,20 @@ def _check_count(value: object, name: str) -> int:
     return value
 
 
-def _rand(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device):
-    gen_device = generator.device if generator is not None else device
-    out = torch.rand(shape, generator=generator, device=gen_device)
-    return out if gen_device == device else out.to(device)
+_UNPACK: dict[torch.device, torch.Tensor] = {}
 
 
-def _randint(high: int, shape: tuple[int, ...], generator, device: torch.device) -> torch.Tensor:
-    gen_device = generator.device if generator is not None else device
-    out = torch.randint(high, shape, generator=generator, device=gen_device)
-    return out if gen_device == device else out.to(device)
-
-
-_SHIFTS: dict[torch.device, torch.Tensor] = {}
-
-
-def random_bits(count: int, length: int, generator, device: torch.device) -> torch.Tensor:
-    """``(count, length)`` independent fair random bits (8 per drawn byte)."""
-    gen_device = generator.device if generator is not None else device
-    words = torch.randint(
-        256, (count, -(-length // 8), 1), generator=generator, device=gen_device, dtype=torch.uint8
-    )
-    words = words if gen_device == device else words.to(device)
-    shifts = _SHIFTS.get(device)
-    if shifts is None:
-        shifts = _SHIFTS[device] = torch.arange(8, device=device, dtype=torch.uint8)
-    bits = (words >> shifts).bitwise_and_(1).view(torch.bool)
-    return bits.reshape(count, -1)[:, :length]
+def random_bits(count: int, length: int, key: int, device: torch.device) -> torch.Tensor:
+    """``(count, length)`` independent fair random bits: bit ``k`` of random byte ``b`` is bit
+    ``8b + k`` (8 bits per drawn byte, unpacked through a 256-entry table)."""
+    words = randint(key, 256, (count, -(-length // 8), 1), device, torch.uint8)
+    table = _UNPACK.get(device)
+    if table is None:
+        rows = [[(v >> k) & 1 for k in range(8)] for v in range(256)]
+        table = torch.tensor(rows, dtype=torch.uint8).view(torch.int64).reshape(256)
+        table = _UNPACK[device] = table.to(device)
+    bits = table.index_select(0, words.reshape(-1).long()).view(torch.bool)
+    return bits.reshape(count, words.shape[1] * 8)[:, :length]
 
 
 def _pick_positions(
@@ -163,21 +241,148 @@ def _pick_positions(
     bits: int,
     candidates: torch.Tensor | None,
     length: int,
-    generator: torch.Generator | None,
+    key: int,
     device: torch.device,
 ) -> torch.Tensor:
-    """``(count, m)`` flat positions, distinct within a row, drawn uniformly among
-    ``candidates`` (``(L,)`` bool; ``None``: all ``length`` positions); ``m = min(bits, #)``."""
+    """``(count, bits)`` flat positions, distinct within a row, drawn uniformly among
+    ``candidates`` (``(L,)`` bool; ``None``: all ``length`` positions). With fewer candidates
+    than ``bits``, the missing columns are ``length`` (padding)."""
     index = None if candidates is None else candidates.nonzero().squeeze(1)
     n = length if index is None else index.shape[0]
     m = min(bits, n)
     if m == 0:
-        return torch.zeros(count, 0, dtype=torch.long, device=device)
-    if m == 1:
-        picks = _randint(n, (count, 1), generator, device)
+        picks = torch.zeros(count, 0, dtype=torch.long, device=device)
+    elif m == 1:
+        picks = randint(key, n, (count, 1), device)
     else:
-        picks = _rand((count, n), generator, device).topk(m, dim=1, sorted=False).indices
-    return picks if index is None else index[picks]
+        picks = uniform(key, (count, n), device).topk(m, dim=1, sorted=False).indices
+    if index is not None:
+        picks = index[picks]
+    if m < bits:
+        picks = torch.cat([picks, picks.new_full((count, bits - m), length)], 1)
+    return picks
+
+
+def _score_edits(
+    shape: tuple[int, int, int],
+    num_nearby: int,
+    units: int,
+    columns: torch.Tensor | None,
+    toward_truth: bool,
+    key: int,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearby edits that set all binaries of ``units`` scores per anchor (see module doc)."""
+    g, p, q = shape
+    length = g * p * q
+    width = units * max(p, q)
+    num_pos, num_neg = (num_nearby + 1) // 2, num_nearby // 2
+    # positive scores: slot s = g·P + i is row s of the binaries, positions s·Q + j
+    slots = _pick_positions(num_pos, units, None, g * p, key, device)
+    pos_rows = (slots.unsqueeze(2) * q + torch.arange(q, device=device)).flatten(1)
+    pos_rows = pos_rows.masked_fill_((slots == g * p).repeat_interleave(q, 1), length)
+    # negative scores: valid column t = g·Q + j, positions g·P·Q + i·Q + j
+    cols = _pick_positions(num_neg, units, columns, g * q, key, device)
+    grp, j = cols // q, cols % q
+    offsets = torch.arange(p, device=device) * q
+    neg_rows = ((grp * (p * q) + j).unsqueeze(2) + offsets).flatten(1)
+    neg_rows = neg_rows.masked_fill_((cols == g * q).repeat_interleave(p, 1), length)
+    pos = torch.full((num_nearby, width), length, dtype=torch.long, device=device)
+    pos[:num_pos, : pos_rows.shape[1]] = pos_rows
+    pos[num_pos:, : neg_rows.shape[1]] = neg_rows
+    val = torch.ones(num_nearby, width, dtype=torch.bool, device=device)
+    if not toward_truth:
+        val[num_pos:] = pos[num_pos:] == length  # negative scores now beat every positive
+    return pos, val
+
+
+def _draw(
+    current: torch.Tensor,
+    valid: torch.Tensor | None,
+    key: int,
+    num_good: int,
+    num_bad: int,
+    num_nearby: int,
+    flip_bits: int,
+    nearby: str,
+    unit: str,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """All random parts of the anchors around ``current`` ``(G, P, Q)`` (see
+    :func:`sample_anchors`): ``(good_pos, good_val, bad, nearby_pos, nearby_val)``."""
+    device = current.device
+    flat = current.reshape(-1)
+    length = flat.shape[0]
+    flippable = None if valid is None else valid.reshape(-1)
+    good = _pick_positions(num_good, flip_bits, flippable, length, key, device)
+    bad = random_bits(num_bad, length, key, device)
+    if flippable is not None:
+        bad = bad | ~flippable
+    if unit == "score":
+        columns = None if valid is None else valid[:, 0, :].reshape(-1)
+        near, near_val = _score_edits(
+            tuple(current.shape), num_nearby, flip_bits, columns, nearby == "toward_truth",
+            key, device,
+        )
+    else:
+        if nearby == "random":
+            candidates = flippable
+        else:
+            candidates = ~flat if flippable is None else flippable & ~flat
+        near = _pick_positions(num_nearby, flip_bits, candidates, length, key, device)
+        if candidates is None and flip_bits <= length:  # no padding
+            near_val = ~flat[near]  # toggled
+        else:
+            near_val = ~_extend(flat, True)[near] | (near == length)  # padding: True
+    return good, good == length, bad, near, near_val
+
+
+def _draw_fake(current, valid, key, num_good, num_bad, num_nearby, flip_bits, nearby, unit):
+    g, p, q = current.shape
+    width = flip_bits * torch.sym_max(p, q) if unit == "score" else flip_bits
+    long = {"dtype": torch.long}
+    return (
+        current.new_empty((num_good, flip_bits), **long),
+        current.new_empty((num_good, flip_bits)),
+        current.new_empty((num_bad, g * p * q)),
+        current.new_empty((num_nearby, width), **long),
+        current.new_empty((num_nearby, width)),
+    )
+
+
+def _draw_schema(
+    current: torch.Tensor,
+    valid: torch.Tensor | None,
+    key: int,
+    num_good: int,
+    num_bad: int,
+    num_nearby: int,
+    flip_bits: int,
+    nearby: str,
+    unit: str,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    return _draw(current, valid, key, num_good, num_bad, num_nearby, flip_bits, nearby, unit)
+
+
+draw = opaque_when_compiling("uniloss_anchors", _draw_fake, _draw_schema)
+""":func:`_draw`, an opaque op while ``torch.compile`` traces (see :mod:`._random`)."""
+
+
+def check_anchor_options(
+    num_good: int, num_bad: int, num_nearby: int, flip_bits: int, nearby: str, unit: str,
+    include_truth: bool,
+) -> None:
+    """``ValueError`` naming the first bad anchor option."""
+    _check_count(num_good, "num_good")
+    _check_count(num_bad, "num_bad")
+    _check_count(num_nearby, "num_nearby")
+    if isinstance(flip_bits, bool) or not isinstance(flip_bits, int) or flip_bits < 1:
+        raise ValueError(f"flip_bits must be an integer ≥ 1, got {flip_bits!r}")
+    if nearby not in NEARBY_MODES:
+        raise ValueError(f"nearby must be one of {NEARBY_MODES}, got {nearby!r}")
+    if unit not in UNITS:
+        raise ValueError(f"nearby_unit must be one of {UNITS}, got {unit!r}")
+    if num_good + num_bad + num_nearby + int(bool(include_truth)) == 0:
+        raise ValueError("at least one anchor is needed (all anchor counts are 0)")
 
 
 def sample_anchors(
@@ -189,42 +394,55 @@ def sample_anchors(
     flip_bits: int = 1,
     nearby: str = "random",
     include_truth: bool = True,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | int | None = None,
+    unit: str = "bit",
 ) -> Anchors:
-    """Draw anchors around ``current`` (bool binaries, any shape; invalid entries must be 1).
+    """Draw anchors around ``current`` (bool binaries ``(G, P, Q)`` or any shape for
+    ``unit="bit"``; invalid entries must be 1).
 
-    ``valid`` (same shape, bool) marks the binaries that may be flipped / randomised. Returns
+    ``valid`` (same shape, bool) marks the binaries that may be flipped / randomised (for
+    ``unit="score"`` it must be constant along ``P``: a column mask). Returns
     ``1 + num_good + num_bad + num_nearby`` anchors (``include_truth`` adds the 1).
+    ``generator``: a ``torch.Generator``, a key of :func:`~._random.generator_key` or ``None``
+    (torch's default generator).
     """
-    num_good = _check_count(num_good, "num_good")
-    num_bad = _check_count(num_bad, "num_bad")
-    num_nearby = _check_count(num_nearby, "num_nearby")
-    if isinstance(flip_bits, bool) or not isinstance(flip_bits, int) or flip_bits < 1:
-        raise ValueError(f"flip_bits must be an integer ≥ 1, got {flip_bits!r}")
-    if nearby not in NEARBY_MODES:
-        raise ValueError(f"nearby must be one of {NEARBY_MODES}, got {nearby!r}")
-    if num_good + num_bad + num_nearby + int(bool(include_truth)) == 0:
-        raise ValueError("at least one anchor is needed (all anchor counts are 0)")
+    check_anchor_options(num_good, num_bad, num_nearby, flip_bits, nearby, unit, include_truth)
     shape = tuple(current.shape)
-    device = current.device
-    flat = current.reshape(-1).bool()
-    length = flat.shape[0]
-    flippable = valid.reshape(-1).bool() if valid is not None else None
-    anchors = Anchors(shape, truth=bool(include_truth))
-    if num_good:
-        anchors.good_pos = _pick_positions(
-            num_good, flip_bits, flippable, length, generator, device
-        )
-    if num_bad:
-        bad = random_bits(num_bad, length, generator, device)
-        anchors.dense = bad if flippable is None else bad | ~flippable
-    if num_nearby:
-        if nearby == "random":
-            candidates = flippable
-        else:
-            candidates = ~flat if flippable is None else flippable & ~flat
-        anchors.nearby_pos = _pick_positions(
-            num_nearby, flip_bits, candidates, length, generator, device
-        )
-        anchors.nearby_base = flat
-    return anchors
+    cur = current.bool()
+    if unit == "score" and cur.dim() != 3:
+        raise ValueError(f"nearby_unit='score' needs binaries of shape (G, P, Q), got {shape}")
+    cur3 = cur if cur.dim() == 3 else cur.reshape(1, 1, -1)
+    val3 = None if valid is None else valid.bool().reshape(cur3.shape)
+    key = generator if isinstance(generator, int) else generator_key(generator)
+    good, good_val, bad, near, near_val = draw(
+        cur3, val3, key, num_good, num_bad, num_nearby, flip_bits, nearby, unit
+    )
+    return Anchors(
+        shape,
+        truth=bool(include_truth),
+        good_pos=good if num_good else None,
+        good_val=good_val if num_good else None,
+        dense=bad if num_bad else None,
+        base=cur.reshape(-1) if num_nearby else None,
+        nearby_pos=near if num_nearby else None,
+        nearby_val=near_val if num_nearby else None,
+        padded=may_pad(cur.numel(), valid is not None, flip_bits, nearby, unit),
+    )
+
+
+def may_pad(length: int, masked: bool, flip_bits: int, nearby: str, unit: str) -> bool:
+    """Whether :func:`sample_anchors` may return padding edits (position ``L``): with a mask
+    of flippable bits, ``toward_truth``, ``unit="score"`` or fewer bits than ``flip_bits``."""
+    return masked or nearby != "random" or unit != "bit" or length < flip_bits
+
+
+__all__ = [
+    "Anchors",
+    "KIND_NAMES",
+    "NEARBY_MODES",
+    "UNITS",
+    "draw",
+    "generator_for",
+    "random_bits",
+    "sample_anchors",
+]

@@ -24,7 +24,7 @@ import math
 
 import torch
 
-from losskit.uniloss.anchors import Anchors
+from losskit.uniloss.anchors import Anchors, _as_float, _extend
 
 DISTANCES = ("euclidean", "manhattan")
 
@@ -49,26 +49,43 @@ def sigmoid_relaxation(
     return u
 
 
-HIT_TOLERANCE = 1e-12
-"""Squared Euclidean distances ≤ this count as "at the anchor" (the float64 expansion
-‖u‖² − 2a·u + ‖a‖² is exact when ``u`` is itself binary and loses ~1e-13 to cancellation
-otherwise, so closer points are indistinguishable from the anchor)."""
+def _weights(q: torch.Tensor, values: torch.Tensor, exponent: float):
+    """IDW from distances ``q`` ``(A,)`` (≥ 0) with weights ``q^(−exponent)``, without a host
+    sync: ``(value, w, safe_q, at_anchor, smooth)``.
+
+    ``smooth = softmax(−exponent · log q)·values``; where some ``q_i = 0`` (at an anchor; in
+    practice ``q_i`` ≤ the smallest normal float) the value is that anchor's: every anchor hit
+    is the configuration ``u`` itself, so they all have the same value and the nearest one
+    (``argmin q``) gives it.
+    """
+    tiny = torch.finfo(q.dtype).tiny
+    safe = q.clamp_min(tiny)
+    w = torch.softmax(safe.log().mul_(-exponent), dim=0)
+    smooth = w.dot(values)
+    nearest, index = safe.min(0, keepdim=True)
+    at_anchor = (nearest <= tiny).squeeze(0)
+    exact = values.gather(0, index).squeeze(0)  # no host sync (unlike values[index])
+    return torch.where(at_anchor, exact, smooth), w, safe, at_anchor, smooth
 
 
-def _as_float64(bits: torch.Tensor) -> torch.Tensor:
-    # bool → float is a slow path on CPU; through a uint8 view it is ~3× faster
-    if bits.dtype == torch.bool:
-        bits = bits.view(torch.uint8)
-    return bits.to(torch.float64)
+def _gamma(grad, values, w, safe, at_anchor, smooth, exponent: float, scale: float = 1.0):
+    """``γ_i = ∂g̃/∂q_i = −exponent · w_i (v_i − g̃) / q_i`` times ``grad · scale``; 0 at an
+    anchor."""
+    gamma = (values - smooth).mul_(w).div_(safe).mul_(grad).mul_(-exponent * scale)
+    return gamma.masked_fill_(at_anchor, 0.0)
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 class _EuclideanIDW(torch.autograd.Function):
-    """IDW with Euclidean distances in one autograd node, computed in float64.
+    """IDW with Euclidean distances to dense anchors in one autograd node.
 
     Forward: ``q_i = ‖u − a_i‖² = ‖u‖² − 2 a_i·u + ‖a_i‖²`` (one matrix-vector product
     instead of an ``(A, L)`` difference tensor), ``w = softmax(−(p/2) log q)``, ``g̃ = w·v``; at
-    an anchor (``q_i ≤`` :data:`HIT_TOLERANCE`) the mean value of the anchors hit. Backward
-    (checked against finite differences with ``torch.autograd.gradcheck`` in the tests):
+    an anchor (``q_i = 0``) its value. Backward (checked against finite differences with
+    ``torch.autograd.gradcheck`` in the tests):
 
     ``∂g̃/∂u = Σ_i γ_i · 2(u − a_i) = 2(u Σ_i γ_i − aᵀγ)``,
     ``γ_i = ∂g̃/∂q_i = −(p/2) · w_i (v_i − g̃) / q_i``; zero at an anchor.
@@ -76,32 +93,22 @@ class _EuclideanIDW(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u, anchors, values, power):  # type: ignore[override]
-        a = _as_float64(anchors)
-        u64 = u.to(torch.float64)
+        dtype = _compute_dtype(u.dtype)
+        a = _as_float(anchors, dtype)
+        uc = u.to(dtype)
         a_sq = a.sum(1) if anchors.dtype == torch.bool else a.square().sum(1)
-        q = (a_sq + u64.dot(u64)).sub_(a @ u64, alpha=2.0).clamp_min_(0.0)
-        v = values.to(torch.float64)
-        hit = q <= HIT_TOLERANCE
-        ctx.u_dtype = u.dtype
-        if bool(hit.any()):  # at an anchor: its exact value, zero gradient
-            ctx.at_anchor = True
-            ctx.save_for_backward(u)
-            return v[hit].mean().to(u.dtype)
-        ctx.at_anchor = False
-        weights = torch.softmax(q.log().mul_(-0.5 * power), dim=0)
-        out = weights.dot(v)
-        ctx.save_for_backward(u64, a, q, weights, v, out)
-        ctx.power = power
+        q = (a_sq + uc.dot(uc)).sub_(a @ uc, alpha=2.0)
+        v = values.to(dtype)
+        out, w, safe, at_anchor, smooth = _weights(q, v, 0.5 * power)
+        ctx.save_for_backward(uc, a, v, w, safe, at_anchor, smooth)
+        ctx.power, ctx.u_dtype = power, u.dtype
         return out.to(u.dtype)
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        if ctx.at_anchor:
-            (u,) = ctx.saved_tensors
-            return torch.zeros_like(u), None, None, None
-        u64, a, q, weights, v, out = ctx.saved_tensors
-        gamma = (v - out).mul_(weights).div_(q).mul_(-0.5 * ctx.power)
-        grad_u = (u64 * gamma.sum()).sub_(gamma @ a).mul_(2.0 * grad.to(torch.float64))
+        uc, a, v, w, safe, at_anchor, smooth = ctx.saved_tensors
+        gamma = _gamma(grad.to(uc.dtype), v, w, safe, at_anchor, smooth, 0.5 * ctx.power)
+        grad_u = (uc * gamma.sum()).sub_(gamma @ a).mul_(2.0)
         return grad_u.to(ctx.u_dtype), None, None, None
 
 
@@ -121,19 +128,11 @@ def anchor_distances(
 def interpolate(
     q: torch.Tensor, values: torch.Tensor, power: float = 1.0, distance: str = "euclidean"
 ) -> torch.Tensor:
-    """IDW value from anchor distances ``q`` (``d²`` for Euclidean, ``d`` for Manhattan).
-
-    Weights ``d^(−p) / Σ d^(−p)`` = ``softmax(−p · log d)``; where some ``q_i = 0`` the result
-    is the mean of those anchors' values and nothing NaN reaches the backward pass.
-    """
-    hit = q <= 0
-    safe = torch.where(hit, torch.ones_like(q), q)
-    scale = 0.5 * power if distance == "euclidean" else power
-    values = values.to(q.dtype)
-    smooth = torch.softmax(safe.log() * -scale, dim=0).dot(values)
-    hits = hit.to(q.dtype)
-    exact = hits.dot(values) / hits.sum().clamp_min(1.0)
-    return torch.where(hit.any(), exact, smooth)
+    """IDW value from anchor distances ``q`` (``d²`` for Euclidean, ``d`` for Manhattan) by
+    plain autograd: weights ``d^(−p) / Σ d^(−p)``; at an anchor (some ``q_i = 0``) its value,
+    with nothing NaN in the backward pass."""
+    exponent = 0.5 * power if distance == "euclidean" else power
+    return _weights(q, values.to(q.dtype), exponent)[0]
 
 
 def idw(
@@ -148,8 +147,9 @@ def idw(
     ``u``: the (relaxed) configuration, any shape with ``L`` elements; ``anchors``:
     :class:`~losskit.uniloss.anchors.Anchors` or a tensor ``(A, …)`` with ``L`` elements per
     anchor (bool or float); ``values``: ``g(a_i)`` ``(A,)``; ``power`` ``p``. The result has
-    ``u``'s dtype. Euclidean distance takes the fused float64 path (:class:`_EuclideanIDW`),
-    Manhattan plain autograd (:func:`anchor_distances` + :func:`interpolate`).
+    ``u``'s dtype. Euclidean distance takes the fused path (:class:`_EuclideanIDW`, float64 for
+    float64 ``u``, else float32), Manhattan plain autograd (:func:`anchor_distances` +
+    :func:`interpolate`).
     """
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
@@ -167,71 +167,181 @@ def idw(
     return interpolate(anchor_distances(flat, bits, distance), values, power, distance)
 
 
-class _RelaxedEuclideanIDW(torch.autograd.Function):
-    """``g̃(sigmoid(c / T))`` with ``c = pos[:, :, None] − neg[:, None, :]`` in one autograd node
-    (the fused form of :func:`sigmoid_relaxation` followed by Euclidean :func:`idw`).
+# ----------------------------------------------------------------------------- fused UniLoss
+def _relax(c: torch.Tensor, valid: torch.Tensor | None, temperature: float) -> torch.Tensor:
+    """``u = sigmoid(c / T)`` ``(G, P, Q)``, invalid columns (``valid`` ``(G, Q)``) set to 1."""
+    u = torch.sigmoid(c / temperature if temperature != 1.0 else c)
+    return u if valid is None else u.masked_fill(~valid.unsqueeze(1), 1.0)
 
-    Backward: ``∂g̃/∂u`` as in :class:`_EuclideanIDW`, then ``∂u/∂c = u(1 − u)/T`` (0 for
-    invalid comparisons), ``∂c/∂pos = Σ_j``, ``∂c/∂neg = −Σ_i``.
-    """
+
+def _relax_backward(grad_u: torch.Tensor, u: torch.Tensor):
+    """``(∂/∂pos, ∂/∂neg)`` from ``T·∂g̃/∂u`` (the ``γ`` of :func:`_gamma` scaled by ``2/T``):
+    ``∂u/∂c = u(1 − u)/T`` (0 for invalid comparisons, where ``u = 1``), ``∂c/∂pos = Σ_j``,
+    ``∂c/∂neg = −Σ_i``."""
+    grad_c = torch.ops.aten.sigmoid_backward(grad_u.reshape(u.shape), u)
+    return grad_c.sum(2), grad_c.sum(1).neg_()
+
+
+class _DenseAnchorIDW(torch.autograd.Function):
+    """``g̃(sigmoid(c / T))`` with ``c = pos[:, :, None] − neg[:, None, :]`` over anchors given
+    as bits ``(A, L)``, in one autograd node (the fused form of :func:`sigmoid_relaxation`
+    followed by Euclidean :func:`idw`; distances and backward as :class:`_EuclideanIDW`).
+    The fewest ops for small ``A·L``."""
 
     @staticmethod
-    def forward(ctx, pos, neg, c, valid, anchors, values, temperature, power):  # type: ignore[override]
-        u = torch.sigmoid(c / temperature if temperature != 1.0 else c)
-        if valid is not None:
-            u.masked_fill_(~valid, 1.0)
-        flat = u.reshape(-1)
-        u64 = flat if flat.dtype == torch.float64 else flat.to(torch.float64)
-        a = _as_float64(anchors.reshape(anchors.shape[0], -1))
-        q = (a.sum(1) + u64.dot(u64)).sub_(a @ u64, alpha=2.0).clamp_min_(0.0)
-        v = values if values.dtype == torch.float64 else values.to(torch.float64)
-        hit = q <= HIT_TOLERANCE
-        ctx.at_anchor = bool(hit.any())
-        ctx.dtype = pos.dtype
-        if ctx.at_anchor:  # at an anchor: its exact value, zero gradient
-            ctx.save_for_backward(pos, neg)
-            return v[hit].mean().to(pos.dtype)
-        weights = torch.softmax(q.log().mul_(-0.5 * power), dim=0)
-        out = weights.dot(v)
-        ctx.save_for_backward(u, u64, a, q, weights, v, out)
-        ctx.valid, ctx.temperature, ctx.power = valid, temperature, power
-        return out.to(pos.dtype)
+    def forward(ctx, pos, neg, c, valid, bits, values, temperature, power):  # type: ignore[override]
+        u = _relax(c, valid, temperature)
+        uf = u.reshape(-1)
+        a = _as_float(bits, uf.dtype)
+        q = (a.sum(1) + uf.dot(uf)).sub_(a @ uf, alpha=2.0)
+        out, w, safe, at_anchor, smooth = _weights(q, values, 0.5 * power)
+        ctx.save_for_backward(u, a, values, w, safe, at_anchor, smooth)
+        ctx.temperature, ctx.power = temperature, power
+        return out
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        if ctx.at_anchor:
-            pos, neg = ctx.saved_tensors
-            return torch.zeros_like(pos), torch.zeros_like(neg), None, None, None, None, None, None
-        u, u64, a, q, weights, v, out = ctx.saved_tensors
-        gamma = (v - out).mul_(weights).div_(q).mul_(-0.5 * ctx.power)
-        grad_u = (u64 * gamma.sum()).sub_(gamma @ a).mul_(2.0 * grad.to(torch.float64))
-        grad_c = grad_u.to(ctx.dtype).reshape(u.shape).mul_(u).mul_(1.0 - u)
-        if ctx.temperature != 1.0:
-            grad_c.div_(ctx.temperature)
-        if ctx.valid is not None:
-            grad_c.masked_fill_(~ctx.valid, 0.0)
-        return grad_c.sum(2), grad_c.sum(1).neg_(), None, None, None, None, None, None
+        u, a, values, w, safe, at_anchor, smooth = ctx.saved_tensors
+        gamma = _gamma(grad, values, w, safe, at_anchor, smooth, 0.5 * ctx.power,
+                       2.0 / ctx.temperature)
+        grad_u = (u.reshape(-1) * gamma.sum()).sub_(gamma @ a)
+        return (*_relax_backward(grad_u, u), None, None, None, None, None, None)
+
+
+class _AnchorIDW(torch.autograd.Function):
+    """``g̃(sigmoid(c / T))`` for :class:`~losskit.uniloss.anchors.Anchors` stored by structure,
+    with ``c = pos[:, :, None] − neg[:, None, :]``, in one autograd node.
+
+    Distances (``u = sigmoid(c/T)`` flattened, invalid entries 1; ``h`` the base of the nearby
+    rows): ``‖u − 1‖²`` for the truth; ``‖u − 1‖² + Σ_edits (b_p − v_p)(2u_p − b_p − v_p)`` for
+    a good row (base ``b = 1``, edits to ``v``) and likewise from ``‖u − h‖²`` for a nearby row;
+    ``‖u‖² − 2 r·u + Σ r`` for a dense row ``r`` — one matrix-vector product for the dense rows,
+    gathers for the edited ones, never an ``(A, L)`` tensor for them. Backward:
+    ``∂g̃/∂u = 2 Σ_k γ_k (u − a_k)`` assembled from the same structure, then
+    ``∂u/∂c = u(1 − u)/T`` (0 for invalid comparisons, where ``u = 1``), ``∂c/∂pos = Σ_j``,
+    ``∂c/∂neg = −Σ_i``.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx, pos, neg, c, valid, truth, good_pos, good_val, dense, base, near_pos, near_val,
+        values, temperature, power,
+    ):
+        u = _relax(c, valid, temperature)
+        uf = u.reshape(-1)
+        e = 1.0 - uf
+        q_ones = e.dot(e)
+        parts = [q_ones.unsqueeze(0)] if truth else []
+        u_ext = _extend(uf, 1.0) if good_pos is not None or near_pos is not None else None
+        if good_pos is not None:
+            change, step = _edit_terms(u_ext, 1.0, good_val.to(uf.dtype), good_pos)
+            parts.append(q_ones + (change * step).sum(1))
+        if dense is not None:
+            parts.append((dense.sum(1) + uf.dot(uf)).sub_(dense @ uf, alpha=2.0))
+        base_ext = None
+        if near_pos is not None:
+            base_ext = _extend(base.to(uf.dtype), 1.0)
+            dh = uf - base_ext[:-1]
+            change, step = _edit_terms(u_ext, base_ext[near_pos], near_val.to(uf.dtype), near_pos)
+            parts.append(dh.dot(dh) + (change * step).sum(1))
+        q = torch.cat(parts)
+        out, w, safe, at_anchor, smooth = _weights(q, values, 0.5 * power)
+        ctx.save_for_backward(
+            u, good_pos, good_val, dense, base_ext, near_pos, near_val, values, w, safe,
+            at_anchor, smooth,
+        )
+        ctx.truth, ctx.temperature, ctx.power = truth, temperature, power
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        (u, good_pos, good_val, dense, base_ext, near_pos, near_val, values, w, safe, at_anchor,
+         smooth) = ctx.saved_tensors
+        gamma = _gamma(grad, values, w, safe, at_anchor, smooth, 0.5 * ctx.power,
+                       2.0 / ctx.temperature)
+        uf = u.reshape(-1)
+        length = uf.shape[0]
+        t = int(ctx.truth)
+        ng = 0 if good_pos is None else good_pos.shape[0]
+        nd = 0 if dense is None else dense.shape[0]
+        # 2 Σ_k γ_k (u − a_k): the u term, then each block's Σ γ_k a_k
+        ones = gamma[: t + ng].sum()
+        grad_u = uf * gamma.sum() - ones
+        edits = None
+        if good_pos is not None:
+            change = good_val.to(uf.dtype) - 1.0
+            edits = torch.zeros(length + 1, dtype=uf.dtype, device=uf.device)
+            edits.index_add_(
+                0, good_pos.reshape(-1), (gamma[t : t + ng, None] * change).reshape(-1)
+            )
+        if dense is not None:
+            grad_u = grad_u - gamma[t + ng : t + ng + nd] @ dense
+        if near_pos is not None:
+            gn = gamma[t + ng + nd :]
+            grad_u = grad_u - gn.sum() * base_ext[:-1]
+            if edits is None:
+                edits = torch.zeros(length + 1, dtype=uf.dtype, device=uf.device)
+            change = near_val.to(uf.dtype) - base_ext[near_pos]
+            edits.index_add_(0, near_pos.reshape(-1), (gn.unsqueeze(1) * change).reshape(-1))
+        if edits is not None:
+            grad_u = grad_u - edits[:-1]
+        return (*_relax_backward(grad_u, u), *(None,) * 12)
+
+
+def _edit_terms(u_ext, base_p, val, positions):
+    """For edits ``positions`` ``(A, K)`` from base values ``base_p`` to ``val``: the factors
+    ``(b − v)`` and ``(2u − b − v)`` whose product is the change of ``(u − a)²``."""
+    up = u_ext[positions]
+    change = base_p - val
+    return change, (2.0 * up).sub_(base_p).sub_(val)
 
 
 def relaxed_idw(
     pos: torch.Tensor,
     neg: torch.Tensor,
-    anchors: torch.Tensor,
+    anchors: Anchors | torch.Tensor,
     values: torch.Tensor,
     temperature: float = 1.0,
     power: float = 1.0,
     valid: torch.Tensor | None = None,
     c: torch.Tensor | None = None,
+    dense: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``idw(sigmoid_relaxation(pos[:, :, None] − neg[:, None, :], T, valid), anchors, values,
     power)`` (Euclidean) as one fused autograd node — the same value and gradient as the
-    composition, with a fraction of its per-op overhead. ``c``: the differences if already
-    computed (must equal ``pos[:, :, None] − neg[:, None, :]``)."""
+    composition, with a fraction of its per-op overhead.
+
+    ``anchors``: bits ``(A, …)`` with ``L = G·P·Q`` elements each (:class:`_DenseAnchorIDW`),
+    or :class:`~losskit.uniloss.anchors.Anchors`, used by structure without materialising
+    their bits (:class:`_AnchorIDW`; ``dense``: ``anchors.dense`` already converted to the
+    compute dtype). ``valid``: ``(G, Q)`` column mask; ``c``: the differences if already
+    computed (must equal ``pos[:, :, None] − neg[:, None, :]``). The computation runs in
+    float64 for float64 scores, else float32; the result has ``pos``'s dtype.
+    """
+    dtype = _compute_dtype(pos.dtype)
     if c is None:
         with torch.no_grad():
             c = pos.unsqueeze(2) - neg.unsqueeze(1)
-    if anchors.reshape(anchors.shape[0], -1).shape[1] != c.numel():
-        raise ValueError(f"anchors must have {c.numel()} elements each, got {anchors[0].numel()}")
-    return _RelaxedEuclideanIDW.apply(
-        pos, neg, c.detach(), valid, anchors, values, float(temperature), float(power)
+    if c.requires_grad:
+        c = c.detach()
+    if c.dtype != dtype:
+        c, values = c.to(dtype), values.to(dtype)
+    elif values.dtype != dtype:
+        values = values.to(dtype)
+    length = anchors.length if isinstance(anchors, Anchors) else anchors[0].numel()
+    if length != c.numel():
+        raise ValueError(f"anchors must have {c.numel()} elements each, got {length}")
+    if not isinstance(anchors, Anchors):
+        bits = anchors.reshape(anchors.shape[0], -1)
+        out = _DenseAnchorIDW.apply(
+            pos, neg, c, valid, bits, values, float(temperature), float(power)
+        )
+        return out if out.dtype == pos.dtype else out.to(pos.dtype)
+    if anchors.dense is not None and dense is None:
+        dense = _as_float(anchors.dense, dtype)
+    out = _AnchorIDW.apply(
+        pos, neg, c, valid, anchors.truth, anchors.good_pos, anchors.good_val, dense,
+        anchors.base, anchors.nearby_pos, anchors.nearby_val, values, float(temperature),
+        float(power),
     )
+    return out if out.dtype == pos.dtype else out.to(pos.dtype)

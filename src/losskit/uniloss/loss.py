@@ -18,14 +18,27 @@ scores (e.g. for ``torch.autograd.gradcheck``).
 
 from __future__ import annotations
 
+import inspect
+import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
+from losskit._validation import check_values
 from losskit.distributed import gather_batch
-from losskit.uniloss.anchors import NEARBY_MODES, Anchors, sample_anchors
+from losskit.uniloss._random import generator_key
+from losskit.uniloss.anchors import (
+    BAD,
+    NEARBY_MODES,
+    UNITS,
+    Anchors,
+    _as_float,
+    check_anchor_options,
+    draw,
+    may_pad,
+)
 from losskit.uniloss.interpolation import (
     DISTANCES,
     check_positive,
@@ -37,11 +50,18 @@ from losskit.uniloss.metrics import Metric, resolve_metric
 from losskit.uniloss.refactor import (
     Comparisons,
     DegenerateBatchError,
+    binarize,
     check_subsample,
     subsample,
 )
 
 SCOPES = ("local", "global")
+DENSE_LIMIT = 1 << 19
+"""Up to this many anchor bits (``(A + 1)·L``) the anchors are materialised (fewest ops);
+beyond, they are used by structure (cost flat in ``A``; see :mod:`losskit.uniloss.anchors`)."""
+RELAXATIONS: dict[str, tuple[bool, float]] = {"logit": (False, 1.0), "authors": (True, 2.0)}
+"""``relaxation`` presets → ``(squash, temperature)``: ``"logit"``: ``sigmoid(c)`` on raw score
+differences; ``"authors"``: the authors' code (sigmoid outputs, see the module docs)."""
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
@@ -73,16 +93,35 @@ class UniLoss(nn.Module):
         num_anchors: anchors per kind (good, bad, nearby) — the paper's 16; ``num_good`` /
             ``num_bad`` / ``num_nearby`` override it per kind. The ground truth is added unless
             ``include_truth=False``.
-        temperature: ``T`` of the sigmoid relaxation ``sigmoid(c / T)`` (see
-            :mod:`losskit.uniloss.interpolation` on how it interacts with raw logits).
+        relaxation: how comparisons become relaxed binaries ``b̃`` (eq. 9), a preset of
+            ``squash`` and ``temperature`` (:data:`RELAXATIONS`):
+
+            * ``"logit"`` (default): ``b̃ = sigmoid(c)``, ``c`` a difference of raw scores
+              (logits);
+            * ``"authors"``: the authors' code — their networks end in a sigmoid ``σ`` and their
+              binaries are ``sigmoid(σ(s_i) − σ(s_j))``; here ``squash=True, temperature=2``,
+              which is that exactly (``tanh(s/2) = 2σ(s) − 1``, so the squashed difference is
+              ``2(σ(s_i) − σ(s_j))``, halved by ``T = 2``). ``b̃`` then stays in
+              ``(0.27, 0.73)``.
+        temperature: ``T`` of ``sigmoid(c / T)``; ``None``: the preset's.
+        squash: map every compared score ``s`` to ``tanh(s/2) = 2·sigmoid(s) − 1`` before the
+            differences (bounded in ``[−2, 2]``); ``None``: the preset's. Signs — hence the
+            exact metric, ``last_metric`` and the nearby anchors — always come from the raw
+            scores. Un-squashed logits can grow without bound under a rank-only loss (on the
+            1:9 AP task one seed of five diverged without squashing, ``results/``).
         power: IDW power ``p`` (weights ``d^(−p)``); ``distance``: ``"euclidean"`` (paper) or
             ``"manhattan"``.
         subsample: ``None``, an int ``k`` (keep each group's ``k`` highest-scoring
-            competitors/negatives) or a fraction in ``(0, 1]`` (random columns) — see
-            :func:`~losskit.uniloss.refactor.subsample`.
-        k: the ``k`` of ``topk`` / ``precision_at_k``; ``radius``: the PCK radius in pixels.
-        flip_bits: bits flipped in good and nearby anchors; ``nearby``: ``"random"`` (paper) or
-            ``"toward_truth"`` (authors' code: flip wrong bits to 1).
+            competitors/negatives) or a fraction in ``(0, 1]`` (random columns, seeded like the
+            anchors) — see :func:`~losskit.uniloss.refactor.subsample`.
+        k: the ``k`` of ``topk`` (``k < C``) / ``precision_at_k``; ``radius``: the PCK radius
+            in pixels.
+        flip_bits: bits (or, with ``nearby_unit="score"``, scores) changed in good and nearby
+            anchors; ``nearby``: ``"random"`` (paper) or ``"toward_truth"`` (authors' code:
+            only changes toward the ground truth); ``nearby_unit``: ``"bit"`` or ``"score"``
+            (all binaries of one score: a whole pixel for PCK, the paper's appendix A);
+            ``None``: the metric's default (``"score"`` for PCK, ``"bit"`` otherwise). See
+            :mod:`losskit.uniloss.anchors`.
         generator / seed: randomness of anchors and random subsampling (``seed`` creates a CPU
             generator; neither: torch's global RNG).
         scope: ``"local"`` (default): under ``torch.distributed`` each rank's surrogate is of
@@ -93,20 +132,28 @@ class UniLoss(nn.Module):
             mean over samples. Every rank must then draw the same anchors: seed the generator
             identically on all ranks (``UniLossMethod`` does). Outside distributed runs both
             scopes are the same.
-        squash: map every compared score ``s`` to ``2·sigmoid(s) − 1`` before the differences
-            (the authors' networks end in a sigmoid). The map is odd and increasing, so every
-            sign — hence the exact metric — is kept, up to ties where it saturates (float32:
-            ``|s| ≳ 17``), and the differences are bounded in ``[−2, 2]``. Un-squashed logits
-            can grow without bound under a rank-only loss; on the 1:9 AP task one seed of five
-            diverged without it (``results/``), none with it, at some cost in AP.
-        on_degenerate: what a batch on which the metric is undefined (AP / AUC / precision@k
-            without a positive or without a negative sample) does: ``"raise"``
-            (``DegenerateBatchError``, a ``ValueError``) or ``"zero"``: a zero loss with zero
-            gradient (training skips the batch; ``last_surrogate`` is then ``None``).
+        on_degenerate: what a batch on which the metric is undefined or constant does (AP /
+            AUC / precision@k without a positive or without a negative sample, F1 without a
+            positive, no comparison at all): ``"raise"`` (``DegenerateBatchError``, a
+            ``ValueError``) or ``"zero"``: a zero loss with zero gradient (training skips the
+            batch; ``last_surrogate`` is then ``None``). Where the batch is not checked on the
+            host (F1 with value checks off; any metric under ``torch.compile``), ``"zero"`` is
+            applied inside the graph and ``"raise"`` yields a NaN loss (the metric is
+            undefined), ``last_surrogate`` / ``last_metric`` then being NaN.
+        validate_args: value checks (NaN/Inf scan, label ranges); ``None`` follows the global
+            switch (:func:`losskit.set_validate_args`). With them off, a forward + backward
+            reads nothing back to the host, and non-finite scores give a non-finite loss and
+            gradients (as ``F.cross_entropy``; an AMP ``GradScaler`` then skips the step)
+            instead of a ``ValueError``.
 
     Forward returns the scalar ``1 − g̃`` (in ``[0, 1]`` for metrics in ``[0, 1]``); after each
-    call ``last_surrogate`` holds ``g̃`` and ``last_metric`` the exact metric ``g(sign(b))`` of
-    the batch (both detached 0-d tensors).
+    call ``last_surrogate`` holds ``g̃`` — the interpolated value the loss descends, *not* an
+    estimate of the metric — and ``last_metric`` the exact metric ``g(h(f(s, y)))`` of the
+    batch (both detached 0-d tensors).
+
+    ``torch.compile(UniLoss(...), fullgraph=True)`` works for every metric: the random draws
+    are opaque ops that use the real generator (compiled = eager values, and advancing the
+    generator causes no recompile).
     """
 
     needs_features = False
@@ -116,7 +163,7 @@ class UniLoss(nn.Module):
         self,
         metric: str | Metric | Callable[[torch.Tensor], torch.Tensor] = "accuracy",
         num_anchors: int = 16,
-        temperature: float = 1.0,
+        temperature: float | None = None,
         power: float = 1.0,
         subsample: int | float | None = None,
         k: int = 1,
@@ -125,30 +172,46 @@ class UniLoss(nn.Module):
         generator: torch.Generator | None = None,
         seed: int | None = None,
         *,
+        relaxation: str = "logit",
+        squash: bool | None = None,
         num_good: int | None = None,
         num_bad: int | None = None,
         num_nearby: int | None = None,
         nearby: str = "random",
+        nearby_unit: str | None = None,
         include_truth: bool = True,
         distance: str = "euclidean",
         layout: str = "accuracy",
         scope: str = "local",
         on_degenerate: str = "raise",
-        squash: bool = False,
+        validate_args: bool | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(squash, bool):
+        if relaxation not in RELAXATIONS:
+            raise ValueError(
+                f"relaxation must be one of {tuple(RELAXATIONS)}, got {relaxation!r}"
+            )
+        self.relaxation = relaxation
+        preset_squash, preset_temperature = RELAXATIONS[relaxation]
+        if squash is not None and not isinstance(squash, bool):
             raise ValueError(f"squash must be a bool, got {squash!r}")
-        self.squash = squash
+        self.squash = preset_squash if squash is None else squash
+        self.temperature = (
+            preset_temperature if temperature is None else _check_float(temperature, "temperature")
+        )
         if on_degenerate not in ("raise", "zero"):
             raise ValueError(f"on_degenerate must be 'raise' or 'zero', got {on_degenerate!r}")
         self.on_degenerate = on_degenerate
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
         self.scope = scope
+        if validate_args is not None and not isinstance(validate_args, bool):
+            raise ValueError(f"validate_args must be None or a bool, got {validate_args!r}")
+        self.validate_args = validate_args
         k = _check_int(k, "k", 1)
         self.metric = resolve_metric(metric, k=k, radius=radius, layout=layout)
         self.metric_name = metric if isinstance(metric, str) else self.metric.name
+        self._refactor_takes_flag = _takes_validate_args(self.metric.refactor)
         num_anchors = _check_int(num_anchors, "num_anchors", 0)
         self.num_good = _check_int(num_anchors if num_good is None else num_good, "num_good", 0)
         self.num_bad = _check_int(num_anchors if num_bad is None else num_bad, "num_bad", 0)
@@ -160,13 +223,18 @@ class UniLoss(nn.Module):
         self.include_truth = include_truth
         if self.num_good + self.num_bad + self.num_nearby + int(include_truth) == 0:
             raise ValueError("num_anchors must be ≥ 1 when include_truth is False")
-        self.temperature = _check_float(temperature, "temperature")
         self.power = _check_float(power, "power")
         self.subsample = check_subsample(subsample)
         self.flip_bits = _check_int(flip_bits, "flip_bits", 1)
         if nearby not in NEARBY_MODES:
             raise ValueError(f"nearby must be one of {NEARBY_MODES}, got {nearby!r}")
         self.nearby = nearby
+        unit = self.metric.nearby_unit if nearby_unit is None else nearby_unit
+        if unit not in UNITS:
+            raise ValueError(f"nearby_unit must be one of {UNITS}, got {nearby_unit!r}")
+        self.nearby_unit = unit
+        check_anchor_options(self.num_good, self.num_bad, self.num_nearby, self.flip_bits,
+                             nearby, unit, include_truth)
         if distance not in DISTANCES:
             raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
         self.distance = distance
@@ -178,34 +246,87 @@ class UniLoss(nn.Module):
         self.last_surrogate: torch.Tensor | None = None
         self.last_metric: torch.Tensor | None = None
 
+    # ----------------------------------------------------------------- generator
+    @property
+    def generator(self) -> torch.Generator | None:
+        """The anchors' generator (``None``: torch's global RNG)."""
+        return self._generator
+
+    @generator.setter
+    def generator(self, generator: torch.Generator | None) -> None:
+        self._generator = generator
+        self._rng = generator_key(generator)  # what traced code uses (no Generator object)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:  # copy.deepcopy, pickle
+        super().__setstate__(state)
+        self._rng = generator_key(self._generator)
+
     # ------------------------------------------------------------------ pieces
+    def _raw_comparisons(self, input: torch.Tensor, target: torch.Tensor) -> Comparisons:
+        if self._refactor_takes_flag:
+            comps = self.metric.refactor(input, target, validate_args=self.validate_args)
+        else:
+            comps = self.metric.refactor(input, target)
+        return subsample(comps, self.subsample, self._rng)
+
+    def _squashed(self, comps: Comparisons) -> Comparisons:
+        # 2·sigmoid(s) − 1 = tanh(s/2): odd and increasing, signs are kept
+        return comps.map_scores(lambda s: torch.tanh(s / 2)) if self.squash else comps
+
     def comparisons(self, input: torch.Tensor, target: torch.Tensor) -> Comparisons:
-        """Validated (and subsampled) comparisons of ``input`` against ``target``."""
-        comps = self.metric.refactor(input, target)
-        if self.squash:  # 2·sigmoid(s) − 1 = tanh(s/2): odd and increasing, signs are kept
-            comps = Comparisons(
-                torch.tanh(comps.pos / 2), torch.tanh(comps.neg / 2), comps.valid, comps.extra
-            )
-        return subsample(comps, self.subsample, self.generator)
+        """Validated (and subsampled) comparisons of ``input`` against ``target``, with the
+        scores squashed when ``squash`` is on."""
+        return self._squashed(self._raw_comparisons(input, target))
 
     def sample_anchors(
         self, comps: Comparisons, current: torch.Tensor | None = None
     ) -> Anchors:
-        """Anchors around the current configuration ``[c > 0]`` of ``comps``."""
+        """Anchors around the current configuration ``h(c)`` of ``comps``."""
         if current is None:
             with torch.no_grad():
                 current = comps.hard_binaries()
-        return sample_anchors(
-            current,
-            comps.valid_mask(),
-            num_good=self.num_good,
-            num_bad=self.num_bad,
-            num_nearby=self.num_nearby,
-            flip_bits=self.flip_bits,
-            nearby=self.nearby,
-            include_truth=self.include_truth,
-            generator=self.generator,
+        valid = comps.valid_mask()
+        good, good_val, bad, near, near_val = draw(
+            current, valid, self._rng, self.num_good, self.num_bad, self.num_nearby,
+            self.flip_bits, self.nearby, self.nearby_unit,
         )
+        return Anchors(
+            tuple(current.shape),
+            truth=self.include_truth,
+            good_pos=good if self.num_good else None,
+            good_val=good_val if self.num_good else None,
+            dense=bad if self.num_bad else None,
+            base=current.reshape(-1) if self.num_nearby else None,
+            nearby_pos=near if self.num_nearby else None,
+            nearby_val=near_val if self.num_nearby else None,
+            padded=may_pad(current.numel(), valid is not None, self.flip_bits, self.nearby,
+                           self.nearby_unit),
+        )
+
+    def anchor_values(
+        self, anchors: Anchors, comps: Comparisons, current: torch.Tensor,
+        dense: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``g`` at every anchor and (last) at ``current``: ``(A + 1,)`` float64. Built-in
+        metrics go through their lost counts (:meth:`Anchors.lost_counts`); a custom ``g`` gets
+        the materialised bits."""
+        if self.metric.from_counts is None:
+            return self.metric.evaluate(anchors.bits_with(current), comps)  # type: ignore[misc]
+        g, p, q = comps.shape
+        won = current.view(torch.uint8).sum(-1, dtype=torch.int32)
+        base = (q - won).reshape(-1)
+        counts = anchors.lost_counts(g * p, base, dense)
+        counts = torch.cat([counts, base.to(counts.dtype).unsqueeze(0)])
+        return self.metric.from_counts(counts.reshape(-1, g, p), comps)
+
+    def _by_structure(self, anchors: Anchors, comps: Comparisons) -> bool:
+        """Whether to evaluate the anchors from their structure (large ``A·L``; always while
+        compiling, where sizes may be symbolic) rather than from their materialised bits."""
+        if self.metric.from_counts is None or anchors.dense_kind != BAD:
+            return False
+        if torch.compiler.is_compiling():
+            return True
+        return (len(anchors) + 1) * comps.num_binaries > DENSE_LIMIT
 
     def surrogate(
         self,
@@ -218,11 +339,16 @@ class UniLoss(nn.Module):
         ``anchors``: fixed anchor configurations (``Anchors`` or a bool tensor ``(A, G, P, Q)``)
         instead of freshly drawn ones.
         """
-        comps = self.comparisons(input, target)
-        valid = comps.valid_mask()
+        comps = self._raw_comparisons(input, target)
+        degenerate = comps.extra.get("degenerate")  # a tensor when not decided on the host
+        if comps.num_binaries == 0 and not torch.compiler.is_compiling():
+            raise DegenerateBatchError("the batch has no comparison: the metric is constant")
+        relaxed = self._squashed(comps)
+        dtype = torch.float64 if comps.pos.dtype == torch.float64 else torch.float32
         with torch.no_grad():
             c = comps.differences()
-            current = c > 0
+            current = binarize(c)  # the one sign rule (also that of Metric.hard)
+            valid = comps.valid_mask()
             if valid is not None:
                 current |= ~valid
             if anchors is None:
@@ -234,19 +360,36 @@ class UniLoss(nn.Module):
                     f"anchors must have shape (A, {', '.join(map(str, comps.shape))}), "
                     f"got (A, {', '.join(map(str, anchors.shape))})"
                 )
-            # one evaluation of g for the anchors and (last row) the current configuration
-            bits = anchors.bits_with(current)
-            values = self.metric.evaluate(bits, comps)
+            dense = None
+            if self._by_structure(anchors, comps):
+                # large problems: distances and values from the anchors' structure
+                dense = None if anchors.dense is None else _as_float(anchors.dense, dtype)
+                values = self.anchor_values(anchors, comps, current, dense)
+                points: Anchors | torch.Tensor = anchors
+            else:  # small problems: the fewest ops on materialised bits
+                bits = anchors.bits_with(current)
+                values = self.metric.evaluate(bits, comps)  # type: ignore[misc]
+                points = bits[:-1]
+            if degenerate is not None:  # the metric is undefined: keep the graph finite
+                values = values.masked_fill(degenerate, 0.0)
             self.last_metric = values[-1]
+            c_relaxed = c if relaxed is comps else relaxed.differences()
         if self.distance == "euclidean":
             value = relaxed_idw(
-                comps.pos, comps.neg, bits[:-1], values[:-1], self.temperature, self.power,
-                valid, c,
+                relaxed.pos, relaxed.neg, points, values[:-1], self.temperature, self.power,
+                comps.valid, c_relaxed, dense,
             )
         else:
-            u = sigmoid_relaxation(comps.differences(), self.temperature, valid)
-            value = idw(u, bits[:-1], values[:-1], self.power, self.distance)
-        self.last_surrogate = value.detach()
+            u = sigmoid_relaxation(relaxed.differences(), self.temperature, valid)
+            bits = points if isinstance(points, torch.Tensor) else anchors.bits
+            value = idw(u, bits, values[:-1], self.power, self.distance)
+        if degenerate is not None:
+            fill = 0.0 if self.on_degenerate == "zero" else math.nan
+            value = value.masked_fill(degenerate, 1.0 - fill)
+            self.last_metric = self.last_metric.masked_fill(degenerate, math.nan)
+            self.last_surrogate = value.detach().masked_fill(degenerate, math.nan)
+        else:
+            self.last_surrogate = value.detach()
         return value
 
     def forward(
@@ -256,17 +399,31 @@ class UniLoss(nn.Module):
         if self.scope == "global":
             input, target = gather_batch(input), gather_batch(target)
         try:
-            return 1.0 - self.surrogate(input, target)
+            loss = 1.0 - self.surrogate(input, target)
         except DegenerateBatchError:
             if self.on_degenerate == "raise":
                 raise
             self.last_surrogate = self.last_metric = None
             return (input * 0.0).sum()
+        if not check_values(self.validate_args):
+            # unchecked scores: a NaN/Inf makes the loss and its gradients non-finite (÷ False),
+            # as torch's losses do, so that an AMP GradScaler skips the step
+            loss = loss / torch.isfinite(input).all()
+        return loss
 
     def extra_repr(self) -> str:
         return (
-            f"metric={self.metric_name!r}, anchors=(good={self.num_good}, bad={self.num_bad}, "
-            f"nearby={self.num_nearby}, truth={self.include_truth}), T={self.temperature}, "
-            f"power={self.power}, subsample={self.subsample}, flip_bits={self.flip_bits}, "
-            f"scope={self.scope!r}"
+            f"metric={self.metric_name!r}, relaxation={self.relaxation!r} "
+            f"(squash={self.squash}, T={self.temperature}), anchors=(good={self.num_good}, "
+            f"bad={self.num_bad}, nearby={self.num_nearby} by {self.nearby_unit}, "
+            f"truth={self.include_truth}), power={self.power}, subsample={self.subsample}, "
+            f"flip_bits={self.flip_bits}, scope={self.scope!r}"
         )
+
+
+def _takes_validate_args(refactor: Callable[..., Any]) -> bool:
+    """Whether a metric's ``refactor`` accepts ``validate_args`` (all built-in ones do)."""
+    try:
+        return "validate_args" in inspect.signature(refactor).parameters
+    except (TypeError, ValueError):
+        return False

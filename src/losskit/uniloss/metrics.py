@@ -38,30 +38,60 @@ from losskit.uniloss.refactor import (
     threshold_comparisons,
 )
 
-Refactor = Callable[[torch.Tensor, torch.Tensor], Comparisons]
+Refactor = Callable[..., Comparisons]
 BinaryMetric = Callable[[torch.Tensor, Comparisons], torch.Tensor]
+CountMetric = Callable[[torch.Tensor, Comparisons], torch.Tensor]
+NEARBY_UNITS = ("bit", "score")
+
+
+def lost_counts(b: torch.Tensor) -> torch.Tensor:
+    """Per row, the number of lost comparisons: ``(A, G, P, Q)`` binaries → ``(A, G, P)`` int32."""
+    b8 = _as_bool(b).contiguous().view(torch.uint8)  # uint8 sums are faster than bool ones
+    return b8.shape[-1] - b8.sum(-1, dtype=torch.int32)
 
 
 @dataclass(frozen=True)
 class Metric:
     """A performance metric refactored as ``e = g(h(f(s, y)))`` (paper eq. 4).
 
-    * ``refactor(input, target) -> Comparisons`` validates and builds ``f``'s comparisons;
+    * ``refactor(input, target, validate_args=None) -> Comparisons`` validates and builds
+      ``f``'s comparisons;
+    * ``from_counts(n, comps) -> (A,)``: ``g`` as a function of the per-row numbers of lost
+      comparisons ``n[a, g, i] = #{j : b[a, g, i, j] = 0}`` ``(A, G, P)`` (int or float) — every
+      built-in metric is one, and UniLoss then evaluates anchors from their few edits instead of
+      from ``A × G × P × Q`` bits;
     * ``evaluate(b, comps) -> (A,)``: ``g`` on binaries ``b`` ``(A, G, P, Q)`` bool (invalid
-      comparisons are 1), one metric value per leading index;
-    * ``reference(input, target) -> float``: the metric computed directly from the scores.
+      comparisons are 1), one metric value per leading index; derived from ``from_counts`` when
+      not given;
+    * ``reference(input, target) -> float``: the metric computed directly from the scores;
+    * ``nearby_unit``: what a nearby anchor flips by default (``"bit"``, or ``"score"``: all
+      binaries of one score — a whole pixel for PCK, paper appendix A).
     """
 
     name: str
     refactor: Refactor
-    evaluate: BinaryMetric
+    evaluate: BinaryMetric | None = None
     reference: Callable[[torch.Tensor, torch.Tensor], float] | None = None
     description: str = ""
+    from_counts: CountMetric | None = None
+    nearby_unit: str = "bit"
+
+    def __post_init__(self) -> None:
+        if self.evaluate is None:
+            if self.from_counts is None:
+                raise ValueError("a Metric needs evaluate or from_counts")
+            object.__setattr__(self, "evaluate", partial(_evaluate_by_counts, self.from_counts))
+        if self.nearby_unit not in NEARBY_UNITS:
+            raise ValueError(f"nearby_unit must be one of {NEARBY_UNITS}, got {self.nearby_unit!r}")
 
     def hard(self, input: torch.Tensor, target: torch.Tensor) -> float:
-        """``g(sign(b))``: the exact metric obtained through the refactoring."""
+        """``g(h(f(s, y)))``: the exact metric obtained through the refactoring."""
         comps = self.refactor(input, target)
-        return float(self.evaluate(comps.hard_binaries().unsqueeze(0), comps)[0])
+        return float(self.evaluate(comps.hard_binaries().unsqueeze(0), comps)[0])  # type: ignore[misc]
+
+
+def _evaluate_by_counts(from_counts: CountMetric, b: torch.Tensor, comps: Comparisons):
+    return from_counts(lost_counts(b), comps)
 
 
 METRICS: Registry[Metric] = Registry("uniloss metric")
@@ -71,86 +101,69 @@ def _as_bool(b: torch.Tensor) -> torch.Tensor:
     return b if b.dtype == torch.bool else b > 0.5
 
 
-def _as_bytes(b: torch.Tensor) -> torch.Tensor:
-    # uint8 min/sum reductions over a short last axis are several times faster than bool .all()
-    return _as_bool(b).contiguous().view(torch.uint8)
-
-
-def _per_group_all(b: torch.Tensor) -> torch.Tensor:
-    return _as_bytes(b).flatten(-2).amin(-1).bool()  # (A, G)
-
-
-def _lost(b: torch.Tensor, dims: int) -> torch.Tensor:
-    """Number of 0 binaries over the last ``dims`` axes (int32)."""
-    b8 = _as_bytes(b).flatten(-dims) if dims > 1 else _as_bytes(b)
-    return b8.shape[-1] - b8.sum(-1, dtype=torch.int32)
-
-
 # --------------------------------------------------------------------------- g functions
-def accuracy_g(b: torch.Tensor, comps: Comparisons) -> torch.Tensor:
+# Each takes the lost counts n (A, G, P) of the rows; a binary row is all 1 iff its count is 0.
+def accuracy_g(n: torch.Tensor, comps: Comparisons) -> torch.Tensor:
     """Eq. 7–8: a sample is correct iff all its binaries are 1; accuracy = mean over samples."""
-    return _per_group_all(b).double().mean(-1)
+    return (n.flatten(1) == 0).double().mean(-1)  # P = 1: one row per sample
 
 
-def topk_g(k: int) -> BinaryMetric:
+def topk_g(k: int) -> CountMetric:
     """Top-k accuracy: a sample is correct iff fewer than ``k`` competitors beat (or tie) it."""
 
-    def g(b: torch.Tensor, comps: Comparisons) -> torch.Tensor:
-        return (_lost(b, 2) < k).double().mean(-1)
+    def g(n: torch.Tensor, comps: Comparisons) -> torch.Tensor:
+        return (n.flatten(1) < k).double().mean(-1)
 
     return g
 
 
-def _sorted_negatives_above(b: torch.Tensor) -> torch.Tensor:
+def _sorted_negatives_above(n: torch.Tensor) -> torch.Tensor:
     """Per positive, the number of negatives scoring ≥ it, sorted ascending ``(A, P)``.
 
     Sorting reproduces the positives' score order (a higher positive has no more negatives
     above it); ties in the count only arise between positives with no negative between them,
     where either order gives the same precisions.
     """
-    above = _lost(b, 1)  # (A, 1, P)
-    return above.flatten(1).sort(dim=1).values.double()
+    return n.flatten(1).sort(dim=1).values.double()
 
 
-def ap_g(b: torch.Tensor, comps: Comparisons) -> torch.Tensor:
+def ap_g(n: torch.Tensor, comps: Comparisons) -> torch.Tensor:
     """Average precision (paper §4.2.2) from positive-vs-negative binaries.
 
     With ``n_(r)`` the sorted counts of negatives above each positive, the r-th ranked positive
     has precision ``r / (r + n_(r))`` and AP is their mean over the ``P`` positives.
     """
-    n = _sorted_negatives_above(b)
-    r = torch.arange(1, n.shape[1] + 1, device=n.device, dtype=n.dtype)
-    return (r / (r + n)).mean(-1)
+    above = _sorted_negatives_above(n)
+    r = torch.arange(1, above.shape[1] + 1, device=above.device, dtype=above.dtype)
+    return (r / (r + above)).mean(-1)
 
 
-def auc_g(b: torch.Tensor, comps: Comparisons) -> torch.Tensor:
+def auc_g(n: torch.Tensor, comps: Comparisons) -> torch.Tensor:
     """ROC-AUC = fraction of valid positive–negative pairs ranked correctly (Mann–Whitney U)."""
-    total = comps.num_binaries
     valid = comps.num_valid()
-    won = _as_bytes(b).flatten(1).sum(-1, dtype=torch.int64).double() - (total - valid)
-    return won / valid
+    return (valid - n.flatten(1).sum(-1, dtype=torch.float64)) / valid
 
 
-def precision_at_k_g(k: int) -> BinaryMetric:
+def precision_at_k_g(k: int) -> CountMetric:
     """Precision@k of a binary ranking: the r-th positive sits at rank ``r + n_(r)``; it is in
     the top ``k`` iff ``r + n_(r) ≤ k``; precision@k = (number of such positives) / k."""
 
-    def g(b: torch.Tensor, comps: Comparisons) -> torch.Tensor:
-        n = _sorted_negatives_above(b)
-        items = comps.shape[1] + (
-            comps.shape[2] if comps.valid is None else int(comps.valid.sum())
-        )
+    def g(n: torch.Tensor, comps: Comparisons) -> torch.Tensor:
+        items = comps.extra.get("items")
+        if items is None:
+            raise ValueError("precision@k needs the ranking layout (extra['items'])")
         if k > items:
             raise ValueError(f"k must be ≤ the number of ranked items ({items}), got {k}")
-        r = torch.arange(1, n.shape[1] + 1, device=n.device, dtype=n.dtype)
-        return (r + n <= k).double().sum(-1) / k
+        above = _sorted_negatives_above(n)
+        r = torch.arange(1, above.shape[1] + 1, device=above.device, dtype=above.dtype)
+        return (r + above <= k).double().sum(-1) / k
 
     return g
 
 
-def f1_g(b: torch.Tensor, comps: Comparisons) -> torch.Tensor:
+def f1_g(n: torch.Tensor, comps: Comparisons) -> torch.Tensor:
     """F1 = 2TP / (2TP + FP + FN) of the decisions ``s > 0`` (binaries = correct decisions)."""
-    correct = _as_bool(b).flatten(1)  # (A, N)
+    correct = n.flatten(1) == 0  # (A, N)
     positive = comps.extra["positive"].to(correct.device)
     tp = (correct & positive).sum(-1).double()
     fn = positive.sum().double() - tp
@@ -158,10 +171,10 @@ def f1_g(b: torch.Tensor, comps: Comparisons) -> torch.Tensor:
     return 2 * tp / (2 * tp + fp + fn)
 
 
-def pck_g(b: torch.Tensor, comps: Comparisons) -> torch.Tensor:
+def pck_g(n: torch.Tensor, comps: Comparisons) -> torch.Tensor:
     """PCK (paper §4.3.2): a joint is correct iff some positive pixel beats every negative
     pixel (``any_i all_j b[k, i, j]``); PCK = mean over heatmaps."""
-    return _as_bytes(b).amin(-1).amax(-1).double().mean(-1)
+    return (n == 0).any(-1).double().mean(-1)
 
 
 # --------------------------------------------------------------------------- references
@@ -205,7 +218,7 @@ def precision_at_k_reference(input: torch.Tensor, target: torch.Tensor, k: int) 
 
 def f1_reference(input: torch.Tensor, target: torch.Tensor) -> float:
     """F1 of the decisions ``s > 0`` (positives) and ``s < 0`` (negatives)."""
-    scores, positive = binary_labels(input, target, need_negative=False)
+    scores, positive = binary_labels(input, target)
     tp = float((positive & (scores > 0)).sum())
     fn = float((positive & ~(scores > 0)).sum())
     fp = float((~positive & ~(scores < 0)).sum())
@@ -239,31 +252,35 @@ def _check_radius(radius: object) -> float:
 @METRICS.register("accuracy", help="multi-class accuracy: b_ij = s_i,y − s_i,j (§3.2)")
 def accuracy() -> Metric:
     """Multi-class accuracy (paper §3.2): logits ``(N, C)``, labels ``(N,)``."""
-    return Metric("accuracy", classification_comparisons, accuracy_g, accuracy_reference)
+    return Metric(
+        "accuracy", classification_comparisons, reference=accuracy_reference,
+        from_counts=accuracy_g,
+    )
 
 
 @METRICS.register("topk", help="top-k accuracy: fewer than k competitors win (beyond paper)")
 def topk(k: int = 5) -> Metric:
-    """Top-k accuracy: logits ``(N, C)``, labels ``(N,)``; same binaries as accuracy."""
+    """Top-k accuracy: logits ``(N, C)`` with ``C > k``, labels ``(N,)``; same binaries as
+    accuracy."""
     k = _check_k(k)
     return Metric(
         f"top{k}",
-        classification_comparisons,
-        topk_g(k),
-        partial(topk_reference, k=k),
+        partial(classification_comparisons, k=k),
+        reference=partial(topk_reference, k=k),
+        from_counts=topk_g(k),
     )
 
 
 @METRICS.register("ap", help="average precision, binary: b_ij = s_pos_i − s_neg_j (§4.2)")
 def ap() -> Metric:
     """Average precision (paper §4.2): scores ``(N,)``/``(N, 1)`` or 2 logits, targets {0, 1}."""
-    return Metric("ap", ranking_comparisons, ap_g, ap_reference)
+    return Metric("ap", ranking_comparisons, reference=ap_reference, from_counts=ap_g)
 
 
 @METRICS.register("auc", help="ROC-AUC, binary: fraction of positive-negative pairs won")
 def auc() -> Metric:
     """ROC-AUC (beyond the paper): same binaries as AP, ``g`` = their mean."""
-    return Metric("auc", ranking_comparisons, auc_g, auc_reference)
+    return Metric("auc", ranking_comparisons, reference=auc_reference, from_counts=auc_g)
 
 
 @METRICS.register("precision_at_k", help="precision@k of a binary ranking (positives in top k)")
@@ -273,26 +290,28 @@ def precision_at_k(k: int = 1) -> Metric:
     return Metric(
         f"precision@{k}",
         ranking_comparisons,
-        precision_at_k_g(k),
-        partial(precision_at_k_reference, k=k),
+        reference=partial(precision_at_k_reference, k=k),
+        from_counts=precision_at_k_g(k),
     )
 
 
 @METRICS.register("f1", help="F1 of the binary decisions s > 0 (one binary per sample)")
 def f1() -> Metric:
     """F1 at threshold 0 (beyond the paper): ``b_i = [±s_i > 0]`` = decision ``i`` correct."""
-    return Metric("f1", threshold_comparisons, f1_g, f1_reference)
+    return Metric("f1", threshold_comparisons, reference=f1_reference, from_counts=f1_g)
 
 
 @METRICS.register("pck", help="PCK on heatmaps: pixels within radius vs the rest (§4.3)")
 def pck(radius: float = 1.0) -> Metric:
-    """PCK (paper §4.3): heatmap logits ``(N, S·S)``, target flat pixel index ``(N,)``."""
+    """PCK (paper §4.3): heatmap logits ``(N, S·S)``, target flat pixel index ``(N,)``. Nearby
+    anchors flip whole pixels (paper appendix A)."""
     radius = _check_radius(radius)
     return Metric(
         "pck",
         partial(keypoint_comparisons, radius=radius),
-        pck_g,
-        partial(pck_reference, radius=radius),
+        reference=partial(pck_reference, radius=radius),
+        from_counts=pck_g,
+        nearby_unit="score",
     )
 
 
@@ -318,7 +337,9 @@ def custom_metric(
             )
         return out
 
-    return Metric(getattr(fn, "__name__", "custom"), base.refactor, evaluate)
+    return Metric(
+        getattr(fn, "__name__", "custom"), base.refactor, evaluate, nearby_unit=base.nearby_unit
+    )
 
 
 def resolve_metric(metric: str | Metric | Callable, **kwargs: object) -> Metric:
@@ -336,6 +357,7 @@ def resolve_metric(metric: str | Metric | Callable, **kwargs: object) -> Metric:
 
 __all__ = [
     "METRICS",
+    "NEARBY_UNITS",
     "Metric",
     "accuracy",
     "ap",
@@ -343,6 +365,7 @@ __all__ = [
     "custom_metric",
     "f1",
     "heatmap_logits",
+    "lost_counts",
     "pck",
     "precision_at_k",
     "resolve_metric",

@@ -6,7 +6,8 @@ Every metric implemented here compares *positive* scores with *negative* scores 
 * ``neg`` ``(G, Q)``: per group ``g``, the scores they are compared against;
 * the comparisons (eq. 4's ``f``) are all differences ``c[g, i, j] = pos[g, i] − neg[g, j]``,
   shape ``(G, P, Q)``, and the binaries (``h``) are ``b = [c > 0]`` (paper §3.3: the step at 0,
-  so a tie ``c = 0`` is a *lost* comparison, ``b = 0``).
+  so a tie ``c = 0`` is a *lost* comparison, ``b = 0``). :func:`binarize` is the one home of
+  this sign rule: the exact metric, ``last_metric`` and the nearby anchors all use it.
 
 Examples: multi-class accuracy (§3.2, eq. 8) has one group per sample, ``P = 1`` (the target
 score) and ``Q = C − 1`` (the competitors); AP (§4.2.2) has one group, ``P`` positives and ``Q``
@@ -18,6 +19,11 @@ pixels of a heatmap sit among the negatives so that every group has the same ``Q
 comparisons are constants: their binary (hard, relaxed, and in every anchor) is **1**, a
 "comparison already won" that changes no metric, adds nothing to any interpolation distance and
 receives no gradient.
+
+Value checks (NaN/Inf scans, label ranges) follow :func:`losskit._validation.check_values`
+(``validate_args``); shape and dtype checks are always on. A ranking batch without a positive
+or a negative sample is recognised from its shapes (no extra read of the data) and raises
+:class:`DegenerateBatchError`.
 """
 
 from __future__ import annotations
@@ -28,7 +34,14 @@ from typing import Any
 
 import torch
 
-from losskit._validation import check_finite_float, check_logits_and_labels
+from losskit._validation import check_finite_float, check_logits_and_labels, check_values
+from losskit.uniloss._random import generator_key, traced_uniform
+
+
+def binarize(c: torch.Tensor) -> torch.Tensor:
+    """``h`` (eq. 4, §3.3): ``b = [c > 0]`` — a tied comparison (``c = 0``) is lost. The one
+    sign rule of UniLoss."""
+    return c > 0
 
 
 @dataclass
@@ -64,25 +77,32 @@ class Comparisons:
             return None
         return self.valid.unsqueeze(1).expand(self.shape)
 
-    def num_valid(self) -> int:
-        """Number of valid comparisons (all of them when ``valid`` is ``None``)."""
+    def num_valid(self) -> int | torch.Tensor:
+        """Number of valid comparisons: an ``int`` when ``valid`` is ``None`` (all of them), else
+        a 0-d tensor (not read back to the host)."""
         if self.valid is None:
             return self.num_binaries
-        return int(self.valid.sum()) * self.shape[1]
+        return self.valid.sum() * self.shape[1]
 
     def hard_binaries(self) -> torch.Tensor:
-        """``b = [c > 0]`` ``(G, P, Q)`` bool, invalid comparisons set to 1 (eq. 4's ``h``)."""
-        b = self.differences() > 0
+        """``b = binarize(c)`` ``(G, P, Q)`` bool, invalid comparisons set to 1 (eq. 4's ``h``)."""
+        b = binarize(self.differences())
         if self.valid is not None:
             b = b | ~self.valid.unsqueeze(1)
         return b
+
+    def map_scores(self, fn) -> Comparisons:
+        """The same comparisons of ``fn(pos)`` and ``fn(neg)`` (``fn`` increasing)."""
+        return Comparisons(fn(self.pos), fn(self.neg), self.valid, self.extra)
 
 
 # --------------------------------------------------------------------------- input handling
 
 class DegenerateBatchError(ValueError):
-    """A well-formed batch on which a ranking metric is undefined (no positive or no negative
-    sample). ``UniLoss(on_degenerate="zero")`` turns it into a zero loss (no gradient)."""
+    """A well-formed batch on which the metric is undefined or constant: a ranking metric
+    without a positive or a negative sample, or no comparison at all.
+    ``UniLoss(on_degenerate="zero")`` turns it into a zero loss (no gradient)."""
+
 
 def _check_labels(target: torch.Tensor, n: int, name: str = "target") -> None:
     if not isinstance(target, torch.Tensor):
@@ -93,11 +113,11 @@ def _check_labels(target: torch.Tensor, n: int, name: str = "target") -> None:
         raise ValueError(f"{name} must have shape (N,) = ({n},), got {tuple(target.shape)}")
 
 
-def binary_scores(input: torch.Tensor) -> torch.Tensor:
+def binary_scores(input: torch.Tensor, validate_args: bool | None = None) -> torch.Tensor:
     """Positive-class score of a binary model ``(N,)``: ``logit_1 − logit_0`` for ``(N, 2)``
     logits (as :func:`losskit.train.evaluation.binary_scores`), the logit for ``(N,)``/``(N, 1)``.
     """
-    check_finite_float(input, "input")
+    check_finite_float(input, "input", validate_args)
     if input.dim() == 2 and input.shape[1] == 2:
         return input[:, 1] - input[:, 0]
     if input.dim() == 1 or (input.dim() == 2 and input.shape[1] == 1):
@@ -108,43 +128,56 @@ def binary_scores(input: torch.Tensor) -> torch.Tensor:
 
 
 def binary_labels(
-    input: torch.Tensor, target: torch.Tensor, need_negative: bool = True
+    input: torch.Tensor, target: torch.Tensor, validate_args: bool | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validated ``(scores (N,), positive mask (N,) bool)`` for a binary ranking metric.
+    """Validated ``(scores (N,), positive mask (N,) bool)`` for a binary metric.
 
-    Raises ``ValueError`` when ``target`` is not ``{0, 1}``-valued, has no positive, or (when
-    ``need_negative``) no negative sample.
+    Raises ``ValueError`` when ``target`` is not ``{0, 1}``-valued (a value check).
     """
-    scores = binary_scores(input)
+    scores = binary_scores(input, validate_args)
     if scores.shape[0] == 0:
         raise ValueError("input is an empty batch (N = 0)")
     _check_labels(target, scores.shape[0])
-    if target.dtype != torch.bool and bool(((target != 0) & (target != 1)).any()):
+    if (
+        target.dtype != torch.bool
+        and check_values(validate_args)
+        and bool(((target != 0) & (target != 1)).any())
+    ):
         raise ValueError("target must contain only 0 (negative) and 1 (positive)")
-    positive = target.bool()
-    if not bool(positive.any()):
+    return scores, target if target.dtype == torch.bool else target != 0
+
+
+def _check_not_degenerate(num_positive: int, num_negative: int | None = None) -> None:
+    if num_positive == 0:
         raise DegenerateBatchError(
             "target contains no positive sample (label 1); the metric is undefined"
         )
-    if need_negative and bool(positive.all()):
+    if num_negative is not None and num_negative == 0:
         raise DegenerateBatchError(
             "target contains no negative sample (label 0); the metric is undefined"
         )
-    return scores, positive
 
 
 # --------------------------------------------------------------------------- refactorings
-def classification_comparisons(input: torch.Tensor, target: torch.Tensor) -> Comparisons:
+def classification_comparisons(
+    input: torch.Tensor, target: torch.Tensor, validate_args: bool | None = None, k: int = 1
+) -> Comparisons:
     """Multi-class accuracy / top-k (paper §3.2, eq. 8; §4.4.2).
 
     One group per sample ``i``: ``pos = s[i, y_i]`` ``(N, 1)``, ``neg = s[i, j]`` for the
     ``C − 1`` competitors ``j ≠ y_i`` (in class order) ``(N, C − 1)``; so
-    ``b[i, 0, j] = [s_{i, y_i} − s_{i, j} > 0]``.
+    ``b[i, 0, j] = [s_{i, y_i} − s_{i, j} > 0]``. ``k`` (top-k) must be below ``C``: with
+    ``k ≥ C`` every sample is always right and the metric is constant.
     """
-    check_logits_and_labels(input, target)
+    check_logits_and_labels(input, target, validate_args)
     n, c = input.shape
     if c < 2:
         raise ValueError(f"input must have at least 2 classes (columns), got {c}")
+    if k >= c:
+        raise ValueError(
+            f"k must be smaller than the number of classes ({c}), got {k}: top-{k} accuracy "
+            "is then 1 for any scores"
+        )
     y = (target if target.dtype == torch.int64 else target.long()).unsqueeze(1)
     pos = input.gather(1, y)
     cols = _columns(c - 1, input.device)
@@ -164,29 +197,43 @@ def _columns(n: int, device: torch.device) -> torch.Tensor:
     return cols
 
 
-def ranking_comparisons(input: torch.Tensor, target: torch.Tensor) -> Comparisons:
+def ranking_comparisons(
+    input: torch.Tensor, target: torch.Tensor, validate_args: bool | None = None
+) -> Comparisons:
     """Binary ranking metrics: AP (paper §4.2.2), ROC-AUC, precision@k.
 
     One group: ``pos`` = scores of the positives ``(1, P)``, ``neg`` = scores of the negatives
     ``(1, Q)``; ``b[0, i, j] = [s_i − s_j > 0]`` for positive ``i``, negative ``j``. Scores are
-    :func:`binary_scores` of ``input``; ``target`` is ``{0, 1}`` ``(N,)``.
+    :func:`binary_scores` of ``input``; ``target`` is ``{0, 1}`` ``(N,)``. ``extra``:
+    ``items`` (``N``) and ``degenerate`` (0-d bool tensor: no positive or no negative).
     """
-    scores, positive = binary_labels(input, target)
-    return Comparisons(scores[positive].unsqueeze(0), scores[~positive].unsqueeze(0))
+    scores, positive = binary_labels(input, target, validate_args)
+    pos, neg = scores[positive], scores[~positive]
+    extra: dict[str, Any] = {"items": scores.shape[0]}
+    if torch.compiler.is_compiling():  # symbolic sizes: the loss resolves it in the graph
+        extra["degenerate"] = positive.all() | ~positive.any()
+    else:  # the sizes of the selections tell, for free
+        _check_not_degenerate(pos.shape[0], neg.shape[0])
+    return Comparisons(pos.unsqueeze(0), neg.unsqueeze(0), extra=extra)
 
 
-def threshold_comparisons(input: torch.Tensor, target: torch.Tensor) -> Comparisons:
+def threshold_comparisons(
+    input: torch.Tensor, target: torch.Tensor, validate_args: bool | None = None
+) -> Comparisons:
     """Thresholded binary decisions (F1 at threshold 0, i.e. the argmax of two logits).
 
     One group per sample with ``P = Q = 1``: ``c_i = s_i − 0`` for a positive (correct iff
     predicted positive, ``s_i > 0``) and ``c_i = 0 − s_i`` for a negative (correct iff
     ``s_i < 0``). ``extra["positive"]`` ``(N,)`` bool tells ``g`` which is which.
     """
-    scores, positive = binary_labels(input, target, need_negative=False)
+    scores, positive = binary_labels(input, target, validate_args)
     signed = torch.where(positive, scores, -scores)
-    return Comparisons(
-        signed.unsqueeze(1), torch.zeros_like(signed).unsqueeze(1), extra={"positive": positive}
-    )
+    extra: dict[str, Any] = {"positive": positive}
+    if check_values(validate_args):
+        _check_not_degenerate(int(positive.sum()))
+    else:  # not read back: the loss resolves it in the graph
+        extra["degenerate"] = ~positive.any()
+    return Comparisons(signed.unsqueeze(1), torch.zeros_like(signed).unsqueeze(1), extra=extra)
 
 
 def disk_offsets(radius: float) -> list[tuple[int, int]]:
@@ -202,10 +249,12 @@ def disk_offsets(radius: float) -> list[tuple[int, int]]:
     return offsets
 
 
-def heatmap_logits(input: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+def heatmap_logits(
+    input: torch.Tensor, validate_args: bool | None = None
+) -> tuple[torch.Tensor, int, int]:
     """Flatten heatmap logits to ``(N, H·W)``; accepts ``(N, S·S)`` (square, row-major),
     ``(N, H, W)`` or ``(N, 1, H, W)``. Returns ``(flat, H, W)``."""
-    check_finite_float(input, "input")
+    check_finite_float(input, "input", validate_args)
     if input.dim() == 2:
         side = math.isqrt(input.shape[1])
         if side * side != input.shape[1]:
@@ -226,7 +275,12 @@ def heatmap_logits(input: torch.Tensor) -> tuple[torch.Tensor, int, int]:
     return input.reshape(input.shape[0], h * w), h, w
 
 
-def keypoint_comparisons(input: torch.Tensor, target: torch.Tensor, radius: float) -> Comparisons:
+def keypoint_comparisons(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    radius: float,
+    validate_args: bool | None = None,
+) -> Comparisons:
     """PCK on heatmaps (paper §4.3.2).
 
     One group per heatmap ``k``; positives: pixels within Euclidean distance ``radius``
@@ -237,30 +291,32 @@ def keypoint_comparisons(input: torch.Tensor, target: torch.Tensor, radius: floa
     beats every negative pixel.
 
     ``target``: the keypoint's flat pixel index ``(N,)`` (row-major ``r·W + c``); a negative
-    index means "no keypoint" and is rejected, as is a radius that leaves no negative pixel.
+    index means "no keypoint" and is rejected, as is a radius that leaves no negative pixel
+    (value checks).
     """
-    flat, h, w = heatmap_logits(input)
+    flat, h, w = heatmap_logits(input, validate_args)
     n, m = flat.shape
     _check_labels(target, n)
-    if bool((target < 0).any()):
-        raise ValueError(
-            "target contains a heatmap without a keypoint (negative pixel index); PCK needs one "
-            "keypoint per heatmap"
-        )
-    if bool((target >= m).any()):
-        raise ValueError(f"target pixel indices must lie in [0, {m}), got max {int(target.max())}")
+    if check_values(validate_args):
+        if bool((target < 0).any()):
+            raise ValueError(
+                "target contains a heatmap without a keypoint (negative pixel index); PCK "
+                "needs one keypoint per heatmap"
+            )
+        if bool((target >= m).any()):
+            raise ValueError(
+                f"target pixel indices must lie in [0, {m}), got max {int(target.max())}"
+            )
     t = target.long()
     tr, tc = t // w, t % w
-    offsets = torch.tensor(disk_offsets(radius), device=flat.device, dtype=torch.long)
+    offsets, pr, pc = _pixel_grid(radius, h, w, flat.device)
     rows = tr.unsqueeze(1) + offsets[:, 0]
     cols = tc.unsqueeze(1) + offsets[:, 1]
     inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
     pos_idx = torch.where(inside, rows * w + cols, t.unsqueeze(1))
-    pr = torch.arange(m, device=flat.device) // w
-    pc = torch.arange(m, device=flat.device) % w
-    d2 = (pr.unsqueeze(0) - tr.unsqueeze(1)) ** 2 + (pc.unsqueeze(0) - tc.unsqueeze(1)) ** 2
-    negative = d2.to(torch.float64) > radius * radius
-    if not bool(negative.any(1).all()):
+    d2 = (pr - tr.unsqueeze(1)).square_() + (pc - tc.unsqueeze(1)).square_()
+    negative = d2 > math.floor(radius * radius)  # integer d² > r²  ⇔  d² > ⌊r²⌋
+    if check_values(validate_args) and not bool(negative.any(1).all()):
         raise ValueError(
             f"radius {radius} covers the whole {h}×{w} heatmap for some sample: no negative "
             "pixel is left to compare against"
@@ -268,9 +324,25 @@ def keypoint_comparisons(input: torch.Tensor, target: torch.Tensor, radius: floa
     return Comparisons(flat.gather(1, pos_idx), flat, valid=negative)
 
 
+_GRIDS: dict[tuple[float, int, int, torch.device], tuple[torch.Tensor, ...]] = {}
+
+
+def _pixel_grid(
+    radius: float, h: int, w: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cached ``(disk offsets (D, 2), pixel rows (1, H·W), pixel columns (1, H·W))``."""
+    key = (radius, h, w, device)
+    grid = _GRIDS.get(key)
+    if grid is None:
+        pixels = torch.arange(h * w, device=device).unsqueeze(0)
+        offsets = torch.tensor(disk_offsets(radius), device=device, dtype=torch.long)
+        grid = _GRIDS[key] = (offsets, pixels // w, pixels % w)
+    return grid  # type: ignore[return-value]
+
+
 # --------------------------------------------------------------------------- subsampling
 def subsample(
-    comps: Comparisons, spec: int | float | None, generator: torch.Generator | None = None
+    comps: Comparisons, spec: int | float | None, generator: torch.Generator | int | None = None
 ) -> Comparisons:
     """Keep a subset of the negative columns of every group (paper §4.4.2, "a portion of binary
     variables" per step on CIFAR-100).
@@ -281,7 +353,8 @@ def subsample(
       top-k (with ``k`` ≥ the metric's k) and PCK this keeps ``g(sign(b))`` exact, since the
       strongest competitor is always kept.
     * a ``float`` in ``(0, 1]``: per group a uniformly random ``ceil(fraction · Q)`` columns
-      (valid ones first), drawn from ``generator``.
+      (valid ones first), drawn from ``generator`` (or the generator key of
+      :func:`losskit.uniloss._random.generator_key`).
 
     Returns ``comps`` unchanged when nothing would be dropped.
     """
@@ -301,8 +374,8 @@ def subsample(
         keep = math.ceil(float(spec) * q)
         if keep >= q:
             return comps
-        device = generator.device if generator is not None else comps.neg.device
-        key = torch.rand(g, q, generator=generator, device=device).to(comps.neg.device)
+        rng = generator if isinstance(generator, int) else generator_key(generator)
+        key = traced_uniform(comps.neg, rng, (g, q))
         if comps.valid is not None:
             key = key.masked_fill(~comps.valid, -1.0)
     idx = key.topk(keep, dim=1, sorted=False).indices
