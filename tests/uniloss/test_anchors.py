@@ -107,3 +107,83 @@ def test_bad_arguments():
         sample_anchors(cur, num_bad=-1)
     with pytest.raises(ValueError, match="at least one anchor"):
         sample_anchors(cur, None, 0, 0, 0, include_truth=False)
+
+
+def _pck_case(seed=0, n=3, side=6, radius=1.0):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, side * side, generator=g, dtype=torch.float64)
+    target = torch.randint(0, side * side, (n,), generator=g)
+    comps = METRICS.get("pck", radius=radius).refactor(logits, target)
+    return comps, comps.hard_binaries(), comps.valid_mask()
+
+
+@pytest.mark.parametrize("nearby", ["random", "toward_truth"])
+def test_score_unit_sets_all_binaries_of_one_pixel(nearby):
+    """Paper appendix A (pose): a nearby anchor changes every binary of one pixel."""
+    comps, cur, valid = _pck_case()
+    a = sample_anchors(cur, valid, 0, 0, 10, nearby=nearby, unit="score",
+                       generator=torch.Generator().manual_seed(1))
+    rows = a.bits[a.kind == NEARBY]
+    assert rows.shape == (10, *cur.shape)
+    _, p, q = cur.shape
+    for k, row in enumerate(rows):
+        g, i, j = (int(v) for v in torch.unravel_index(a.nearby_pos[k, 0], cur.shape))
+        expected = cur.clone()
+        if k < 5:  # a positive pixel now beats every negative pixel
+            expected[g, i, :] = True
+        else:  # a negative pixel now beats every positive (toward_truth: loses to every one)
+            assert bool(valid[g, 0, j])
+            expected[g, :, j] = nearby == "toward_truth"
+        assert torch.equal(row, expected | ~valid)
+
+
+def test_score_unit_changes_a_whole_pixel_not_one_bit():
+    comps, cur, valid = _pck_case(seed=2)
+    g = torch.Generator().manual_seed(0)
+    pixel = sample_anchors(cur, valid, 0, 0, 16, unit="score", generator=g)
+    bit = sample_anchors(cur, valid, 0, 0, 16, unit="bit", generator=g)
+    p_dist = hamming(pixel.bits[pixel.kind == NEARBY], cur.expand(16, *cur.shape))
+    b_dist = hamming(bit.bits[bit.kind == NEARBY], cur.expand(16, *cur.shape))
+    assert (b_dist == 1).all()
+    assert int(p_dist.max()) > 1  # some pixel's binaries were not all set already
+
+
+def test_pck_defaults_to_whole_pixels():
+    from losskit.uniloss import UniLoss
+
+    assert UniLoss("pck").nearby_unit == "score"
+    assert UniLoss("pck", nearby_unit="bit").nearby_unit == "bit"
+    assert UniLoss("accuracy").nearby_unit == "bit"
+    with pytest.raises(ValueError, match="nearby_unit"):
+        UniLoss("pck", nearby_unit="pixel")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"flip_bits": 3},
+        {"nearby": "toward_truth"},
+        {"unit": "score"},
+        {"unit": "score", "flip_bits": 2, "nearby": "toward_truth"},
+    ],
+)
+def test_lost_counts_from_structure_equal_counts_of_the_bits(options):
+    from losskit.uniloss.metrics import lost_counts
+
+    for _, cur, valid in (_pck_case(3), _pck_case(4, radius=0.0)):
+        a = sample_anchors(cur, valid, 5, 4, 6, generator=torch.Generator().manual_seed(5),
+                           **options)
+        base = lost_counts(cur.unsqueeze(0))[0].reshape(-1)
+        direct = lost_counts(a.bits).reshape(len(a), -1)
+        assert torch.equal(a.lost_counts(base), direct.to(torch.float32))
+
+
+def test_too_few_flippable_bits_pad_without_changes():
+    cur = torch.ones(1, 1, 3, dtype=torch.bool)
+    cur[0, 0, 1] = False
+    a = sample_anchors(cur, None, 2, 0, 2, flip_bits=5, nearby="toward_truth")
+    near = a.bits[a.kind == NEARBY]
+    assert bool(near.all())  # the one wrong bit flipped, the rest is padding
+    good = a.bits[a.kind == GOOD]
+    assert (hamming(good, torch.ones_like(good)) == 3).all()  # min(flip_bits, L)

@@ -237,7 +237,7 @@ def test_bad_inputs():
         pck(hm[:, :15], t)
     with pytest.raises(ValueError, match=r"\[0, 16\)"):
         pck(hm, torch.tensor([3, 16]))
-    with pytest.raises(ValueError, match="no negative pixel"):
+    with pytest.raises(ValueError, match="covers the whole 4×4 heatmap"):
         UniLoss("pck", radius=10.0, seed=0)(hm, t)
     with pytest.raises(ValueError, match="anchors must have shape"):
         acc.surrogate(x, y, anchors=torch.ones(3, 6, 1, 2, dtype=torch.bool))
@@ -284,3 +284,156 @@ def test_squash_keeps_the_exact_metric_and_bounds_differences(metric):
     assert torch.isfinite(x.grad).all()
     with pytest.raises(ValueError, match="squash"):
         UniLoss(metric, squash=1)
+
+
+# --------------------------------------------------------------------------- edge cases
+def test_topk_needs_fewer_than_k_classes():
+    x, y = logits_and_labels(n=8, c=5)
+    with pytest.raises(ValueError, match="k must be smaller than the number of classes"):
+        UniLoss("topk", k=5, seed=0)(x, y)
+    assert float(UniLoss("topk", k=4, seed=0)(x, y)) >= 0.0
+
+
+@pytest.mark.parametrize("on_degenerate", ["raise", "zero"])
+def test_no_comparison_left_follows_on_degenerate(on_degenerate):
+    """PCK whose radius covers every heatmap: every binary is constant."""
+    from losskit.uniloss import DegenerateBatchError
+
+    x = torch.randn(2, 9, dtype=torch.float64, requires_grad=True)
+    target = torch.tensor([4, 4])
+    loss_fn = UniLoss("pck", radius=2.0, seed=0, on_degenerate=on_degenerate)
+    if on_degenerate == "raise":
+        with pytest.raises(DegenerateBatchError, match="every sample"):
+            loss_fn(x, target)
+        return
+    loss = loss_fn(x, target)
+    loss.backward()
+    assert float(loss.detach()) == 0.0 and bool((x.grad == 0).all())
+    assert loss_fn.last_surrogate is None
+
+
+def test_ap_squash_floor():
+    """Documented: squashed scores never reach the ground-truth anchor (relaxed binaries stay
+    ≤ sigmoid(2/T)), so the loss keeps a floor > 0 even for perfect, large-margin scores."""
+    y = (torch.arange(40) % 5 == 0).long()
+    floors = []
+    for margin in (10.0, 100.0):
+        x = (2.0 * y - 1.0).double() * margin
+        assert float(UniLoss("ap", seed=0)(x, y)) < 1e-5  # logits: → 0 with the margin
+        floors.append(float(UniLoss("ap", relaxation="authors", seed=0)(x, y)))
+        assert float(UniLoss("ap", squash=True, seed=0)(x, y)) > 0.01
+    assert floors[0] > 0.05 and floors[0] == pytest.approx(floors[1], rel=1e-3)
+
+
+# --------------------------------------------------------------------------- the sign rule
+def test_all_zero_logits_every_comparison_is_lost():
+    """Ties are lost (h = [c > 0]): all-zero logits are wrong everywhere, for the exact metric,
+    last_metric and the nearby anchors alike."""
+    x, y = torch.zeros(6, 4), torch.tensor([0, 1, 2, 3, 0, 1])
+    loss = UniLoss("accuracy", num_good=0, num_bad=0, num_nearby=8, seed=0)
+    loss(x, y)
+    assert float(loss.last_metric) == 0.0 == loss.metric.hard(x, y)
+    comps = loss.comparisons(x, y)
+    anchors = loss.sample_anchors(comps)
+    assert not bool(comps.hard_binaries().any())
+    near = anchors.bits[1:]
+    assert bool((near.flatten(1).sum(1) == 1).all())  # each: the all-lost base, one bit flipped
+
+
+def test_target_tied_with_a_competitor_is_an_error():
+    x = torch.tensor([[2.0, 2.0, 0.0], [3.0, 1.0, 0.0], [0.0, 5.0, 5.0]], dtype=torch.float64)
+    y = torch.tensor([0, 0, 2])
+    strict = float((x.gather(1, y[:, None]) > x).sum(1).eq(x.shape[1] - 1).double().mean())
+    loss = UniLoss("accuracy", num_good=0, num_bad=0, num_nearby=4, seed=0)
+    loss(x, y)
+    assert strict == 1 / 3
+    assert float(loss.last_metric) == strict == loss.metric.hard(x, y)
+    current = loss.comparisons(x, y).hard_binaries()
+    assert current.flatten().tolist() == [False, True, True, True, True, False]
+    anchors = loss.sample_anchors(loss.comparisons(x, y))
+    assert torch.equal(anchors.base, current.reshape(-1))  # nearby rows start from h(c)
+
+
+def test_ap_tie_between_a_positive_and_a_negative_is_lost():
+    scores = torch.tensor([1.0, 1.0, 0.0, 2.0], dtype=torch.float64)
+    y = torch.tensor([1, 0, 0, 0])
+    loss = UniLoss("ap", seed=0)
+    loss(scores, y)
+    # the positive is tied with one negative and below another: 2 negatives at or above it
+    assert float(loss.last_metric) == pytest.approx(1 / 3) == loss.metric.hard(scores, y)
+
+
+# --------------------------------------------------------------------------- value checks
+def test_value_checks_off_non_finite_scores_give_non_finite_loss_and_gradients():
+    import losskit
+
+    x, y = logits_and_labels(n=8, c=4, dtype=torch.float32)
+    x[2, 1] = float("inf")
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        UniLoss(seed=0)(x, y)
+    for make in (lambda: UniLoss(seed=0, validate_args=False), lambda: UniLoss(seed=0)):
+        with losskit.validate_args(make().validate_args is not False and False):
+            xs = x.clone().requires_grad_(True)
+            loss = make()(xs, y)
+            loss.backward()
+            assert not torch.isfinite(loss) and not torch.isfinite(xs.grad).all()
+    assert UniLoss(validate_args=True).validate_args is True
+    with pytest.raises(ValueError, match="validate_args"):
+        UniLoss(validate_args="no")
+
+
+def test_unchecked_f1_without_positive_resolves_on_degenerate_in_the_graph():
+    import losskit
+
+    scores = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    negatives = torch.zeros(6, dtype=torch.long)
+    with losskit.validate_args(False):
+        zero = UniLoss("f1", seed=0, on_degenerate="zero")
+        loss = zero(scores, negatives)
+        loss.backward()
+        assert float(loss.detach()) == 0.0 and bool((scores.grad == 0).all())
+        assert torch.isnan(zero.last_surrogate) and torch.isnan(zero.last_metric)
+        assert torch.isnan(UniLoss("f1", seed=0)(scores, negatives))
+    from losskit.uniloss import DegenerateBatchError
+
+    with pytest.raises(DegenerateBatchError, match="no positive"):
+        UniLoss("f1", seed=0)(scores, negatives)
+
+
+# --------------------------------------------------------------------------- two evaluations
+STRUCTURE_CASES = [
+    ("accuracy", {}),
+    ("accuracy", {"relaxation": "authors", "power": 2.0}),
+    ("accuracy", {"subsample": 0.5, "flip_bits": 3}),
+    ("accuracy", {"nearby": "toward_truth", "temperature": 0.5}),
+    ("topk", {"k": 2}),
+    ("ap", {}),
+    ("auc", {"num_bad": 0}),
+    ("precision_at_k", {"k": 4, "include_truth": False}),
+    ("f1", {}),
+    ("pck", {"radius": 1.0}),
+    ("pck", {"radius": 1.5, "nearby_unit": "bit", "flip_bits": 2}),
+    ("pck", {"radius": 1.0, "nearby": "toward_truth", "subsample": 6}),
+]
+
+
+@pytest.mark.parametrize("name, kwargs", STRUCTURE_CASES)
+def test_anchors_by_structure_equal_materialised_anchors(monkeypatch, name, kwargs):
+    """Large problems use the anchors' structure, small ones their bits: same value and
+    gradient (to rounding)."""
+    import losskit.uniloss.loss as loss_module
+
+    make, kw = CASES[name]
+    x, y = make()
+    results = []
+    for limit in (0, 1 << 40):
+        monkeypatch.setattr(loss_module, "DENSE_LIMIT", limit)
+        xs = x.clone().requires_grad_(True)
+        loss_fn = UniLoss(name, seed=1, **{**kw, **kwargs})
+        value = loss_fn(xs, y)
+        value.backward()
+        results.append((value.detach(), xs.grad, loss_fn.last_metric))
+    (v0, g0, m0), (v1, g1, m1) = results
+    torch.testing.assert_close(v0, v1, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(g0, g1, rtol=1e-10, atol=1e-14)
+    assert float(m0) == float(m1)

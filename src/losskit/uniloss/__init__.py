@@ -7,13 +7,14 @@ by a sigmoid and interpolated over anchors by IDW — a surrogate loss for any s
 
 from losskit.uniloss.anchors import Anchors, sample_anchors
 from losskit.uniloss.interpolation import idw, sigmoid_relaxation
-from losskit.uniloss.loss import UniLoss
+from losskit.uniloss.loss import RELAXATIONS, UniLoss
 from losskit.uniloss.method import UniLossMethod
 from losskit.uniloss.metrics import METRICS, Metric, custom_metric, resolve_metric
 from losskit.uniloss.refactor import Comparisons, DegenerateBatchError, binary_scores, subsample
 
 __all__ = [
     "METRICS",
+    "RELAXATIONS",
     "Anchors",
     "Comparisons",
     "DegenerateBatchError",

@@ -56,7 +56,8 @@ class Anchors:
     * ``good_pos`` / ``good_val`` ``(A_good, K)``: edits of the all-ones configuration — flat
       position and new value (``False``: the bit is set to 0); position ``L`` is padding
       (value ``True``, no change);
-    * ``dense`` ``(A_dense, L)`` bool: explicit rows (the bad anchors, or user anchors);
+    * ``dense`` ``(A_dense, L)`` bool (or float 0/1): explicit rows (the bad anchors, or user
+      anchors);
     * ``base`` ``(L,)`` bool and ``nearby_pos`` / ``nearby_val`` ``(A_nearby, K')``: edits of
       the current configuration ``base`` (position ``L``: padding, value ``True``);
     * ``padded``: whether some edit may be padding (``False`` allows a faster build).
@@ -146,7 +147,7 @@ class Anchors:
                 ones = torch.ones(1, 1, dtype=torch.bool, device=self._device())
                 rows.append(ones.expand(t + g, length))
             if self.dense is not None:
-                rows.append(self.dense)
+                rows.append(self.dense if self.dense.dtype == torch.bool else self.dense.bool())
             if self.base is not None and n:
                 rows.append(self.base.reshape(1, length).expand(n, length))
             if extra is not None:
@@ -172,34 +173,34 @@ class Anchors:
             out[-1, :length] = extra.reshape(-1)
         return out[:, :length]
 
-    def lost_counts(self, rows: int, base_counts: torch.Tensor | None = None,
-                    dense_float: torch.Tensor | None = None) -> torch.Tensor:
-        """Per anchor and row ``(g, i)``, the number of binaries equal to 0 ``(A, rows)`` with
-        ``rows = G·P``, from the anchors' structure (no bits materialised).
+    def lost_counts(self, base_counts: torch.Tensor | None = None) -> torch.Tensor:
+        """Per anchor and row ``(g, i)`` of binaries shaped ``(G, P, Q)``, the number of
+        binaries equal to 0 ``(A, G·P)``, from the anchors' structure (no bits materialised);
+        float (``dense``'s dtype when it is float, else float32).
 
-        ``base_counts`` ``(rows,)``: the counts of ``base`` (needed with nearby anchors);
-        ``dense_float``: ``dense`` already converted to a float dtype (else converted here).
+        ``base_counts`` ``(G·P,)``: the counts of ``base`` (needed with nearby anchors).
         """
-        length = self.length
-        q = length // rows if rows else 1
+        g_, p_, q = self.shape
+        rows = g_ * p_
+        dense = self.dense
+        dtype = dense.dtype if dense is not None and dense.is_floating_point() else torch.float32
         blocks: list[torch.Tensor] = []
         device = self._device()
         t, g, d, n = self.sizes()
         if t:
-            blocks.append(torch.zeros(1, rows, dtype=torch.float32, device=device))
+            blocks.append(torch.zeros(1, rows, dtype=dtype, device=device))
         if g and self.good_pos is not None and self.good_val is not None:
-            lost = (~self.good_val).to(torch.float32)  # base 1 → value v: Δlost = 1 − v
-            counts = torch.zeros(g, rows + 1, dtype=torch.float32, device=device)
+            lost = (~self.good_val).to(dtype)  # base 1 → value v: Δlost = 1 − v
+            counts = torch.zeros(g, rows + 1, dtype=dtype, device=device)
             blocks.append(counts.scatter_add_(1, self.good_pos // q, lost)[:, :rows])
-        if d and self.dense is not None:
-            dense = dense_float if dense_float is not None else _as_float(self.dense, torch.float32)
-            blocks.append(q - dense.reshape(d, rows, q).sum(-1, dtype=torch.float32))
+        if d and dense is not None:
+            blocks.append(q - _as_float(dense, dtype).reshape(d, rows, q).sum(-1))
         if n and self.nearby_pos is not None and self.nearby_val is not None:
             if base_counts is None or self.base is None:
                 raise ValueError("nearby anchors need the counts of their base configuration")
             base = _extend(self.base, True)
-            delta = base[self.nearby_pos].to(torch.float32) - self.nearby_val.to(torch.float32)
-            counts = _extend(base_counts.to(torch.float32), 0.0).expand(n, rows + 1).clone()
+            delta = base[self.nearby_pos].to(dtype) - self.nearby_val.to(dtype)
+            counts = _extend(base_counts.to(dtype), 0.0).expand(n, rows + 1).clone()
             blocks.append(counts.scatter_add_(1, self.nearby_pos // q, delta)[:, :rows])
         return torch.cat(blocks) if len(blocks) > 1 else blocks[0]
 
@@ -220,19 +221,27 @@ def _check_count(value: object, name: str) -> int:
     return value
 
 
-_UNPACK: dict[torch.device, torch.Tensor] = {}
+_UNPACK: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
 
 
-def random_bits(count: int, length: int, key: int, device: torch.device) -> torch.Tensor:
+def random_bits(
+    count: int, length: int, key: int, device: torch.device, dtype: torch.dtype = torch.bool
+) -> torch.Tensor:
     """``(count, length)`` independent fair random bits: bit ``k`` of random byte ``b`` is bit
-    ``8b + k`` (8 bits per drawn byte, unpacked through a 256-entry table)."""
-    words = randint(key, 256, (count, -(-length // 8), 1), device, torch.uint8)
-    table = _UNPACK.get(device)
+    ``8b + k`` (8 bits per drawn byte, unpacked through a 256-entry table straight into
+    ``dtype``: bool or a float dtype)."""
+    words = randint(key, 256, (count, -(-length // 8)), device, torch.uint8)
+    table = _UNPACK.get((device, dtype))
     if table is None:
         rows = [[(v >> k) & 1 for k in range(8)] for v in range(256)]
-        table = torch.tensor(rows, dtype=torch.uint8).view(torch.int64).reshape(256)
-        table = _UNPACK[device] = table.to(device)
-    bits = table.index_select(0, words.reshape(-1).long()).view(torch.bool)
+        if dtype == torch.bool:  # a row of 8 bools read as one int64
+            table = torch.tensor(rows, dtype=torch.uint8).view(torch.int64).reshape(256)
+        else:
+            table = torch.tensor(rows, dtype=dtype)
+        table = _UNPACK[(device, dtype)] = table.to(device)
+    bits = table.index_select(0, words.reshape(-1).long())
+    if dtype == torch.bool:
+        bits = bits.view(torch.bool)
     return bits.reshape(count, words.shape[1] * 8)[:, :length]
 
 
@@ -306,17 +315,19 @@ def _draw(
     flip_bits: int,
     nearby: str,
     unit: str,
+    dense_dtype: torch.dtype = torch.bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """All random parts of the anchors around ``current`` ``(G, P, Q)`` (see
-    :func:`sample_anchors`): ``(good_pos, good_val, bad, nearby_pos, nearby_val)``."""
+    :func:`sample_anchors`): ``(good_pos, good_val, bad, nearby_pos, nearby_val)``, the bad
+    rows in ``dense_dtype``."""
     device = current.device
     flat = current.reshape(-1)
     length = flat.shape[0]
     flippable = None if valid is None else valid.reshape(-1)
     good = _pick_positions(num_good, flip_bits, flippable, length, key, device)
-    bad = random_bits(num_bad, length, key, device)
+    bad = random_bits(num_bad, length, key, device, dense_dtype)
     if flippable is not None:
-        bad = bad | ~flippable
+        bad = bad.masked_fill(~flippable, True)
     if unit == "score":
         columns = None if valid is None else valid[:, 0, :].reshape(-1)
         near, near_val = _score_edits(
@@ -336,14 +347,16 @@ def _draw(
     return good, good == length, bad, near, near_val
 
 
-def _draw_fake(current, valid, key, num_good, num_bad, num_nearby, flip_bits, nearby, unit):
+def _draw_fake(
+    current, valid, key, num_good, num_bad, num_nearby, flip_bits, nearby, unit, dense_dtype
+):
     g, p, q = current.shape
     width = flip_bits * torch.sym_max(p, q) if unit == "score" else flip_bits
     long = {"dtype": torch.long}
     return (
         current.new_empty((num_good, flip_bits), **long),
         current.new_empty((num_good, flip_bits)),
-        current.new_empty((num_bad, g * p * q)),
+        current.new_empty((num_bad, g * p * q), dtype=dense_dtype),
         current.new_empty((num_nearby, width), **long),
         current.new_empty((num_nearby, width)),
     )
@@ -359,8 +372,11 @@ def _draw_schema(
     flip_bits: int,
     nearby: str,
     unit: str,
+    dense_dtype: torch.dtype,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    return _draw(current, valid, key, num_good, num_bad, num_nearby, flip_bits, nearby, unit)
+    return _draw(
+        current, valid, key, num_good, num_bad, num_nearby, flip_bits, nearby, unit, dense_dtype
+    )
 
 
 draw = opaque_when_compiling("uniloss_anchors", _draw_fake, _draw_schema)
@@ -415,7 +431,7 @@ def sample_anchors(
     val3 = None if valid is None else valid.bool().reshape(cur3.shape)
     key = generator if isinstance(generator, int) else generator_key(generator)
     good, good_val, bad, near, near_val = draw(
-        cur3, val3, key, num_good, num_bad, num_nearby, flip_bits, nearby, unit
+        cur3, val3, key, num_good, num_bad, num_nearby, flip_bits, nearby, unit, torch.bool
     )
     return Anchors(
         shape,

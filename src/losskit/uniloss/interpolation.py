@@ -224,8 +224,8 @@ class _AnchorIDW(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx, pos, neg, c, valid, truth, good_pos, good_val, dense, base, near_pos, near_val,
-        values, temperature, power,
+        ctx, pos, neg, c, valid, truth, good_pos, good_val, dense, dense_ones, base, near_pos,
+        near_val, values, temperature, power,
     ):
         u = _relax(c, valid, temperature)
         uf = u.reshape(-1)
@@ -237,7 +237,7 @@ class _AnchorIDW(torch.autograd.Function):
             change, step = _edit_terms(u_ext, 1.0, good_val.to(uf.dtype), good_pos)
             parts.append(q_ones + (change * step).sum(1))
         if dense is not None:
-            parts.append((dense.sum(1) + uf.dot(uf)).sub_(dense @ uf, alpha=2.0))
+            parts.append((dense_ones + uf.dot(uf)).sub_(dense @ uf, alpha=2.0))
         base_ext = None
         if near_pos is not None:
             base_ext = _extend(base.to(uf.dtype), 1.0)
@@ -285,7 +285,7 @@ class _AnchorIDW(torch.autograd.Function):
             edits.index_add_(0, near_pos.reshape(-1), (gn.unsqueeze(1) * change).reshape(-1))
         if edits is not None:
             grad_u = grad_u - edits[:-1]
-        return (*_relax_backward(grad_u, u), *(None,) * 12)
+        return (*_relax_backward(grad_u, u), *(None,) * 13)
 
 
 def _edit_terms(u_ext, base_p, val, positions):
@@ -305,7 +305,7 @@ def relaxed_idw(
     power: float = 1.0,
     valid: torch.Tensor | None = None,
     c: torch.Tensor | None = None,
-    dense: torch.Tensor | None = None,
+    dense_ones: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``idw(sigmoid_relaxation(pos[:, :, None] − neg[:, None, :], T, valid), anchors, values,
     power)`` (Euclidean) as one fused autograd node — the same value and gradient as the
@@ -313,10 +313,10 @@ def relaxed_idw(
 
     ``anchors``: bits ``(A, …)`` with ``L = G·P·Q`` elements each (:class:`_DenseAnchorIDW`),
     or :class:`~losskit.uniloss.anchors.Anchors`, used by structure without materialising
-    their bits (:class:`_AnchorIDW`; ``dense``: ``anchors.dense`` already converted to the
-    compute dtype). ``valid``: ``(G, Q)`` column mask; ``c``: the differences if already
-    computed (must equal ``pos[:, :, None] − neg[:, None, :]``). The computation runs in
-    float64 for float64 scores, else float32; the result has ``pos``'s dtype.
+    their bits (:class:`_AnchorIDW`; ``dense_ones``: the number of ones of each dense row, if
+    known). ``valid``: ``(G, Q)`` column mask; ``c``: the differences if already computed
+    (must equal ``pos[:, :, None] − neg[:, None, :]``). The computation runs in float64 for
+    float64 scores, else float32; the result has ``pos``'s dtype.
     """
     dtype = _compute_dtype(pos.dtype)
     if c is None:
@@ -337,11 +337,12 @@ def relaxed_idw(
             pos, neg, c, valid, bits, values, float(temperature), float(power)
         )
         return out if out.dtype == pos.dtype else out.to(pos.dtype)
-    if anchors.dense is not None and dense is None:
-        dense = _as_float(anchors.dense, dtype)
+    dense = None if anchors.dense is None else _as_float(anchors.dense, dtype)
+    if dense is not None:
+        dense_ones = dense.sum(1) if dense_ones is None else dense_ones.to(dtype)
     out = _AnchorIDW.apply(
         pos, neg, c, valid, anchors.truth, anchors.good_pos, anchors.good_val, dense,
-        anchors.base, anchors.nearby_pos, anchors.nearby_val, values, float(temperature),
-        float(power),
+        dense_ones, anchors.base, anchors.nearby_pos, anchors.nearby_val, values,
+        float(temperature), float(power),
     )
     return out if out.dtype == pos.dtype else out.to(pos.dtype)

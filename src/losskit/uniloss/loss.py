@@ -30,11 +30,9 @@ from losskit._validation import check_values
 from losskit.distributed import gather_batch
 from losskit.uniloss._random import generator_key
 from losskit.uniloss.anchors import (
-    BAD,
     NEARBY_MODES,
     UNITS,
     Anchors,
-    _as_float,
     check_anchor_options,
     draw,
     may_pad,
@@ -56,7 +54,7 @@ from losskit.uniloss.refactor import (
 )
 
 SCOPES = ("local", "global")
-DENSE_LIMIT = 1 << 19
+DENSE_LIMIT = 1 << 18
 """Up to this many anchor bits (``(A + 1)·L``) the anchors are materialised (fewest ops);
 beyond, they are used by structure (cost flat in ``A``; see :mod:`losskit.uniloss.anchors`)."""
 RELAXATIONS: dict[str, tuple[bool, float]] = {"logit": (False, 1.0), "authors": (True, 2.0)}
@@ -279,16 +277,20 @@ class UniLoss(nn.Module):
         return self._squashed(self._raw_comparisons(input, target))
 
     def sample_anchors(
-        self, comps: Comparisons, current: torch.Tensor | None = None
+        self,
+        comps: Comparisons,
+        current: torch.Tensor | None = None,
+        dense_dtype: torch.dtype = torch.bool,
     ) -> Anchors:
-        """Anchors around the current configuration ``h(c)`` of ``comps``."""
+        """Anchors around the current configuration ``h(c)`` of ``comps`` (bad rows in
+        ``dense_dtype``)."""
         if current is None:
             with torch.no_grad():
                 current = comps.hard_binaries()
         valid = comps.valid_mask()
         good, good_val, bad, near, near_val = draw(
             current, valid, self._rng, self.num_good, self.num_bad, self.num_nearby,
-            self.flip_bits, self.nearby, self.nearby_unit,
+            self.flip_bits, self.nearby, self.nearby_unit, dense_dtype,
         )
         return Anchors(
             tuple(current.shape),
@@ -303,30 +305,15 @@ class UniLoss(nn.Module):
                            self.nearby_unit),
         )
 
-    def anchor_values(
-        self, anchors: Anchors, comps: Comparisons, current: torch.Tensor,
-        dense: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """``g`` at every anchor and (last) at ``current``: ``(A + 1,)`` float64. Built-in
-        metrics go through their lost counts (:meth:`Anchors.lost_counts`); a custom ``g`` gets
-        the materialised bits."""
-        if self.metric.from_counts is None:
-            return self.metric.evaluate(anchors.bits_with(current), comps)  # type: ignore[misc]
-        g, p, q = comps.shape
-        won = current.view(torch.uint8).sum(-1, dtype=torch.int32)
-        base = (q - won).reshape(-1)
-        counts = anchors.lost_counts(g * p, base, dense)
-        counts = torch.cat([counts, base.to(counts.dtype).unsqueeze(0)])
-        return self.metric.from_counts(counts.reshape(-1, g, p), comps)
-
-    def _by_structure(self, anchors: Anchors, comps: Comparisons) -> bool:
-        """Whether to evaluate the anchors from their structure (large ``A·L``; always while
-        compiling, where sizes may be symbolic) rather than from their materialised bits."""
-        if self.metric.from_counts is None or anchors.dense_kind != BAD:
+    def _by_structure(self, comps: Comparisons) -> bool:
+        """Whether to use drawn anchors by structure (large ``A·L``; always while compiling,
+        where sizes may be symbolic) rather than as materialised bits (fewest ops)."""
+        if self.metric.from_counts is None or self.distance != "euclidean":
             return False
         if torch.compiler.is_compiling():
             return True
-        return (len(anchors) + 1) * comps.num_binaries > DENSE_LIMIT
+        anchors = int(self.include_truth) + self.num_good + self.num_bad + self.num_nearby
+        return (anchors + 1) * comps.num_binaries > DENSE_LIMIT
 
     def surrogate(
         self,
@@ -341,7 +328,7 @@ class UniLoss(nn.Module):
         """
         comps = self._raw_comparisons(input, target)
         degenerate = comps.extra.get("degenerate")  # a tensor when not decided on the host
-        if comps.num_binaries == 0 and not torch.compiler.is_compiling():
+        if not torch.compiler.is_compiling() and comps.num_binaries == 0:
             raise DegenerateBatchError("the batch has no comparison: the metric is constant")
         relaxed = self._squashed(comps)
         dtype = torch.float64 if comps.pos.dtype == torch.float64 else torch.float32
@@ -351,22 +338,21 @@ class UniLoss(nn.Module):
             valid = comps.valid_mask()
             if valid is not None:
                 current |= ~valid
-            if anchors is None:
-                anchors = self.sample_anchors(comps, current)
-            elif not isinstance(anchors, Anchors):
-                anchors = Anchors.from_bits(anchors)
-            if tuple(anchors.shape) != comps.shape:
-                raise ValueError(
-                    f"anchors must have shape (A, {', '.join(map(str, comps.shape))}), "
-                    f"got (A, {', '.join(map(str, anchors.shape))})"
-                )
-            dense = None
-            if self._by_structure(anchors, comps):
+            dense_ones = None
+            if anchors is None and self._by_structure(comps):
                 # large problems: distances and values from the anchors' structure
-                dense = None if anchors.dense is None else _as_float(anchors.dense, dtype)
-                values = self.anchor_values(anchors, comps, current, dense)
-                points: Anchors | torch.Tensor = anchors
-            else:  # small problems: the fewest ops on materialised bits
+                points: Anchors | torch.Tensor = self.sample_anchors(comps, current, dtype)
+                values, dense_ones = self._values_by_counts(points, comps, current)
+            else:  # small problems, custom metrics, given anchors: materialised bits
+                if anchors is None:
+                    anchors = self.sample_anchors(comps, current)
+                elif not isinstance(anchors, Anchors):
+                    anchors = Anchors.from_bits(anchors)
+                if tuple(anchors.shape) != comps.shape:
+                    raise ValueError(
+                        f"anchors must have shape (A, {', '.join(map(str, comps.shape))}), "
+                        f"got (A, {', '.join(map(str, anchors.shape))})"
+                    )
                 bits = anchors.bits_with(current)
                 values = self.metric.evaluate(bits, comps)  # type: ignore[misc]
                 points = bits[:-1]
@@ -377,12 +363,11 @@ class UniLoss(nn.Module):
         if self.distance == "euclidean":
             value = relaxed_idw(
                 relaxed.pos, relaxed.neg, points, values[:-1], self.temperature, self.power,
-                comps.valid, c_relaxed, dense,
+                comps.valid, c_relaxed, dense_ones,
             )
         else:
             u = sigmoid_relaxation(relaxed.differences(), self.temperature, valid)
-            bits = points if isinstance(points, torch.Tensor) else anchors.bits
-            value = idw(u, bits, values[:-1], self.power, self.distance)
+            value = idw(u, points, values[:-1], self.power, self.distance)
         if degenerate is not None:
             fill = 0.0 if self.on_degenerate == "zero" else math.nan
             value = value.masked_fill(degenerate, 1.0 - fill)
@@ -391,6 +376,20 @@ class UniLoss(nn.Module):
         else:
             self.last_surrogate = value.detach()
         return value
+
+    def _values_by_counts(
+        self, anchors: Anchors, comps: Comparisons, current: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``g`` at every anchor and (last) at ``current`` ``(A + 1,)`` from the lost counts
+        (:meth:`Anchors.lost_counts`), and the number of ones of each dense row."""
+        g, p, q = comps.shape
+        base = q - current.view(torch.uint8).sum(-1, dtype=torch.int32).reshape(-1)
+        counts = anchors.lost_counts(base)
+        t, ng, nd, _ = anchors.sizes()
+        dense_ones = None if not nd else comps.num_binaries - counts[t + ng : t + ng + nd].sum(1)
+        counts = torch.cat([counts, base.to(counts.dtype).unsqueeze(0)])
+        values = self.metric.from_counts(counts.reshape(-1, g, p), comps)  # type: ignore[misc]
+        return values, dense_ones
 
     def forward(
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None

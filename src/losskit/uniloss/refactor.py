@@ -316,11 +316,18 @@ def keypoint_comparisons(
     pos_idx = torch.where(inside, rows * w + cols, t.unsqueeze(1))
     d2 = (pr - tr.unsqueeze(1)).square_() + (pc - tc.unsqueeze(1)).square_()
     negative = d2 > math.floor(radius * radius)  # integer d² > r²  ⇔  d² > ⌊r²⌋
-    if check_values(validate_args) and not bool(negative.any(1).all()):
-        raise ValueError(
-            f"radius {radius} covers the whole {h}×{w} heatmap for some sample: no negative "
-            "pixel is left to compare against"
-        )
+    if check_values(validate_args):
+        compared = negative.any(1)
+        if not bool(compared.any()):
+            raise DegenerateBatchError(
+                f"radius {radius} covers the whole {h}×{w} heatmap for every sample: no "
+                "comparison is left, PCK is 1 for any scores"
+            )
+        if not bool(compared.all()):
+            raise ValueError(
+                f"radius {radius} covers the whole {h}×{w} heatmap for some sample: no "
+                "negative pixel is left to compare against"
+            )
     return Comparisons(flat.gather(1, pos_idx), flat, valid=negative)
 
 
