@@ -51,11 +51,13 @@ def _on(out: torch.Tensor, device: torch.device) -> torch.Tensor:
     return out if out.device == device else out.to(device)
 
 
-def uniform(key: int, size: tuple[int, ...], device: torch.device) -> torch.Tensor:
-    """``torch.rand(size)`` float32 from generator ``key``, drawn on its device, on ``device``."""
+def uniform(
+    key: int, size: tuple[int, ...], device: torch.device, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """``torch.rand(size)`` from generator ``key``, drawn on its device, on ``device``."""
     generator = generator_for(key)
     gen_device = generator.device if generator is not None else device
-    return _on(torch.rand(size, generator=generator, device=gen_device), device)
+    return _on(torch.rand(size, generator=generator, device=gen_device, dtype=dtype), device)
 
 
 def randint(

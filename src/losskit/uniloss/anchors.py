@@ -255,20 +255,28 @@ def _pick_positions(
 ) -> torch.Tensor:
     """``(count, bits)`` flat positions, distinct within a row, drawn uniformly among
     ``candidates`` (``(L,)`` bool; ``None``: all ``length`` positions). With fewer candidates
-    than ``bits``, the missing columns are ``length`` (padding)."""
-    index = None if candidates is None else candidates.nonzero().squeeze(1)
-    n = length if index is None else index.shape[0]
-    m = min(bits, n)
-    if m == 0:
-        picks = torch.zeros(count, 0, dtype=torch.long, device=device)
-    elif m == 1:
-        picks = randint(key, n, (count, 1), device)
+    than ``bits``, the missing columns are ``length`` (padding). Nothing is read back to the
+    host (no ``nonzero``): one pick is the ``⌊r·n⌋``-th candidate (a search in their cumulative
+    count), several are the candidates with the largest random keys."""
+    if candidates is None:
+        m = min(bits, length)
+        if m == 0:
+            picks = torch.zeros(count, 0, dtype=torch.long, device=device)
+        elif m == 1:
+            picks = randint(key, length, (count, 1), device)
+        else:
+            picks = uniform(key, (count, length), device).topk(m, dim=1, sorted=False).indices
+    elif bits == 1:
+        ranks = candidates.cumsum(0)
+        r = uniform(key, (count, 1), device, torch.float64)
+        k = (r * ranks[-1:]).floor_().long()  # the k-th candidate (0-based); none: position L
+        picks = torch.searchsorted(ranks, k + 1)
     else:
-        picks = uniform(key, (count, n), device).topk(m, dim=1, sorted=False).indices
-    if index is not None:
-        picks = index[picks]
-    if m < bits:
-        picks = torch.cat([picks, picks.new_full((count, bits - m), length)], 1)
+        keys = uniform(key, (count, length), device).masked_fill_(~candidates, -1.0)
+        top = keys.topk(min(bits, length), dim=1, sorted=False)
+        picks = top.indices.masked_fill_(top.values < 0, length)
+    if picks.shape[1] < bits:
+        picks = torch.cat([picks, picks.new_full((count, bits - picks.shape[1]), length)], 1)
     return picks
 
 

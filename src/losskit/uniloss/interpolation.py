@@ -1,14 +1,14 @@
 """Interpolation (UniLoss §3.4): sigmoid for ``h`` (eq. 9) and IDW for ``g`` (eq. 10).
 
 Sigmoid relaxation and the scale of the scores
-    ``b̃ = sigmoid(c / T)``. The paper uses ``T = 1`` on networks that end in a sigmoid, so its
-    score differences lie in ``[−1, 1]`` and ``b̃ ∈ [0.27, 0.73]``: the relaxed configuration
-    stays well inside the cube, far from every anchor. Our models output *un-squashed* logits,
-    whose differences grow during training; ``T`` rescales them. Small ``T`` makes ``b̃``
-    saturate to exact bits (``b̃`` reaches an anchor, where the gradient vanishes, like a
-    satisfied hinge); large ``T`` keeps ``b̃`` near ½ (every anchor about equally far, a weak
-    signal that acts like a sigmoid-margin loss). Differences of a few logits are typical, so
-    ``T`` of the order of 1 works; see ``losskit.uniloss.loss`` for the defaults we measured.
+    ``b̃ = sigmoid(c / T)``. The authors' networks end in a sigmoid and their code relaxes
+    differences of its outputs with ``T = 1``: differences in ``(−1, 1)``, ``b̃ ∈ (0.27, 0.73)``
+    — the relaxed configuration stays well inside the cube, far from every anchor
+    (``relaxation="authors"`` reproduces it: ``tanh(s/2)`` squashing, ``T = 2``). By default
+    (``"logit"``) we compare *un-squashed* logits, whose differences grow during training;
+    ``T`` rescales them. Small ``T`` makes ``b̃`` saturate to exact bits (``b̃`` reaches an
+    anchor, where the gradient vanishes, like a satisfied hinge); large ``T`` keeps ``b̃`` near
+    ½ (every anchor about equally far, a weak signal that acts like a sigmoid-margin loss).
 
 IDW (Shepard 1968)
     ``g̃(u) = Σ_i w_i g(a_i) / Σ_i w_i`` with ``w_i = d(u, a_i)^(−p)``, computed as
