@@ -189,19 +189,23 @@ class Anchors:
         t, g, d, n = self.sizes()
         if t:
             blocks.append(torch.zeros(1, rows, dtype=dtype, device=device))
+        pad = int(self.padded)  # padding edits land in an extra column (row index G·P)
         if g and self.good_pos is not None and self.good_val is not None:
             lost = (~self.good_val).to(dtype)  # base 1 → value v: Δlost = 1 − v
-            counts = torch.zeros(g, rows + 1, dtype=dtype, device=device)
-            blocks.append(counts.scatter_add_(1, self.good_pos // q, lost)[:, :rows])
+            counts = torch.zeros(g, rows + pad, dtype=dtype, device=device)
+            counts = counts.scatter_add_(1, self.good_pos // q, lost)
+            blocks.append(counts[:, :rows] if pad else counts)
         if d and dense is not None:
             blocks.append(q - _as_float(dense, dtype).reshape(d, rows, q).sum(-1))
         if n and self.nearby_pos is not None and self.nearby_val is not None:
             if base_counts is None or self.base is None:
                 raise ValueError("nearby anchors need the counts of their base configuration")
-            base = _extend(self.base, True)
+            base = _extend(self.base, True) if pad else self.base
             delta = base[self.nearby_pos].to(dtype) - self.nearby_val.to(dtype)
-            counts = _extend(base_counts.to(dtype), 0.0).expand(n, rows + 1).clone()
-            blocks.append(counts.scatter_add_(1, self.nearby_pos // q, delta)[:, :rows])
+            counts = base_counts.to(dtype)
+            counts = (_extend(counts, 0.0) if pad else counts).expand(n, rows + pad).clone()
+            counts = counts.scatter_add_(1, self.nearby_pos // q, delta)
+            blocks.append(counts[:, :rows] if pad else counts)
         return torch.cat(blocks) if len(blocks) > 1 else blocks[0]
 
 

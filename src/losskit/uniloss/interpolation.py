@@ -225,14 +225,17 @@ class _AnchorIDW(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
         ctx, pos, neg, c, valid, truth, good_pos, good_val, dense, dense_ones, base, near_pos,
-        near_val, values, temperature, power,
+        near_val, padded, values, temperature, power,
     ):
         u = _relax(c, valid, temperature)
         uf = u.reshape(-1)
+        length = uf.shape[0]
         e = 1.0 - uf
         q_ones = e.dot(e)
         parts = [q_ones.unsqueeze(0)] if truth else []
-        u_ext = _extend(uf, 1.0) if good_pos is not None or near_pos is not None else None
+        # padding edits (position L) read an extra element equal to their value
+        extend = _extend if padded else _same
+        u_ext = extend(uf, 1.0) if good_pos is not None or near_pos is not None else None
         if good_pos is not None:
             change, step = _edit_terms(u_ext, 1.0, good_val.to(uf.dtype), good_pos)
             parts.append(q_ones + (change * step).sum(1))
@@ -240,8 +243,8 @@ class _AnchorIDW(torch.autograd.Function):
             parts.append((dense_ones + uf.dot(uf)).sub_(dense @ uf, alpha=2.0))
         base_ext = None
         if near_pos is not None:
-            base_ext = _extend(base.to(uf.dtype), 1.0)
-            dh = uf - base_ext[:-1]
+            base_ext = extend(base.to(uf.dtype), 1.0)
+            dh = uf - base_ext[:length]
             change, step = _edit_terms(u_ext, base_ext[near_pos], near_val.to(uf.dtype), near_pos)
             parts.append(dh.dot(dh) + (change * step).sum(1))
         q = torch.cat(parts)
@@ -250,7 +253,7 @@ class _AnchorIDW(torch.autograd.Function):
             u, good_pos, good_val, dense, base_ext, near_pos, near_val, values, w, safe,
             at_anchor, smooth,
         )
-        ctx.truth, ctx.temperature, ctx.power = truth, temperature, power
+        ctx.truth, ctx.padded, ctx.temperature, ctx.power = truth, padded, temperature, power
         return out
 
     @staticmethod
@@ -268,9 +271,10 @@ class _AnchorIDW(torch.autograd.Function):
         ones = gamma[: t + ng].sum()
         grad_u = uf * gamma.sum() - ones
         edits = None
+        size = length + int(ctx.padded)
         if good_pos is not None:
             change = good_val.to(uf.dtype) - 1.0
-            edits = torch.zeros(length + 1, dtype=uf.dtype, device=uf.device)
+            edits = torch.zeros(size, dtype=uf.dtype, device=uf.device)
             edits.index_add_(
                 0, good_pos.reshape(-1), (gamma[t : t + ng, None] * change).reshape(-1)
             )
@@ -278,14 +282,18 @@ class _AnchorIDW(torch.autograd.Function):
             grad_u = grad_u - gamma[t + ng : t + ng + nd] @ dense
         if near_pos is not None:
             gn = gamma[t + ng + nd :]
-            grad_u = grad_u - gn.sum() * base_ext[:-1]
+            grad_u = grad_u - gn.sum() * base_ext[:length]
             if edits is None:
-                edits = torch.zeros(length + 1, dtype=uf.dtype, device=uf.device)
+                edits = torch.zeros(size, dtype=uf.dtype, device=uf.device)
             change = near_val.to(uf.dtype) - base_ext[near_pos]
             edits.index_add_(0, near_pos.reshape(-1), (gn.unsqueeze(1) * change).reshape(-1))
         if edits is not None:
-            grad_u = grad_u - edits[:-1]
-        return (*_relax_backward(grad_u, u), *(None,) * 13)
+            grad_u = grad_u - edits[:length]
+        return (*_relax_backward(grad_u, u), *(None,) * 14)
+
+
+def _same(x: torch.Tensor, value: float) -> torch.Tensor:
+    return x
 
 
 def _edit_terms(u_ext, base_p, val, positions):
@@ -342,7 +350,7 @@ def relaxed_idw(
         dense_ones = dense.sum(1) if dense_ones is None else dense_ones.to(dtype)
     out = _AnchorIDW.apply(
         pos, neg, c, valid, anchors.truth, anchors.good_pos, anchors.good_val, dense,
-        dense_ones, anchors.base, anchors.nearby_pos, anchors.nearby_val, values,
-        float(temperature), float(power),
+        dense_ones, anchors.base, anchors.nearby_pos, anchors.nearby_val, anchors.padded,
+        values, float(temperature), float(power),
     )
     return out if out.dtype == pos.dtype else out.to(pos.dtype)
