@@ -182,6 +182,7 @@ class Anchors:
         """
         g_, p_, q = self.shape
         rows = g_ * p_
+        row_of = torch.sym_max(q, 1)  # flat position // Q (Q = 0: only padding, never read)
         dense = self.dense
         dtype = dense.dtype if dense is not None and dense.is_floating_point() else torch.float32
         blocks: list[torch.Tensor] = []
@@ -193,7 +194,7 @@ class Anchors:
         if g and self.good_pos is not None and self.good_val is not None:
             lost = (~self.good_val).to(dtype)  # base 1 → value v: Δlost = 1 − v
             counts = torch.zeros(g, rows + pad, dtype=dtype, device=device)
-            counts = counts.scatter_add_(1, self.good_pos // q, lost)
+            counts = counts.scatter_add_(1, self.good_pos // row_of, lost)
             blocks.append(counts[:, :rows] if pad else counts)
         if d and dense is not None:
             blocks.append(q - _as_float(dense, dtype).reshape(d, rows, q).sum(-1))
@@ -204,7 +205,7 @@ class Anchors:
             delta = base[self.nearby_pos].to(dtype) - self.nearby_val.to(dtype)
             counts = base_counts.to(dtype)
             counts = (_extend(counts, 0.0) if pad else counts).expand(n, rows + pad).clone()
-            counts = counts.scatter_add_(1, self.nearby_pos // q, delta)
+            counts = counts.scatter_add_(1, self.nearby_pos // row_of, delta)
             blocks.append(counts[:, :rows] if pad else counts)
         return torch.cat(blocks) if len(blocks) > 1 else blocks[0]
 
@@ -246,7 +247,8 @@ def random_bits(
     bits = table.index_select(0, words.reshape(-1).long())
     if dtype == torch.bool:
         bits = bits.view(torch.bool)
-    return bits.reshape(count, words.shape[1] * 8)[:, :length]
+    bits = bits.reshape(count, words.shape[1] * 8)
+    return bits if bits.shape[1] == length else bits[:, :length].contiguous()
 
 
 def _pick_positions(
@@ -327,7 +329,7 @@ def _draw(
     flip_bits: int,
     nearby: str,
     unit: str,
-    dense_dtype: torch.dtype = torch.bool,
+    dense_dtype: torch.dtype,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """All random parts of the anchors around ``current`` ``(G, P, Q)`` (see
     :func:`sample_anchors`): ``(good_pos, good_val, bad, nearby_pos, nearby_val)``, the bad
@@ -374,24 +376,7 @@ def _draw_fake(
     )
 
 
-def _draw_schema(
-    current: torch.Tensor,
-    valid: torch.Tensor | None,
-    key: int,
-    num_good: int,
-    num_bad: int,
-    num_nearby: int,
-    flip_bits: int,
-    nearby: str,
-    unit: str,
-    dense_dtype: torch.dtype,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    return _draw(
-        current, valid, key, num_good, num_bad, num_nearby, flip_bits, nearby, unit, dense_dtype
-    )
-
-
-draw = opaque_when_compiling("uniloss_anchors", _draw_fake, _draw_schema)
+draw = opaque_when_compiling("uniloss_anchors", _draw_fake, _draw)
 """:func:`_draw`, an opaque op while ``torch.compile`` traces (see :mod:`._random`)."""
 
 

@@ -317,8 +317,10 @@ class UniLoss(nn.Module):
             base=current.reshape(-1) if self.num_nearby else None,
             nearby_pos=near if self.num_nearby else None,
             nearby_val=near_val if self.num_nearby else None,
-            padded=may_pad(current.numel(), valid is not None, self.flip_bits, self.nearby,
-                           self.nearby_unit),
+            # compiling: sizes may be symbolic (even 0): always allow padding
+            padded=torch.compiler.is_compiling() or may_pad(
+                current.numel(), valid is not None, self.flip_bits, self.nearby, self.nearby_unit
+            ),
         )
 
     def _by_structure(self, comps: Comparisons) -> bool:
@@ -404,7 +406,7 @@ class UniLoss(nn.Module):
         t, ng, nd, _ = anchors.sizes()
         dense_ones = None if not nd else comps.num_binaries - counts[t + ng : t + ng + nd].sum(1)
         counts = torch.cat([counts, base.to(counts.dtype).unsqueeze(0)])
-        values = self.metric.from_counts(counts.reshape(-1, g, p), comps)  # type: ignore[misc]
+        values = self.metric.from_counts(counts.reshape(len(counts), g, p), comps)  # type: ignore[misc]
         return values, dense_ones
 
     def forward(
