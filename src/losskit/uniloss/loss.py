@@ -156,9 +156,10 @@ class UniLoss(nn.Module):
             undefined), ``last_surrogate`` / ``last_metric`` then being NaN.
         validate_args: value checks (NaN/Inf scan, label ranges); ``None`` follows the global
             switch (:func:`losskit.set_validate_args`). With them off, a forward + backward
-            reads nothing back to the host, and non-finite scores give a non-finite loss and
-            gradients (as ``F.cross_entropy``; an AMP ``GradScaler`` then skips the step)
-            instead of a ``ValueError``.
+            reads no value back to the host (the ranking metrics AP / AUC / precision@k still
+            select positives and negatives by boolean mask: two data-dependent sizes), and
+            non-finite scores give a non-finite loss and gradients (as ``F.cross_entropy``; an
+            AMP ``GradScaler`` then skips the step) instead of a ``ValueError``.
 
     Forward returns the scalar ``1 − g̃`` (in ``[0, 1]`` for metrics in ``[0, 1]``); after each
     call ``last_surrogate`` holds ``g̃`` — the interpolated value the loss descends, *not* an
