@@ -11,7 +11,7 @@ from losskit import data
 
 EXPECTED = {
     "fashion-mnist", "fashion-mnist-binary", "digits", "breast-cancer", "wine",
-    "mnist", "cifar10", "cifar100", "svhn", "keypoints",
+    "mnist", "mnist-binary", "cifar10", "cifar100", "svhn", "keypoints",
 }
 
 

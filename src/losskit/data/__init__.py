@@ -1,7 +1,7 @@
 """Datasets: every loader returns a :class:`DataSplits`; ``load(name, **kw)`` builds one by name.
 
 Importing this package registers: fashion-mnist, fashion-mnist-binary, digits, breast-cancer,
-wine, mnist, cifar10, cifar100, svhn, keypoints; regression: diabetes, heavy-tail.
+wine, mnist, mnist-binary, cifar10, cifar100, svhn, keypoints; regression: diabetes, heavy-tail.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from losskit.data import fashion_mnist as _fashion_mnist  # noqa: F401  (registers loaders)
 from losskit.data import files as _files  # noqa: F401
 from losskit.data import keypoints as _keypoints  # noqa: F401
+from losskit.data import mnist as _mnist  # noqa: F401
 from losskit.data import regression as _regression  # noqa: F401
 from losskit.data import sklearn_sets as _sklearn_sets  # noqa: F401
 from losskit.data.base import DATASETS, DataSplits, as_tensors, load, names
@@ -17,13 +18,13 @@ from losskit.data.fashion_mnist import load_fashion_mnist, load_fashion_mnist_bi
 from losskit.data.files import (
     load_cifar10,
     load_cifar100,
-    load_mnist,
     load_svhn,
     read_cifar_batches,
     read_svhn,
 )
 from losskit.data.idx import parse_idx, read_idx, write_idx
 from losskit.data.keypoints import load_keypoints, make_keypoints
+from losskit.data.mnist import load_mnist, load_mnist_binary
 from losskit.data.regression import load_diabetes, load_heavy_tail, make_heavy_tail
 from losskit.data.sklearn_sets import standardize, tabular_splits
 from losskit.data.splits import (
@@ -50,6 +51,7 @@ __all__ = [
     "load_heavy_tail",
     "load_keypoints",
     "load_mnist",
+    "load_mnist_binary",
     "load_svhn",
     "make_heavy_tail",
     "make_keypoints",

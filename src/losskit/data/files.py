@@ -1,4 +1,6 @@
-"""Readers for datasets the user downloads: MNIST (IDX), CIFAR-10/100 (python pickles), SVHN (.mat).
+"""Readers for datasets the user downloads: CIFAR-10/100 (python pickles), SVHN (.mat).
+
+MNIST, which the project installs itself, lives in :mod:`losskit.data.mnist`.
 
 Nothing is downloaded; a missing file raises one ``FileNotFoundError`` naming the path and where
 to get it. Decoded uint8 arrays are cached per file (path, mtime, size) within the process.
@@ -15,21 +17,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from losskit.data import mnist_style
 from losskit.data.base import DATASETS, DataSplits
 from losskit.data.splits import check_seed, make_splits
 
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 # Per-channel statistics of the training sets (pixels in [0, 1]).
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
 SVHN_MEAN, SVHN_STD = (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)
 
-MNIST_HINT = (
-    "Download the four MNIST IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-    "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz, e.g. from "
-    "https://ossci-datasets.s3.amazonaws.com/mnist/) into root."
-)
 CIFAR10_HINT = (
     "Download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz and extract it; "
     "root is the cifar-10-batches-py folder (or its parent)."
@@ -71,24 +66,6 @@ def _normalise_rgb(
     m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
     return x.sub_(m).div_(s)
-
-
-# ---------------------------------------------------------------------------------------- MNIST
-@DATASETS.register("mnist", help="MNIST from local IDX files (root=...)")
-def load_mnist(root: str | None = None, seed: int = 0, val_fraction: float = 0.0) -> DataSplits:
-    """MNIST from ``root`` (the four IDX files, gz or raw); normalised with 0.1307 / 0.3081."""
-    seed = check_seed(seed)
-    arrays = mnist_style.load_arrays(_root(root, "mnist"), MNIST_HINT)
-    x_tr, y_tr = mnist_style.to_tensors(
-        arrays["train_images"], arrays["train_labels"], MNIST_MEAN, MNIST_STD
-    )
-    x_te, y_te = mnist_style.to_tensors(
-        arrays["test_images"], arrays["test_labels"], MNIST_MEAN, MNIST_STD
-    )
-    return make_splits(
-        "mnist", x_tr, y_tr, x_te, y_te, 10,
-        seed=seed, val_fraction=val_fraction, meta={"task": "classification"},
-    )
 
 
 # ---------------------------------------------------------------------------------------- CIFAR
