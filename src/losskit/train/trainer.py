@@ -20,6 +20,7 @@ value, device, run directory or checkpoint); from the first step on, an exceptio
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import math
 import os
@@ -172,6 +173,17 @@ def build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> An
     return None
 
 
+def build_method(config: TrainConfig) -> Method:
+    """``config.method`` built with ``config.method_kwargs``; the run seed drives the method's
+    own randomness (SLF Gumbel noise, UniLoss anchors, MILS draws): a method whose constructor
+    takes ``seed`` gets ``config.seed`` unless ``method_kwargs`` sets one."""
+    factory = METHODS.factory(config.method)
+    kwargs = dict(config.method_kwargs)
+    if "seed" not in kwargs and "seed" in inspect.signature(factory).parameters:
+        kwargs["seed"] = config.seed
+    return factory(**kwargs)
+
+
 def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in record.items():
@@ -275,9 +287,7 @@ class Trainer:
 
             self.model = DistributedDataParallel(self.model)
         self.is_main = distributed.rank() == 0
-        self.method = (
-            method if method is not None else METHODS.get(config.method, **config.method_kwargs)
-        )
+        self.method = method if method is not None else build_method(config)
 
         self.generator = seeded_generator(config.seed)
         self.ctx = TrainContext(
