@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from losskit.experiments import spec as spec_mod
-from losskit.experiments.spec import Experiment, Variant, resolve, run_key
+from losskit.experiments.spec import Experiment, Tuning, Variant, resolve, run_key
 from losskit.registry import Registry
 from tests.experiments.fakes import toy_experiment
 
@@ -34,19 +34,31 @@ def test_plain_override_replaces_a_dict_field():
     assert exp.config("a", 0).method_kwargs == {"k": 3, "losses": ["ce"]}
 
 
-def test_key_is_stable_and_sensitive_to_what_matters():
+def test_key_is_the_config_alone_stable_and_sensitive_to_what_matters():
     a = toy_experiment().runs()
     b = toy_experiment().runs()
     assert [r.key for r in a] == [r.key for r in b]
     cfg = a[0].config.to_dict()
-    k = run_key("toy", "base", 0, cfg)
-    assert k == run_key("toy", "base", 0, dict(reversed(list(cfg.items()))))  # order-free
-    assert k != run_key("toy", "base", 0, {**cfg, "lr": cfg["lr"] * 2})
-    assert k != run_key("toy", "base", 1, cfg)
-    assert k != run_key("toy", "other", 0, cfg)
-    assert k != run_key("toy2", "base", 0, cfg)
+    k = run_key(cfg)
+    assert k == run_key(dict(reversed(list(cfg.items()))))  # order-free
+    assert k != run_key({**cfg, "lr": cfg["lr"] * 2})
+    assert k != run_key({**cfg, "seed": cfg["seed"] + 1})
+    assert k != run_key({**cfg, "method_kwargs": {**cfg["method_kwargs"], "x": 1}})
     # thread count / progress / out_dir do not change what a run computes
-    assert k == run_key("toy", "base", 0, {**cfg, "threads": 7, "progress": True})
+    assert k == run_key({**cfg, "threads": 7, "progress": True, "out_dir": "/tmp/x"})
+    # the same config in another experiment (a shared baseline) is the same run
+    other = toy_experiment("other").runs()
+    assert [r.key for r in other] == [r.key for r in a]
+    assert {r.experiment for r in other} == {"other"}
+
+
+def test_cost_class_ignores_what_does_not_change_an_epochs_cost():
+    cfg = toy_experiment().runs()[0].config.to_dict()
+    c = spec_mod.cost_class(cfg)
+    same = {**cfg, "seed": 9, "lr": 1.0, "epochs": 50, "schedule": "cosine", "threads": 3}
+    assert spec_mod.cost_class(same) == c
+    assert spec_mod.cost_class({**cfg, "batch_size": 16}) != c
+    assert spec_mod.cost_class({**cfg, "model": "lenet"}) != c
 
 
 @pytest.mark.parametrize(
@@ -61,6 +73,14 @@ def test_key_is_stable_and_sensitive_to_what_matters():
         (dict(variants=[Variant("a", {"bogus.x": 1})], baseline="a"), "bogus"),
         (dict(variants=[Variant("a", {"lr.x": 1})], baseline="a"), "not a dict"),
         (dict(headline=["zzz"]), "headline"),
+        (dict(select="best"), "select"),
+        (dict(fidelity="exact"), "fidelity"),
+        (dict(select="best_val"), "val_fraction"),
+        (dict(tuning=Tuning((0.1, 0.3))), "val_fraction"),
+        (dict(tuning=Tuning((0.1, 0.3), seed=0), base={"data_kwargs": {"val_fraction": 0.1}}),
+         "tuning seed"),
+        (dict(variants=[Variant("a", tune_from="a")], baseline="a"), "tune_from"),
+        (dict(variants=[Variant("a", tune_from="zz")], baseline="a"), "tune_from"),
     ],
 )
 def test_invalid_specs_raise_naming_the_problem(kwargs, match):
@@ -85,3 +105,37 @@ def test_registry_suites_and_resolve():
         resolve("nope", registry=reg, suites=suites)
     with pytest.raises(ValueError, match="implicit"):
         spec_mod.register_suite("all", ["e1"])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(grid=()), "grid"),
+    (dict(grid=(0.1, 0.1)), "grid"),
+    (dict(grid=(0.1, -1.0)), "positive"),
+    (dict(grid=(0.1,), seed=1.5), "seed"),
+    (dict(grid=(0.1,), param="method_kwargs"), "param"),
+    (dict(grid=(0.1,), param="seed"), "param"),
+])
+def test_invalid_tuning_raises(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Tuning(**kwargs)
+
+
+def test_tuned_runs_need_their_values_and_tuning_runs_use_the_tuning_seed():
+    exp = Experiment(
+        "t", "t", {"data_kwargs": {"val_fraction": 0.1}, "lr": 0.5},
+        [Variant("a"), Variant("b", {"momentum": 0.5}, tune_from="a")],
+        seeds=[0, 1], baseline="a", tuning=Tuning((0.01, 0.1), seed=7),
+    )
+    tune = exp.tuning_runs("a")
+    assert [(r.role, r.seed, r.config.lr) for r in tune] == [("tune", 7, 0.01), ("tune", 7, 0.1)]
+    assert exp.source("a") == ("t", "a") and exp.source("b") == ("t", "a")
+    with pytest.raises(ValueError, match="tuned"):
+        exp.runs()
+    runs = exp.runs({"a": {"lr": 0.1}, "b": {"lr": 0.01}})
+    assert [(r.variant, r.seed, r.config.lr, r.role) for r in runs] == [
+        ("a", 0, 0.1, "eval"), ("a", 1, 0.1, "eval"), ("b", 0, 0.01, "eval"),
+        ("b", 1, 0.01, "eval")]
+    assert exp.val_metric == "val_acc"
+    meta = exp.meta()
+    assert meta["tuning"] == {"grid": [0.01, 0.1], "seed": 7, "param": "lr"}
+    assert meta["variants"][1]["tune_from"] == "a" and meta["seeds"] == [0, 1]

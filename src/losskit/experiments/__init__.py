@@ -1,15 +1,20 @@
 """Experiments: declarative specs, a resumable runner, statistics and the report.
 
-``losskit reproduce SUITE`` → :func:`reproduce` (run what is missing, then regenerate the report);
-``losskit report RESULTS`` → :func:`build_report`. The paper experiments themselves live in
-``losskit.experiments.catalog`` (registered on import when that module exists).
+``losskit reproduce SUITE`` → :func:`reproduce` (plan, run what is missing, then regenerate the
+report); ``losskit report RESULTS`` → :func:`build_report`. The experiments themselves live in
+``losskit.experiments.catalog``: suite ``paper`` (real MNIST, the papers' protocols), ``quick``
+(the Fashion-MNIST-subset proxies), ``smoke`` (seconds, for tests); ``all`` = every registered
+experiment (``quick`` + ``paper``).
 """
 
 from importlib.util import find_spec as _find_spec
 
+from losskit.experiments.estimate import Estimator
+from losskit.experiments.plan import Choice, Outcome, Plan, outcome
 from losskit.experiments.report import build_report, readme_table, update_readme
 from losskit.experiments.runner import (
     CorruptResultsError,
+    ResultsLockedError,
     RunFailure,
     RunSummary,
     read_results,
@@ -21,6 +26,7 @@ from losskit.experiments.spec import (
     SUITES,
     Experiment,
     RunSpec,
+    Tuning,
     Variant,
     get,
     register,
@@ -29,7 +35,13 @@ from losskit.experiments.spec import (
     run_key,
     sweep_variants,
 )
-from losskit.experiments.stats import PairedDifference, Summary, paired_difference, summarize
+from losskit.experiments.stats import (
+    PairedDifference,
+    Summary,
+    holm,
+    paired_difference,
+    summarize,
+)
 
 if _find_spec("losskit.experiments.catalog") is not None:  # the lead's paper experiments
     from losskit.experiments import catalog  # noqa: F401
@@ -37,16 +49,24 @@ if _find_spec("losskit.experiments.catalog") is not None:  # the lead's paper ex
 __all__ = [
     "EXPERIMENTS",
     "SUITES",
+    "Choice",
     "CorruptResultsError",
+    "Estimator",
     "Experiment",
+    "Outcome",
     "PairedDifference",
+    "Plan",
+    "ResultsLockedError",
     "RunFailure",
     "RunSpec",
     "RunSummary",
     "Summary",
+    "Tuning",
     "Variant",
     "build_report",
     "get",
+    "holm",
+    "outcome",
     "paired_difference",
     "read_results",
     "readme_table",

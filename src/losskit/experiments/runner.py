@@ -1,32 +1,47 @@
 """Run experiments through the one Trainer into an append-only, crash-safe JSONL file.
 
-One line per finished (experiment, variant, seed) run, written by the parent process with a
-single ``write`` + ``fsync``, so a kill leaves at most a partial last line. On restart the file is
-read, a truncated last line is dropped (the file is rewritten atomically without it) and every
-run whose key is already there is skipped: killed and restarted, nothing is lost or repeated.
-A corrupt line *before* the last one is not guessed at: it raises, naming the line number.
+One self-contained line per finished run (config, per-epoch history, final metrics, versions,
+the experiment's metadata), written by the parent process with a single ``write`` + ``fsync``,
+so a kill leaves at most a partial last line. On restart the file is read, a truncated last line
+is dropped (the file is rewritten atomically without it) and every run whose key is already
+there is skipped: killed and restarted, nothing is lost or repeated. A corrupt line *before* the
+last one is not guessed at: it raises, naming the line number. One writer at a time: the file is
+locked (``RESULTS.lock``); a second ``reproduce`` on it stops with :class:`ResultsLockedError`.
+
+Runs are scheduled by a :class:`~losskit.experiments.plan.Plan`: tuning runs first, then each
+tuned variant's seeds as soon as its choice is known. A run whose loss became non-finite is
+recorded with ``status: "diverged"`` and its epochs up to then (deterministic: re-running the
+seed diverges again). Any other exception records nothing; the others go on, and the returned
+:class:`RunSummary` lists the failures (``reproduce`` then exits non-zero).
 
 ``jobs > 1`` runs in a ``spawn`` process pool, each worker limited to ``cores // jobs`` torch
-threads. A run that raises is recorded nowhere, the others go on, and the returned
-:class:`RunSummary` lists the failures (``reproduce`` then exits non-zero).
+threads. Interrupting the runner (Ctrl-C, SIGTERM) terminates its workers; a worker whose
+parent dies (SIGKILL) exits within a second. One line per finished run (experiment/variant,
+seed, metric, time, runs left, ETA) is printed and flushed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import multiprocessing
 import os
 import platform
+import signal
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from losskit.experiments.estimate import Estimator, format_duration
+from losskit.experiments.plan import Plan, PlannedRun, outcome
 from losskit.experiments.spec import Experiment, RunSpec, resolve
 from losskit.train.config import TrainConfig
 
@@ -134,14 +149,67 @@ def jsonable(obj: Any) -> Any:
     return str(obj)
 
 
+# ---------------------------------------------------------------------------- the lock
+class ResultsLockedError(ValueError):
+    """Another process is writing the same results file."""
+
+
+@contextlib.contextmanager
+def results_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (a ``PATH.lock`` file, ``flock``) or raise
+    :class:`ResultsLockedError` at once naming the holder's pid."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock
+        yield
+        return
+    lock = Path(str(path) + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            raise ResultsLockedError(
+                f"results file {str(path)!r} is being written by another process (pid {holder}); "
+                "wait for it to finish or use another --results file"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 # ---------------------------------------------------------------------------- executing one run
+class RunDiverged(FloatingPointError):
+    """A run stopped on a non-finite loss; ``history`` holds its finished epochs."""
+
+    def __init__(self, message: str, history: Sequence[dict[str, Any]] = ()) -> None:
+        super().__init__(message, list(history))
+        self.history = list(history)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def default_run_fn(config: TrainConfig) -> Any:
-    """``losskit.train.fit`` (imported lazily, with every plugin registered)."""
+    """``losskit.train.fit`` (imported lazily, with every plugin registered); a non-finite
+    loss becomes :class:`RunDiverged` carrying the epochs finished before it."""
     from losskit.plugins import load_all
     from losskit.train import fit
 
     load_all()
-    return fit(config)
+    history: list[dict[str, Any]] = []
+    try:
+        return fit(config, callbacks=[history.append])
+    except FloatingPointError as exc:
+        raise RunDiverged(str(exc), history) from exc
 
 
 def _result_parts(result: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -158,20 +226,35 @@ def _result_parts(result: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 
 def execute(run_fn: RunFn, config: TrainConfig) -> dict[str, Any]:
-    """Call ``run_fn(config)``; return JSON-ready ``history``, ``final`` and ``wall_time_s``."""
+    """Call ``run_fn(config)``; return JSON-ready ``history``, ``final``, ``wall_time_s`` and
+    ``status`` (``"ok"``, or ``"diverged"`` with ``error`` when it raised FloatingPointError)."""
     t0 = time.perf_counter()
-    history, final = _result_parts(run_fn(config))
+    try:
+        history, final = _result_parts(run_fn(config))
+    except FloatingPointError as exc:
+        return {"history": jsonable(getattr(exc, "history", [])), "final": {},
+                "wall_time_s": time.perf_counter() - t0, "status": "diverged", "error": str(exc)}
     return {
         "history": jsonable(history),
         "final": jsonable(final),
         "wall_time_s": time.perf_counter() - t0,
+        "status": "ok",
     }
 
 
-def _init_worker(threads: int) -> None:
+def _watch_parent(parent: int) -> None:  # pragma: no cover - runs in worker processes
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _init_worker(threads: int, parent: int | None = None) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    if parent is not None:  # exit when the runner is killed without a chance to clean up
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
 def _available_cores() -> int:
@@ -223,17 +306,22 @@ class RunFailure:
 
 @dataclass
 class RunSummary:
-    """Counts of a :func:`run_experiments` call and the failures (nothing recorded for them)."""
+    """Counts of a :func:`run_experiments` call and the failures (nothing recorded for them).
+
+    ``blocked``: runs that could not start because a tuning run they wait for failed.
+    """
 
     results_path: Path
     total: int = 0
     skipped: int = 0
     completed: int = 0
+    diverged: int = 0
+    blocked: int = 0
     failures: list[RunFailure] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.failures and not self.blocked
 
     @property
     def exit_code(self) -> int:
@@ -242,19 +330,26 @@ class RunSummary:
     def __str__(self) -> str:
         text = (
             f"{self.total} runs: {self.completed} completed, {self.skipped} already done, "
-            f"{len(self.failures)} failed → {self.results_path}"
+            f"{len(self.failures)} failed"
         )
+        if self.diverged:
+            text += f" ({self.diverged} of the completed diverged)"
+        if self.blocked:
+            text += f", {self.blocked} blocked by failed tuning runs"
+        text += f" → {self.results_path}"
         for f in self.failures:
             text += f"\n  FAILED {f.experiment}/{f.variant} seed {f.seed}: {f.error}"
         return text
 
 
 def _record(spec: RunSpec, exp: Experiment, out: dict[str, Any]) -> dict[str, Any]:
-    return {
+    record = {
         "key": spec.key,
         "experiment": spec.experiment,
         "variant": spec.variant,
         "seed": spec.seed,
+        "role": spec.role,
+        "status": out.get("status", "ok"),
         "config": spec.config.to_dict(),
         "history": out["history"],
         "final": out["final"],
@@ -263,6 +358,9 @@ def _record(spec: RunSpec, exp: Experiment, out: dict[str, Any]) -> dict[str, An
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "meta": exp.meta(),
     }
+    if "error" in out:
+        record["error"] = out["error"]
+    return record
 
 
 def _failure(spec: RunSpec, exc: BaseException) -> RunFailure:
@@ -279,20 +377,91 @@ def _progress_bar(total: int, initial: int, progress: bool | None) -> Any:
                 file=sys.stderr, dynamic_ncols=True)
 
 
+class _InlineExecutor:
+    """``submit`` runs the call at once in this process (``jobs=1``); BaseExceptions such as
+    ``KeyboardInterrupt`` propagate."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        fut: Future[Any] = Future()
+        try:
+            fut.set_result(fn(*args))
+        except Exception as exc:  # noqa: BLE001 - delivered through the future
+            fut.set_exception(exc)
+        return fut
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+def _process_pool(jobs: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(max(1, _available_cores() // jobs), os.getpid()),
+    )
+
+
+def terminate_pool(pool: Any) -> None:
+    """Stop a process pool now: terminate its workers (not just cancel queued work)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.terminate()
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _run_line(
+    spec: RunSpec, exp: Experiment, out: dict[str, Any], done: int, total: int, left: int,
+    eta: float | None,
+) -> str:
+    metric = exp.metric if spec.role == "eval" else exp.val_metric
+    select = exp.select if spec.role == "eval" else "best_val"
+    o = outcome({"history": out["history"], "final": out["final"],
+                 "status": out.get("status")}, exp.metric, select, exp.higher_is_better)
+    value = o.test if spec.role == "eval" else o.val
+    shown = "n/a" if value is None else f"{value * exp.scale:.2f}"
+    where = ""
+    if o.epoch is not None and select == "best_val":
+        where = f" (best val @ epoch {o.epoch}/{o.epochs})"
+    if out.get("status") == "diverged":
+        where += f" DIVERGED after {o.epochs} epoch(s)"
+    if spec.role == "tune":
+        assert exp.tuning is not None
+        param = exp.tuning.param
+        name = f"tune {spec.experiment}/{spec.variant} {param}={getattr(spec.config, param)}"
+    else:
+        name = f"{spec.experiment}/{spec.variant} seed {spec.seed}"
+    width = len(str(total))
+    return (f"[{done:>{width}}/{total}] {name}: {metric} {shown}{where} · "
+            f"{format_duration(out['wall_time_s'])} · {left} left · ETA {format_duration(eta)}")
+
+
 def run_experiments(
     experiments: str | Experiment | Sequence[str | Experiment],
     results_path: str | os.PathLike[str],
     jobs: int = 1,
     run_fn: RunFn | None = None,
     progress: bool | None = None,
+    echo: bool = True,
+    estimator: Estimator | None = None,
+    stream: TextIO | None = None,
 ) -> RunSummary:
-    """Run every (variant, seed) of ``experiments`` not yet in ``results_path``.
+    """Run every planned run of ``experiments`` not yet in ``results_path``.
 
     ``experiments``: Experiment objects and/or registered experiment/suite names.
     ``run_fn(config)`` returns something with ``.history`` and ``.final`` (default:
     :func:`losskit.train.fit`); with ``jobs > 1`` it must be picklable (a module-level
-    function). ``progress``: tqdm bar over runs (``None``: only when stderr is a TTY).
-    ``KeyboardInterrupt`` stops at once; finished runs are already on disk.
+    function). ``progress``: tqdm bar over runs (``None``: only when stderr is a TTY);
+    ``echo``: one flushed line per finished run on ``stream`` (stdout); ``estimator``: for the
+    ETA (default: from recorded run times). ``KeyboardInterrupt`` stops at once (workers are
+    terminated); finished runs are already on disk.
     """
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be an integer ≥ 1, got {jobs!r}")
@@ -300,84 +469,159 @@ def run_experiments(
         experiments = [experiments]
     exps = resolve(experiments)
     run_fn = default_run_fn if run_fn is None else run_fn
+    stream = sys.stdout if stream is None else stream
     path = Path(results_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    done = {r["key"] for r in read_results(path, repair=True)}
+    with results_lock(path):
+        return _run_locked(exps, path, jobs, run_fn, progress, echo, estimator, stream)
 
-    specs: list[tuple[RunSpec, Experiment]] = []
-    seen: set[str] = set()
-    for exp in exps:
-        for spec in exp.runs():
-            if spec.key not in seen:
-                seen.add(spec.key)
-                specs.append((spec, exp))
-    pending = [(s, e) for s, e in specs if s.key not in done]
-    summary = RunSummary(path, total=len(specs), skipped=len(specs) - len(pending))
-    bar = _progress_bar(len(specs), summary.skipped, progress)
 
-    def finish(spec: RunSpec, exp: Experiment, out: dict[str, Any] | None,
-               exc: BaseException | None) -> None:
-        if exc is not None:
+def _run_locked(
+    exps: list[Experiment], path: Path, jobs: int, run_fn: RunFn, progress: bool | None,
+    echo: bool, estimator: Estimator | None, stream: TextIO,
+) -> RunSummary:
+    records = {r["key"]: r for r in read_results(path, repair=True)}
+    plan = Plan(exps)
+    planned = plan.runs(records)
+    summary = RunSummary(path, total=len(planned),
+                         skipped=sum(p.spec.key in records for p in planned))
+    est = estimator if estimator is not None else Estimator(records.values())
+    by_name = {e.name: e for e in exps}
+    failed: set[str] = set()
+    inflight: dict[Future[dict[str, Any]], tuple[RunSpec, Experiment]] = {}
+    session: list[tuple[float, float]] = []  # (estimated, actual) seconds of finished runs
+    bar = _progress_bar(summary.total, summary.skipped, progress)
+
+    def experiment_of(spec: RunSpec) -> Experiment:
+        return by_name.get(spec.experiment) or plan.experiment(spec.experiment)
+
+    def todo(runs: list[PlannedRun]) -> list[PlannedRun]:
+        return [p for p in runs if p.spec.key not in records and p.spec.key not in failed]
+
+    def eta(runs: list[PlannedRun]) -> float | None:
+        left = todo(runs)
+        if not left:
+            return 0.0
+        guesses = [est.seconds(p.spec) for p in left]
+        known = [g for g in guesses if g is not None]
+        if not known:
+            return None
+        fill = sum(known) / len(known)
+        total = sum(g if g is not None else fill for g in guesses)
+        if session:
+            total *= sum(a for _, a in session) / max(sum(e for e, _ in session), 1e-9)
+        return total / min(jobs, len(left))
+
+    def finish(spec: RunSpec, fut: Future[dict[str, Any]]) -> None:
+        exp = experiment_of(spec)
+        try:
+            out = fut.result()
+        except Exception as exc:  # noqa: BLE001 - record the failure and keep going
+            failed.add(spec.key)
             summary.failures.append(_failure(spec, exc))
             bar.write(f"FAILED {spec.experiment}/{spec.variant} seed {spec.seed}: "
                       f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        else:
-            assert out is not None
-            append_record(path, _record(spec, exp, out))
-            summary.completed += 1
-        bar.set_postfix_str(f"{spec.experiment}/{spec.variant} seed {spec.seed}")
+            bar.update(1)
+            return
+        guess = est.seconds(spec)
+        record = _record(spec, exp, out)
+        append_record(path, record)
+        records[spec.key] = record
+        est.add(record)
+        if guess is not None:
+            session.append((guess, float(out["wall_time_s"])))
+        summary.completed += 1
+        summary.diverged += out.get("status") == "diverged"
+        runs = plan.runs(records)
+        summary.total = len(runs)
+        bar.total = summary.total
         bar.update(1)
+        if echo:
+            done = sum(p.spec.key in records for p in runs)
+            line = _run_line(spec, exp, out, done, summary.total, len(todo(runs)), eta(runs))
+            if bar.disable:
+                print(line, file=stream, flush=True)
+            else:
+                bar.write(line, file=stream)
 
+    executor: Any = _InlineExecutor() if jobs == 1 else None
     try:
-        if jobs == 1 or len(pending) <= 1:
-            for spec, exp in pending:
-                bar.set_postfix_str(f"{spec.experiment}/{spec.variant} seed {spec.seed}")
+        while True:
+            runs = plan.runs(records)
+            busy = {spec.key for spec, _ in inflight.values()}
+            ready = [p for p in todo(runs) if p.ready and p.spec.key not in busy]
+            for p in ready[: max(0, jobs - len(inflight))]:
+                if executor is None:
+                    executor = _process_pool(jobs)
+                bar.set_postfix_str(f"{p.spec.experiment}/{p.spec.variant} seed {p.spec.seed}")
                 try:
-                    out = execute(run_fn, spec.config)
-                except Exception as exc:  # noqa: BLE001 - record and keep going
-                    finish(spec, exp, None, exc)
-                else:
-                    finish(spec, exp, out, None)
-        else:
-            _run_pool(pending, run_fn, jobs, finish)
+                    fut = executor.submit(execute, run_fn, p.spec.config)
+                except BrokenProcessPool:  # a worker died (e.g. out of memory): start afresh
+                    terminate_pool(executor)
+                    executor = _process_pool(jobs)
+                    fut = executor.submit(execute, run_fn, p.spec.config)
+                inflight[fut] = (p.spec, experiment_of(p.spec))
+            if not inflight:
+                summary.blocked = len(todo(runs))
+                break
+            finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                spec, _exp = inflight.pop(fut)
+                finish(spec, fut)
+    except BaseException:
+        if isinstance(executor, ProcessPoolExecutor):
+            terminate_pool(executor)
+            executor = None
+        raise
     finally:
+        if executor is not None:
+            executor.shutdown(wait=True)
         bar.close()
     return summary
 
 
-def _run_pool(
-    pending: list[tuple[RunSpec, Experiment]],
-    run_fn: RunFn,
-    jobs: int,
-    finish: Callable[[RunSpec, Experiment, dict[str, Any] | None, BaseException | None], None],
-) -> None:
-    workers = min(jobs, len(pending))
-    threads = max(1, _available_cores() // jobs)
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(threads,),
-    )
-    try:
-        futures: dict[Future[dict[str, Any]], tuple[RunSpec, Experiment]] = {
-            pool.submit(execute, run_fn, spec.config): (spec, exp) for spec, exp in pending
-        }
-        remaining = set(futures)
-        while remaining:
-            finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                spec, exp = futures[fut]
-                try:
-                    out = fut.result()
-                except Exception as exc:  # noqa: BLE001 - record and keep going
-                    finish(spec, exp, None, exc)
-                else:
-                    finish(spec, exp, out, None)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+def estimate_plan(
+    experiments: Sequence[Experiment], records: dict[str, dict[str, Any]], estimator: Estimator
+) -> list[dict[str, Any]]:
+    """Per experiment: runs planned (tuning / evaluation), done, and estimated seconds left.
+
+    A run shared by several experiments is counted once, under the first that plans it.
+    """
+    plan = Plan(experiments)
+    rows: dict[str, dict[str, Any]] = {
+        e.name: {"experiment": e.name, "tune": 0, "eval": 0, "done": 0, "seconds": 0.0,
+                 "unknown": 0}
+        for e in experiments
+    }
+    for p in plan.runs(records):
+        row = rows.setdefault(p.spec.experiment, {"experiment": p.spec.experiment, "tune": 0,
+                                                  "eval": 0, "done": 0, "seconds": 0.0,
+                                                  "unknown": 0})
+        row[p.spec.role] += 1
+        if p.spec.key in records:
+            row["done"] += 1
+            continue
+        s = estimator.seconds(p.spec)
+        if s is None:
+            row["unknown"] += 1
+        else:
+            row["seconds"] += s
+    return list(rows.values())
+
+
+def _plan_table(rows: list[dict[str, Any]], jobs: int) -> str:
+    lines = [f"{'experiment':<28} {'tune':>5} {'eval':>5} {'done':>5} {'est. left (1 job)':>18}"]
+    for r in rows:
+        extra = f" +{r['unknown']}?" if r["unknown"] else ""
+        lines.append(f"{r['experiment']:<28} {r['tune']:>5} {r['eval']:>5} {r['done']:>5} "
+                     f"{format_duration(r['seconds']) + extra:>18}")
+    runs = sum(r["tune"] + r["eval"] for r in rows)
+    done = sum(r["done"] for r in rows)
+    seconds = sum(r["seconds"] for r in rows)
+    lines.append(f"{runs} runs ({sum(r['tune'] for r in rows)} tuning), {done} done, "
+                 f"{runs - done} to run; estimated {format_duration(seconds)} of run time, "
+                 f"≈ {format_duration(seconds / jobs)} wall with --jobs {jobs}")
+    return "\n".join(lines)
 
 
 def reproduce(
@@ -387,18 +631,79 @@ def reproduce(
     report_dir: str | os.PathLike[str] | None = "results",
     run_fn: RunFn | None = None,
     progress: bool | None = None,
+    dry_run: bool = False,
+    calibrate: bool = True,
+    budget_hours: float | None = None,
 ) -> int:
-    """Run ``suite`` (resumable), then regenerate the report; exit code 1 if any run failed."""
+    """Print the plan (run count, estimated wall time), run ``suite`` (resumable), then
+    regenerate the report; exit code 1 if any run failed.
+
+    ``dry_run``: print the plan and stop. ``calibrate``: time a few steps of each cost class
+    not yet measured, for the estimate (see :mod:`losskit.experiments.estimate`).
+    ``budget_hours``: with ``dry_run``, exit code 3 when the estimate exceeds it.
+    SIGTERM is turned into a clean stop (workers terminated, exit code 143).
+    """
     from losskit.plugins import load_all
 
     load_all()
+    if isinstance(suite, str) and suite == "smoke":
+        from losskit.experiments.catalog import smoke_experiments
+
+        suite = smoke_experiments()
     exps = resolve(suite)
-    summary = run_experiments(exps, results, jobs=jobs, run_fn=run_fn, progress=progress)
-    print(summary)
+    path = Path(results)
+    records = {r["key"]: r for r in read_results(path)} if path.exists() else {}
+    threads = max(1, _available_cores() // jobs)
+    estimator = Estimator(records.values())
+    if calibrate and run_fn is None:
+        from losskit.experiments.estimate import calibrate as calibrate_fn
+
+        estimator = Estimator(records.values(), _calibrating(calibrate_fn, threads),
+                              cache_path=path.with_name("calibration.json"), threads=threads)
+    rows = estimate_plan(exps, records, estimator)
+    print(_plan_table(rows, jobs), flush=True)
+    if dry_run:
+        seconds = sum(r["seconds"] for r in rows) / jobs
+        if budget_hours is not None and seconds > budget_hours * 3600:
+            print(f"over budget: {format_duration(seconds)} > {budget_hours:g} h", flush=True)
+            return 3
+        return 0
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        summary = run_experiments(exps, results, jobs=jobs, run_fn=run_fn, progress=progress,
+                                  estimator=estimator)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    print(summary, flush=True)
     if report_dir is not None and Path(results).exists():
         from losskit.experiments.report import build_report
 
-        report = build_report(results, report_dir)
-        print(f"report written to {report}")
+        report = build_report(results, report_dir, experiments=exps)
+        print(f"report written to {report}", flush=True)
     return summary.exit_code
 
+
+def _calibrating(fn: Callable[..., float], threads: int) -> Callable[[TrainConfig], float]:
+    """``fn`` run with ``threads`` torch threads (what each job gets), announced on stdout."""
+
+    def timed(config: TrainConfig) -> float:
+        import torch
+
+        old = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            print(f"timing one epoch of {config.data}/{config.model}/{config.method} "
+                  f"{json.dumps(config.method_kwargs, sort_keys=True)} "
+                  f"batch {config.batch_size}…", flush=True)
+            return fn(config)
+        finally:
+            torch.set_num_threads(old)
+
+    return timed

@@ -1,9 +1,14 @@
-"""Statistics for experiment reports: mean, sample std, t-based 95% CIs and paired t-tests.
+"""Statistics for experiment reports: means, t-intervals, paired t-tests (``scipy.stats``) and the
+Holm correction across the comparisons of one report.
 
-Everything here is plain Python (no SciPy): Student's t distribution is evaluated through the
-regularized incomplete beta function, ``P(|T| > t) = I_{ν/(ν+t²)}(ν/2, 1/2)``, computed with
-its continued fraction (DLMF 8.17.22) and the symmetry ``I_x(a, b) = 1 − I_{1−x}(b, a)``. The
-quantile is found by bisection on that CDF. The tests compare against ``scipy.stats``.
+* :func:`summarize`: mean ± ``t_{(1+c)/2, n−1} · s/√n`` (sample std, ddof = 1).
+* :func:`paired_difference`: the paired t-test of ``scipy.stats.ttest_rel`` on matched seeds, with
+  the interval of the mean difference.
+* :func:`holm`: Holm's step-down procedure (Holm 1979) over ``m`` p-values. The i-th smallest
+  p-value is tested at ``α/(m − i + 1)`` until the first failure; every later comparison is not
+  rejected. Each comparison's interval is shown at the level it was tested at — ``1 − α/(m − i +
+  1)``, frozen at the first non-rejection — so a shown interval excludes 0 exactly when Holm
+  rejects (a t-interval at level ``1 − a`` excludes 0 iff the two-sided p-value is below ``a``).
 
 With fewer than two values a CI is undefined: the fields are ``None`` and text shows ``n/a``.
 """
@@ -14,104 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-_EPS = 1e-16
-_TINY = 1e-300
-_MAX_ITER = 10_000
-
-
-def _beta_cf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz evaluation)."""
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c = 1.0
-    d = 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > _TINY else _TINY)
-    h = d
-    for m in range(1, _MAX_ITER + 1):
-        m2 = 2 * m
-        for aa in (
-            m * (b - m) * x / ((qam + m2) * (a + m2)),
-            -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)),
-        ):
-            d = 1.0 + aa * d
-            d = 1.0 / (d if abs(d) > _TINY else _TINY)
-            c = 1.0 + aa / c
-            c = c if abs(c) > _TINY else _TINY
-            step = d * c
-            h *= step
-        if abs(step - 1.0) < _EPS:
-            return h
-    raise ArithmeticError(f"incomplete beta continued fraction did not converge (a={a}, b={b})")
-
-
-def betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta function ``I_x(a, b)`` for ``a, b > 0``, ``x ∈ [0, 1]``."""
-    if not (a > 0 and b > 0):
-        raise ValueError(f"a and b must be > 0, got a={a}, b={b}")
-    if not 0.0 <= x <= 1.0:
-        raise ValueError(f"x must be in [0, 1], got {x}")
-    if x == 0.0 or x == 1.0:
-        return x
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _beta_cf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _beta_cf(b, a, 1.0 - x) / b
-
-
-def _check_df(df: float) -> float:
-    df = float(df)
-    if not (df > 0 and math.isfinite(df)):
-        raise ValueError(f"df must be a finite number > 0, got {df}")
-    return df
-
-
-def t_sf(t: float, df: float) -> float:
-    """Survival function ``P(T > t)`` of Student's t with ``df`` degrees of freedom."""
-    df = _check_df(df)
-    if math.isnan(t):
-        raise ValueError("t must not be NaN")
-    if math.isinf(t):
-        return 0.0 if t > 0 else 1.0
-    t2 = t * t
-    x = df / (df + t2)
-    if x < (0.5 * df + 1.0) / (0.5 * df + 2.5):
-        # the tail may be tiny: evaluate it directly (continued fraction, no cancellation)
-        tail = 0.5 * betainc(0.5 * df, 0.5, x)
-    else:  # |t| small, tail near 1/2: P(|T| < |t|) = I_{t²/(ν+t²)}(1/2, ν/2)
-        tail = 0.5 * (1.0 - betainc(0.5, 0.5 * df, t2 / (df + t2)))
-    return tail if t > 0 else 1.0 - tail
-
-
-def t_cdf(t: float, df: float) -> float:
-    """``P(T ≤ t)`` of Student's t with ``df`` degrees of freedom."""
-    return t_sf(-t, df)
-
-
-def t_ppf(p: float, df: float) -> float:
-    """Quantile of Student's t: the ``t`` with ``P(T ≤ t) = p`` (bisection on :func:`t_sf`)."""
-    df = _check_df(df)
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"p must be in (0, 1), got {p}")
-    if p == 0.5:
-        return 0.0
-    if p < 0.5:
-        return -t_ppf(1.0 - p, df)
-    q = 1.0 - p  # target upper-tail probability
-    lo, hi = 0.0, 1.0
-    while t_sf(hi, df) > q:
-        lo, hi = hi, 2.0 * hi
-        if hi > 1e300:
-            return math.inf
-    for _ in range(2000):
-        mid = 0.5 * (lo + hi)
-        if mid in (lo, hi) or hi - lo <= 1e-15 * hi:
-            break
-        if t_sf(mid, df) > q:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+from scipy import stats as _scipy_stats
 
 
 @dataclass(frozen=True)
@@ -149,6 +57,11 @@ def _as_floats(values: Sequence[float], name: str) -> list[float]:
     return out
 
 
+def t_quantile(p: float, df: float) -> float:
+    """Quantile of Student's t (``scipy.stats.t.ppf``)."""
+    return float(_scipy_stats.t.ppf(p, df))
+
+
 def summarize(values: Sequence[float], confidence: float = 0.95) -> Summary:
     """Mean ± t-interval: ``mean ± t_{(1+c)/2, n−1} · s / √n`` with ``s`` the ddof=1 std."""
     _check_confidence(confidence)
@@ -158,7 +71,7 @@ def summarize(values: Sequence[float], confidence: float = 0.95) -> Summary:
     if n < 2:
         return Summary(mean, None, n, None, None, confidence)
     std = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
-    half = t_ppf(0.5 * (1.0 + confidence), n - 1) * std / math.sqrt(n)
+    half = t_quantile(0.5 * (1.0 + confidence), n - 1) * std / math.sqrt(n)
     return Summary(mean, std, n, mean - half, mean + half, confidence)
 
 
@@ -168,35 +81,74 @@ class PairedDifference:
 
     ``t``/``p_value`` are ``None`` when ``n < 2``. With zero spread of the differences the
     p-value is 0 (all differences equal and non-zero) or 1 (all zero), never NaN.
+    ``differences`` keeps the per-seed values (to recompute the interval at another level).
     """
 
     diff: Summary
     t: float | None
     p_value: float | None
+    differences: tuple[float, ...] = ()
+
+    def at(self, confidence: float) -> Summary:
+        """The interval of the mean difference at ``confidence``."""
+        return summarize(self.differences, confidence)
 
 
 def paired_difference(
     values: Sequence[float], baseline: Sequence[float], confidence: float = 0.95
 ) -> PairedDifference:
-    """Paired t-test of ``values`` against ``baseline`` (same seeds, same order).
-
-    ``t = mean(d) / (s_d / √n)`` with ``d = values − baseline``; two-sided
-    ``p = 2·P(T_{n−1} > |t|)`` — the same test as ``scipy.stats.ttest_rel``.
-    """
+    """Paired t-test of ``values`` against ``baseline`` (same seeds, same order):
+    ``scipy.stats.ttest_rel`` (two-sided), plus the interval of the mean difference."""
     a = _as_floats(values, "values")
     b = _as_floats(baseline, "baseline")
     if len(a) != len(b):
         raise ValueError(f"values and baseline must have the same length, got {len(a)}, {len(b)}")
-    diff = summarize([x - y for x, y in zip(a, b)], confidence)
+    d = tuple(x - y for x, y in zip(a, b))
+    diff = summarize(d, confidence)
     if diff.n < 2:
-        return PairedDifference(diff, None, None)
+        return PairedDifference(diff, None, None, d)
     assert diff.std is not None
-    if diff.std == 0.0:
+    if diff.std == 0.0:  # scipy returns NaN here; the answer is certain
         if diff.mean == 0.0:
-            return PairedDifference(diff, 0.0, 1.0)
-        return PairedDifference(diff, math.copysign(math.inf, diff.mean), 0.0)
-    t = diff.mean / (diff.std / math.sqrt(diff.n))
-    return PairedDifference(diff, t, min(1.0, 2.0 * t_sf(abs(t), diff.n - 1)))
+            return PairedDifference(diff, 0.0, 1.0, d)
+        return PairedDifference(diff, math.copysign(math.inf, diff.mean), 0.0, d)
+    res = _scipy_stats.ttest_rel(a, b)
+    return PairedDifference(diff, float(res.statistic), float(res.pvalue), d)
+
+
+@dataclass(frozen=True)
+class HolmDecision:
+    """One comparison's Holm outcome: adjusted p, rejection, and the level its interval is
+    shown at (``confidence = 1 − α_i``)."""
+
+    p_adjusted: float
+    reject: bool
+    confidence: float
+
+
+def holm(p_values: Sequence[float], alpha: float = 0.05) -> list[HolmDecision]:
+    """Holm's step-down correction of ``m = len(p_values)`` two-sided tests at family level
+    ``alpha``; decisions in the input order (see the module docstring for the levels)."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    ps = [float(p) for p in p_values]
+    if any(not (0.0 <= p <= 1.0) for p in ps):
+        raise ValueError(f"p_values must be in [0, 1], got {ps}")
+    m = len(ps)
+    order = sorted(range(m), key=lambda i: ps[i])
+    out: list[HolmDecision | None] = [None] * m
+    running = 0.0
+    frozen: float | None = None  # the level of the first non-rejected rank
+    for rank, i in enumerate(order):
+        level = alpha / (m - rank)
+        running = max(running, min(1.0, (m - rank) * ps[i]))
+        reject = running < alpha
+        if not reject and frozen is None:
+            frozen = level
+        shown = level if reject else frozen
+        assert shown is not None
+        out[i] = HolmDecision(running, reject, 1.0 - shown)
+    return [d for d in out if d is not None]
 
 
 def verdict(diff: Summary, higher_is_better: bool = True) -> str:
