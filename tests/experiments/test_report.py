@@ -54,19 +54,25 @@ def test_report_tables_sections_and_plots(results, tmp_path):
                     "> **Paper's claim.** A bonus helps.", "## single: One seed", "## Environment",
                     "Setup: data `blobs`, model `mlp`, 3 epochs"]:
         assert section in md
+    # columns: variant, paper, tuned, ours, final epoch, n, Δ, p, p (Holm), verdict, val Δ, s/run
     # our mean ± CI half-width equal SciPy's t-interval on the same numbers
     base_row, better_row = _row(md, "base"), _row(md, "better")
-    assert base_row[1:5] == ["90", _expected_ci(exp, "base"), "3", "—"]
-    assert better_row[1] == "92.1" and better_row[2] == _expected_ci(exp, "better")
-    assert better_row[4].startswith("+5.00 ±") and better_row[6] == "better"
+    assert base_row[1:7] == ["90", "—", _expected_ci(exp, "base"),
+                             _expected_ci(exp, "base").split(" ")[0], "3", "—"]
+    assert better_row[1] == "92.1" and better_row[3] == _expected_ci(exp, "better")
+    assert better_row[6].startswith("+5.00 ±") and better_row[9] == "better"
     noisy = _row(md, "noisy")
     d = [fake_acc(exp.config("noisy", s), 3) - fake_acc(exp.config("base", s), 3)
          for s in exp.seeds]
     p = scipy_stats.ttest_rel(np.array(d), np.zeros(3)).pvalue
-    assert noisy[5] == f"{p:.3f}" and noisy[6] == "no significant difference"
+    # four comparisons; the three constant differences (p = 0) come first, so noisy is tested
+    # last, at α/1: its Holm p equals its own and its interval is the plain 95% one
+    assert noisy[7] == f"{p:.3f}" and noisy[8] == f"{p:.3f}"
+    assert noisy[9] == "no significant difference"
+    assert "Holm-corrected across the 4 comparisons" in md
     only = _row(md, "only")
     single_acc = 100 * fake_acc(single.config("only", 4), 2)
-    assert only[2] == f"{single_acc:.2f} ± n/a" and only[3] == "1" and only[6] == "baseline"
+    assert only[3] == f"{single_acc:.2f} ± n/a" and only[5] == "1" and only[9] == "baseline"
     assert "nan" not in md.lower()
     # every plot kind is written and referenced
     figs = out / "figures"
@@ -86,7 +92,7 @@ def test_report_uses_given_specs_and_shows_missing(results, tmp_path):
     md = build_report(path, tmp_path / "r", experiments=[extra, exp]).read_text()
     assert md.index("## later") < md.index("## toy")
     assert "_No results yet._" in md and "## single" not in md
-    assert _row(md, "pending")[1:4] == ["1.5", "not run", "0"]
+    assert _row(md, "pending")[1:6] == ["1.5", "—", "not run", "—", "0"]
 
 
 def test_method_log_detection():
@@ -108,9 +114,11 @@ def test_plots_skipped_with_a_note_without_matplotlib(results, tmp_path, monkeyp
 def test_readme_table_and_idempotent_splice(results, tmp_path):
     exp, _, path = results
     table = readme_table(path)
-    assert table.splitlines()[0].startswith("| experiment | variant | paper |")
-    assert len(table.splitlines()) == 2 + 6  # header + rule + 5 toy variants + 1 single
-    assert _row(table, "better", column=1)[3] == _expected_ci(exp, "better")
+    lines = table.splitlines()
+    assert "Holm-corrected across the 4 comparisons" in lines[0] and lines[1] == ""
+    assert lines[2].startswith("| experiment | kind | variant | paper (setting) |")
+    assert len(lines) == 2 + 2 + 6  # sentence + blank + header + rule + 5 toy + 1 single
+    assert _row(table, "better", column=2)[4] == _expected_ci(exp, "better")
     readme = tmp_path / "README.md"
     readme.write_text(
         "# x\n\nintro\n<!-- results:start -->\nold stuff\n<!-- results:end -->\ntail\n"
@@ -130,8 +138,8 @@ def test_headline_limits_the_readme_table(tmp_path):
     exp = toy_experiment(headline=["better"])
     path = tmp_path / "r.jsonl"
     run_experiments(exp, path, run_fn=fake_fit, progress=False)
-    rows = readme_table(path).splitlines()[2:]
-    assert len(rows) == 1 and _row(rows[0], "better", column=1)[0] == "toy"
+    rows = readme_table(path).splitlines()[4:]
+    assert len(rows) == 1 and _row(rows[0], "better", column=2)[0] == "toy"
     meta = json.loads(path.read_text().splitlines()[0])["meta"]
     assert meta["headline"] == ["better"]
 

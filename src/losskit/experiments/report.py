@@ -1,13 +1,23 @@
 """Markdown + PNG report, always regenerated from the results JSONL (never edited by hand).
 
-Per experiment: the paper's claim, the setup, a table (variant, paper's number, our mean ± 95% CI
-half-width over seeds, n, paired difference to the baseline ± CI, p-value, verdict, time per
-run), learning curves (test metric vs epoch, mean ± CI band), a sweep plot when variants sweep a
-value, and one plot per method log found in the histories (numbers such as
-``mils_success_ratio``, or dicts/lists such as ``slf_probs`` — plotted per component).
+Per experiment: the paper's claim, whether the comparison is *direct* (the paper's dataset,
+model and protocol) or a *proxy*, the setup, the tuned values (every grid value's validation
+score, the choice, and which variants reuse another's choice), and a table — variant, the
+paper's number with its setting, ours (mean ± 95% CI over seeds of the test metric at the
+best-validation epoch, or after the last epoch, as the experiment selects), the final-epoch
+mean, the paired difference to the baseline with its Holm-adjusted interval, p-values, the
+verdict, whether validation had flattened, time per run. Then learning curves (test and
+validation, mean ± CI band), a sweep plot, SLF selection frequencies per epoch, one plot per
+method log (``mils_success_ratio``, ``slf_probs``, …).
 
-Experiment metadata (title, claim, baseline, paper numbers) comes from the ``experiments``
-argument, else the registry, else the ``meta`` stored in each result line.
+**Verdicts** are Holm-corrected across every comparison of the report (the number ``m`` is
+printed): "better"/"worse" only when the corrected interval of the paired difference excludes 0
+(:func:`losskit.experiments.stats.holm`).
+
+Which records belong to which experiment comes from the specs (the ``experiments`` argument,
+else the registry): runs are keyed by config, so one record can serve several experiments (a
+shared baseline). Experiments found only in the file fall back to the ``meta`` stored in each
+record and to the record's own experiment/variant fields.
 """
 
 from __future__ import annotations
@@ -20,12 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from losskit.experiments.plan import Choice, Outcome, Plan, outcome
 from losskit.experiments.runner import atomic_write, read_results
 from losskit.experiments.spec import EXPERIMENTS, Experiment
 from losskit.experiments.stats import (
+    HolmDecision,
+    PairedDifference,
     Summary,
     format_ci,
     format_p,
+    holm,
     paired_difference,
     summarize,
     verdict,
@@ -33,6 +47,7 @@ from losskit.experiments.stats import (
 
 README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
+ALPHA = 0.05
 
 #: History keys that are not method logs (the Trainer's own per-epoch fields).
 _STANDARD_KEYS = {"epoch", "train_loss", "train_acc", "train_time_s", "step_time_ms", "lr"}
@@ -47,7 +62,9 @@ class _VariantData:
     sweep_value: float | None = None
     group: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    tune_from: str | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
+    choice: Choice | None = None
 
 
 @dataclass
@@ -61,6 +78,10 @@ class _ExperimentData:
         return self.meta.get("metric") or "test_acc"
 
     @property
+    def val_metric(self) -> str:
+        return "val_" + self.metric.removeprefix("test_")
+
+    @property
     def scale(self) -> float:
         return float(self.meta.get("scale") or 1.0)
 
@@ -68,78 +89,142 @@ class _ExperimentData:
     def baseline(self) -> str | None:
         return self.meta.get("baseline")
 
+    @property
+    def select(self) -> str:
+        return self.meta.get("select") or "final"
+
+    @property
+    def higher(self) -> bool:
+        return bool(self.meta.get("higher_is_better", True))
+
     def variant(self, name: str | None) -> _VariantData | None:
         return next((v for v in self.variants if v.name == name), None)
 
     def records(self) -> list[dict[str, Any]]:
         return [r for v in self.variants for r in v.records]
 
+    def outcomes(self, vd: _VariantData) -> dict[int, Outcome]:
+        """seed → the run's outcome under this experiment's selection rule."""
+        return {int(r.get("seed", 0)): outcome(r, self.metric, self.select, self.higher)
+                for r in vd.records}
 
-def _meta_for(name: str, given: dict[str, Experiment], records: list[dict[str, Any]]) -> dict:
-    if name in given:
-        return given[name].meta()
-    if name in EXPERIMENTS:
-        return EXPERIMENTS.get(name).meta()
-    for r in reversed(records):
-        if isinstance(r.get("meta"), dict):
-            return r["meta"]
-    return {}
+    def values(self, vd: _VariantData) -> dict[int, float]:
+        """seed → reported test metric (runs without one, e.g. diverged at once, left out)."""
+        return {s: o.test for s, o in self.outcomes(vd).items() if o.test is not None}
+
+
+def _variant_data(meta: dict[str, Any]) -> list[_VariantData]:
+    return [
+        _VariantData(v["name"], v.get("paper"), v.get("sweep_value"), v.get("group"),
+                     dict(v.get("overrides") or {}), v.get("tune_from"))
+        for v in meta.get("variants", [])
+    ]
+
+
+def _from_spec(exp: Experiment, plan: Plan, by_key: dict[str, dict[str, Any]]) -> _ExperimentData:
+    data = _ExperimentData(exp.name, exp.meta(), _variant_data(exp.meta()))
+    choices = plan.choices(by_key)
+    for vd in data.variants:
+        vd.choice = choices.get((exp.name, vd.name))
+        for seed in exp.seeds:
+            spec = plan.eval_spec(exp.name, vd.name, seed, by_key)
+            if spec is not None and spec.key in by_key:
+                vd.records.append({**by_key[spec.key], "seed": seed})
+    return data
+
+
+def _from_records(name: str, records: list[dict[str, Any]]) -> _ExperimentData:
+    meta = next((r["meta"] for r in reversed(records) if isinstance(r.get("meta"), dict)), {})
+    data = _ExperimentData(name, meta, _variant_data(meta))
+    for r in records:
+        if r.get("role", "eval") != "eval":
+            continue
+        vd = data.variant(r.get("variant"))
+        if vd is None:  # a variant the stored spec no longer lists: still shown
+            vd = _VariantData(str(r.get("variant")))
+            data.variants.append(vd)
+        vd.records.append(r)
+    for vd in data.variants:
+        vd.records.sort(key=lambda r: r.get("seed", 0))
+    return data
+
+
+def _default_selection(
+    by_exp: dict[str, list[dict[str, Any]]], by_key: dict[str, dict[str, Any]]
+) -> list[str]:
+    """Experiments named in the file (first appearance), then registered experiments that
+    only borrow its runs (shared configs)."""
+    names = list(by_exp)
+    for name in EXPERIMENTS.names():
+        if name in names:
+            continue
+        try:
+            plan = Plan([EXPERIMENTS.get(name)])
+            if any(p.spec.key in by_key for p in plan.runs(by_key) if p.spec.role == "eval"):
+                names.append(name)
+        except ValueError:
+            continue
+    return names
 
 
 def _group(
     records: list[dict[str, Any]], experiments: Sequence[str | Experiment] | None
 ) -> list[_ExperimentData]:
-    given: dict[str, Experiment] = {}
-    order: list[str] = []
-    for e in experiments or []:
-        exp = e if isinstance(e, Experiment) else EXPERIMENTS.get(e)
-        given[exp.name] = exp
-        order.append(exp.name)
+    by_key: dict[str, dict[str, Any]] = {}
     by_exp: dict[str, list[dict[str, Any]]] = {}
-    seen: set[str] = set()
     for r in records:
-        if r["key"] in seen:  # the runner never writes a key twice; be safe anyway
+        if r["key"] in by_key:  # the runner never writes a key twice; be safe anyway
             continue
-        seen.add(r["key"])
+        by_key[r["key"]] = r
         by_exp.setdefault(str(r.get("experiment")), []).append(r)
     if experiments is None:
-        order = list(by_exp)
+        experiments = _default_selection(by_exp, by_key)
+    specs = [e if isinstance(e, Experiment) else EXPERIMENTS.get(e)
+             for e in experiments if isinstance(e, Experiment) or e in EXPERIMENTS]
+    plan: Plan | None
+    try:
+        plan = Plan(specs)
+    except ValueError:  # a tune_from target no longer registered: fall back to the records
+        plan = None
     out = []
-    for name in order:
-        recs = by_exp.get(name, [])
-        meta = _meta_for(name, given, recs)
-        variants = [
-            _VariantData(v["name"], v.get("paper"), v.get("sweep_value"), v.get("group"),
-                         dict(v.get("overrides") or {}))
-            for v in meta.get("variants", [])
-        ]
-        for r in recs:
-            vd = next((v for v in variants if v.name == r.get("variant")), None)
-            if vd is None:  # a variant the spec no longer lists: still shown
-                vd = _VariantData(str(r.get("variant")))
-                variants.append(vd)
-            vd.records.append(r)
-        for vd in variants:
-            vd.records.sort(key=lambda r: r.get("seed", 0))
-        out.append(_ExperimentData(name, meta, variants))
+    for e in experiments:
+        name = e.name if isinstance(e, Experiment) else e
+        spec = e if isinstance(e, Experiment) else (EXPERIMENTS.get(e) if e in EXPERIMENTS
+                                                    else None)
+        if spec is not None and plan is not None:
+            out.append(_from_spec(spec, plan, by_key))
+        else:
+            out.append(_from_records(name, by_exp.get(name, [])))
     return out
 
 
-def _final_value(record: dict[str, Any], metric: str) -> float | None:
-    value = (record.get("final") or {}).get(metric)
-    if value is None and record.get("history"):
-        value = record["history"][-1].get(metric)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+# ---------------------------------------------------------------------------- comparisons
+@dataclass
+class _Comparison:
+    pd: PairedDifference
+    decision: HolmDecision | None = None
 
 
-def _by_seed(vd: _VariantData, metric: str) -> dict[int, float]:
-    out = {}
-    for r in vd.records:
-        value = _final_value(r, metric)
-        if value is not None:
-            out[int(r.get("seed", 0))] = value
+def _compare(exps: list[_ExperimentData]) -> dict[tuple[str, str], _Comparison]:
+    """Every (experiment, variant) vs its baseline over paired seeds, Holm-corrected across
+    all comparisons with a p-value."""
+    out: dict[tuple[str, str], _Comparison] = {}
+    for exp in exps:
+        base = exp.variant(exp.baseline)
+        if base is None:
+            continue
+        base_vals = exp.values(base)
+        for vd in exp.variants:
+            if vd is base:
+                continue
+            vals = exp.values(vd)
+            seeds = sorted(set(vals) & set(base_vals))
+            if seeds:
+                out[(exp.name, vd.name)] = _Comparison(paired_difference(
+                    [vals[s] for s in seeds], [base_vals[s] for s in seeds]))
+    tested = [k for k, c in out.items() if c.pd.p_value is not None]
+    for k, d in zip(tested, holm([out[k].pd.p_value for k in tested], ALPHA)):  # type: ignore[misc]
+        out[k].decision = d
     return out
 
 
@@ -152,50 +237,90 @@ def _fmt_paper(x: Any) -> str:
     return str(x)
 
 
+def _paper_cell(exp: _ExperimentData, vd: _VariantData) -> str:
+    text = _fmt_paper(vd.paper)
+    setting = exp.meta.get("paper_setting")
+    return f"{text} ({setting})" if vd.paper is not None and setting else text
+
+
+def _tuned_cell(exp: _ExperimentData, vd: _VariantData) -> str:
+    if vd.choice is None:
+        return "pending" if vd.tune_from or exp.meta.get("tuning") else "—"
+    c = vd.choice
+    text = f"{c.param} {c.value:g}"
+    if vd.tune_from:
+        text += f" (from {vd.tune_from})"
+    return text
+
+
 @dataclass
 class _Row:
     variant: str
     paper: str
+    tuned: str
     ours: str
+    final: str
     n: int
     diff: str
     p: str
+    p_holm: str
     verdict: str
+    flat: str
     time: str
     summary: Summary | None
 
 
-def _rows(exp: _ExperimentData) -> list[_Row]:
-    metric, scale = exp.metric, exp.scale
-    higher = bool(exp.meta.get("higher_is_better", True))
-    base = exp.variant(exp.baseline)
-    base_vals = _by_seed(base, metric) if base is not None else {}
+def _flat_text(exp: _ExperimentData, vd: _VariantData) -> str:
+    """Mean gain of the validation metric over the last quarter of the epochs (points)."""
+    gains = []
+    for r in vd.records:
+        vals = [h.get(exp.val_metric) for h in r.get("history") or []]
+        vals = [float(v) for v in vals if isinstance(v, (int, float)) and math.isfinite(v)]
+        if len(vals) >= 4:
+            gains.append(vals[-1] - vals[len(vals) - 1 - max(1, len(vals) // 4)])
+    if not gains:
+        return "—"
+    return f"{sum(gains) / len(gains) * exp.scale:+.2f}"
+
+
+def _rows(exp: _ExperimentData, comparisons: dict[tuple[str, str], _Comparison]) -> list[_Row]:
+    scale, higher = exp.scale, exp.higher
+    tuned = exp.meta.get("tuning") is not None or any(vd.tune_from for vd in exp.variants)
     rows = []
     for vd in exp.variants:
-        vals = _by_seed(vd, metric)
+        outcomes = exp.outcomes(vd)
+        vals = exp.values(vd)
         times = [float(r["wall_time_s"]) for r in vd.records if "wall_time_s" in r]
-        time_text = f"{sum(times) / len(times):.1f}" if times else "—"
+        time_text = f"{sum(times) / len(times):.0f}" if times else "—"
+        tuned_text = _tuned_cell(exp, vd) if tuned else "—"
+        diverged = sum(o.diverged for o in outcomes.values())
         if not vals:
-            rows.append(_Row(vd.name, _fmt_paper(vd.paper), "not run", 0, "—", "—", "—",
-                             time_text, None))
+            rows.append(_Row(vd.name, _paper_cell(exp, vd), tuned_text,
+                             "not run" if not outcomes else f"no value ({diverged} diverged)",
+                             "—", 0, "—", "—", "—", "—", "—", time_text, None))
             continue
         s = summarize(list(vals.values()))
         ours = format_ci(s, scale)
-        if vd is base:
-            diff_text, p_text, verdict_text = "—", "—", "baseline"
+        if diverged:
+            ours += f" ({diverged} diverged)"
+        finals = [o.final_test for o in outcomes.values() if o.final_test is not None]
+        final_text = f"{summarize(finals).mean * scale:.2f}" if finals else "—"
+        comp = comparisons.get((exp.name, vd.name))
+        if vd.name == exp.baseline:
+            diff, p, p_holm, verdict_text = "—", "—", "—", "baseline"
+        elif comp is None:
+            diff, p, p_holm, verdict_text = "no paired seeds", "—", "—", "n/a"
         else:
-            seeds = sorted(set(vals) & set(base_vals))
-            if not seeds:
-                diff_text, p_text, verdict_text = "no paired seeds", "—", "n/a"
-            else:
-                pd = paired_difference([vals[k] for k in seeds], [base_vals[k] for k in seeds])
-                diff_text = format_ci(pd.diff, scale, signed=True)
-                if pd.diff.n != s.n:
-                    diff_text += f" (n={pd.diff.n})"
-                p_text = format_p(pd.p_value)
-                verdict_text = verdict(pd.diff, higher)
-        rows.append(_Row(vd.name, _fmt_paper(vd.paper), ours, s.n, diff_text, p_text,
-                         verdict_text, time_text, s))
+            dec = comp.decision
+            shown = comp.pd.at(dec.confidence) if dec is not None else comp.pd.diff
+            diff = format_ci(shown, scale, signed=True)
+            if comp.pd.diff.n != s.n:
+                diff += f" (n={comp.pd.diff.n})"
+            p = format_p(comp.pd.p_value)
+            p_holm = format_p(dec.p_adjusted) if dec is not None else "n/a"
+            verdict_text = verdict(shown, higher) if dec is not None else "n/a"
+        rows.append(_Row(vd.name, _paper_cell(exp, vd), tuned_text, ours, final_text, s.n, diff,
+                         p, p_holm, verdict_text, _flat_text(exp, vd), time_text, s))
     return rows
 
 
@@ -212,13 +337,95 @@ def _unit(exp: _ExperimentData) -> str:
     return " (%)" if exp.scale == 100.0 else ""
 
 
-def experiment_table(exp: _ExperimentData) -> str:
+def _selected_name(exp: _ExperimentData) -> str:
+    return "test at best-val epoch" if exp.select == "best_val" else "test, last epoch"
+
+
+def experiment_table(
+    exp: _ExperimentData, comparisons: dict[tuple[str, str], _Comparison] | None = None
+) -> str:
+    comparisons = _compare([exp]) if comparisons is None else comparisons
     unit = _unit(exp)
-    header = ["variant", "paper", f"ours{unit}: mean ± 95% CI", "n",
-              f"Δ vs {exp.baseline} ± 95% CI", "p (paired t)", "verdict", "time/run (s)"]
-    rows = [[r.variant, r.paper, r.ours, str(r.n), r.diff, r.p, r.verdict, r.time]
-            for r in _rows(exp)]
+    header = ["variant", "paper", "tuned", f"ours{unit}: {_selected_name(exp)}, mean ± 95% CI",
+              "final epoch", "n", f"Δ vs {exp.baseline} ± Holm CI", "p (paired t)", "p (Holm)",
+              "verdict", "val Δ last ¼", "s/run"]
+    rows = [[r.variant, r.paper, r.tuned, r.ours, r.final, str(r.n), r.diff, r.p, r.p_holm,
+             r.verdict, r.flat, r.time] for r in _rows(exp, comparisons)]
     return _md_table(header, rows)
+
+
+def _tuning_section(exp: _ExperimentData) -> list[str]:
+    tuning = exp.meta.get("tuning")
+    shown = [vd for vd in exp.variants if vd.choice is not None]
+    if tuning is None and not shown:
+        return []
+    lines = []
+    if tuning is not None:
+        lines.append(
+            f"Tuning: each variant's `{tuning['param']}` is chosen from "
+            f"{{{', '.join(f'{g:g}' for g in tuning['grid'])}}} by the best validation "
+            f"`{exp.val_metric}` of one run at seed {tuning['seed']} (not a reported seed).")
+    reused = [vd for vd in exp.variants if vd.tune_from]
+    if reused:
+        lines.append("Reusing another variant's choice: " + "; ".join(
+            f"`{vd.name}` ← `{vd.tune_from}`" for vd in reused) + ".")
+    rows = []
+    for vd in shown:
+        c = vd.choice
+        assert c is not None
+        scores = ", ".join(
+            f"{v:g}: {'diverged' if sc is None else f'{sc * exp.scale:.2f}'}"
+            + (" ✓" if v == c.value else "")
+            for v, sc in c.scores)
+        rows.append([vd.name, f"{c.experiment}/{c.variant}", scores])
+    if rows:
+        lines += ["", _md_table(["variant", "tuned on", f"validation {exp.val_metric} per value "
+                                 "(✓ chosen)"], rows)]
+    return lines + [""]
+
+
+def _baseline_note(exp: _ExperimentData) -> str | None:
+    base = exp.variant(exp.baseline)
+    if base is None or not isinstance(base.paper, (int, float)):
+        return None
+    vals = exp.values(base)
+    if not vals:
+        return None
+    ours = summarize(list(vals.values())).mean * exp.scale
+    worse = ours < base.paper if exp.higher else ours > base.paper
+    if not worse:
+        return None
+    return (f"**Our {base.name} baseline ({ours:.2f}) is below the paper's ({base.paper:g}): "
+            "this comparison is not at the paper's strength.**")
+
+
+def _selection_table(exp: _ExperimentData) -> list[str]:
+    """SLF: mean selection frequency of each candidate loss at a few epochs, per variant."""
+    rows = []
+    names: list[str] = []
+    for vd in exp.variants:
+        per_epoch: dict[int, list[list[float]]] = {}
+        for r in vd.records:
+            for i, h in enumerate(r.get("history") or []):
+                freq = h.get("slf_select_freq")
+                if isinstance(freq, list) and freq:
+                    names = [str(n) for n in h.get("slf_losses") or range(len(freq))]
+                    per_epoch.setdefault(int(h.get("epoch", i + 1)), []).append(
+                        [float(f) for f in freq])
+        if not per_epoch:
+            continue
+        epochs = sorted(per_epoch)
+        picks = sorted({epochs[0], epochs[len(epochs) // 4], epochs[len(epochs) // 2],
+                        epochs[(3 * len(epochs)) // 4], epochs[-1]})
+        for e in picks:
+            means = [sum(col) / len(col) for col in zip(*per_epoch[e])]
+            rows.append([vd.name, str(e), *(f"{100 * m:.0f}" for m in means)])
+    if not rows:
+        return []
+    width = max(len(r) for r in rows) - 2
+    header = ["variant", "epoch", *(names + [str(i) for i in range(len(names), width)])[:width]]
+    return ["SLF selection frequency per candidate loss (% of draws, mean over seeds):", "",
+            _md_table(header, [r + [""] * (width + 2 - len(r)) for r in rows]), ""]
 
 
 # ---------------------------------------------------------------------------- plots
@@ -269,20 +476,25 @@ def _epoch_axis(ax: Any) -> None:
 
 
 def plot_learning_curves(exp: _ExperimentData, path: Path) -> bool:
-    fig, (ax,) = _figure()
+    """Test metric per epoch (and validation metric, when recorded), mean ± CI over seeds."""
+    keys = [exp.metric]
+    if any(exp.val_metric in h for r in exp.records() for h in r.get("history") or []):
+        keys.append(exp.val_metric)
+    fig, axes = _figure(len(keys), 1)
     drawn = False
-    for vd in exp.variants:
-        series = _epoch_series(vd.records, exp.metric)
-        if series:
-            _plot_band(ax, series, exp.scale, vd.name)
-            drawn = True
+    for ax, key in zip(axes, keys):
+        for vd in exp.variants:
+            series = _epoch_series(vd.records, key)
+            if series:
+                _plot_band(ax, series, exp.scale, vd.name)
+                drawn = True
+        _epoch_axis(ax)
+        ax.set_ylabel(key + _unit(exp))
+        ax.set_title(f"{exp.name}: {key} (mean ± 95% CI over seeds)", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     if not drawn:
         return False
-    _epoch_axis(ax)
-    ax.set_ylabel(exp.metric + _unit(exp))
-    ax.set_title(f"{exp.name}: {exp.metric} (mean ± 95% CI over seeds)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
     _save(fig, path)
     return True
 
@@ -299,7 +511,7 @@ def plot_sweep(exp: _ExperimentData, path: Path) -> bool:
     for group, vds in groups.items():
         pts = []
         for vd in sorted(vds, key=lambda v: float(v.sweep_value or 0.0)):
-            vals = list(_by_seed(vd, exp.metric).values())
+            vals = list(exp.values(vd).values())
             if vals:
                 pts.append((float(vd.sweep_value or 0.0), summarize(vals)))
         if not pts:
@@ -310,7 +522,7 @@ def plot_sweep(exp: _ExperimentData, path: Path) -> bool:
                     label=group or exp.metric)
     base = exp.variant(exp.baseline)
     if base is not None and base.sweep_value is None:
-        vals = list(_by_seed(base, exp.metric).values())
+        vals = list(exp.values(base).values())
         if vals:
             ax.axhline(summarize(vals).mean * exp.scale, ls="--", color="gray",
                        label=f"{base.name} (baseline)")
@@ -329,9 +541,13 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _components(v: Any) -> dict[str, float] | None:
-    """A dict/list of numbers as {component: value}; ``None`` for anything else."""
-    items = v.items() if isinstance(v, dict) else enumerate(v) if isinstance(v, list) else None
+def _components(v: Any, names: Sequence[Any] | None = None) -> dict[str, float] | None:
+    """A dict/list of numbers as {component: value} (list items named by ``names`` when they
+    match in length); ``None`` for anything else."""
+    if isinstance(v, list) and names is not None and len(names) == len(v):
+        items: Any = zip((str(n) for n in names), v)
+    else:
+        items = v.items() if isinstance(v, dict) else enumerate(v) if isinstance(v, list) else None
     if items is None:
         return None
     out = {str(k): float(x) for k, x in items if _is_number(x)}
@@ -351,6 +567,12 @@ def method_log_keys(records: list[dict[str, Any]]) -> dict[str, str]:
                 elif _components(v) is not None:
                     kinds[k] = "vector"
     return dict(sorted(kinds.items()))
+
+
+def _component_names(h: dict[str, Any], key: str) -> Sequence[Any] | None:
+    """Names for a list-valued log ``PREFIX_x``: the ``PREFIX_losses`` list of the same epoch."""
+    names = h.get(key.split("_", 1)[0] + "_losses")
+    return names if isinstance(names, list) else None
 
 
 def plot_method_log(exp: _ExperimentData, key: str, kind: str, path: Path) -> bool:
@@ -379,7 +601,7 @@ def plot_method_log(exp: _ExperimentData, key: str, kind: str, path: Path) -> bo
         comps: dict[str, list[tuple[int, float]]] = {}
         for r in vd.records:
             for i, h in enumerate(r.get("history") or []):
-                c = _components(h.get(key)) if key in h else None
+                c = _components(h.get(key), _component_names(h, key)) if key in h else None
                 for name, value in (c or {}).items():
                     comps.setdefault(name, []).append((int(h.get("epoch", i + 1)), value))
         for name, pts in comps.items():
@@ -407,9 +629,13 @@ def _setup_line(exp: _ExperimentData) -> str:
         return ""
     c = recs[0].get("config") or {}
     seeds = sorted({int(r.get("seed", 0)) for r in recs})
-    parts = [f"data `{c.get('data')}`", f"model `{c.get('model')}`",
-             f"{c.get('epochs')} epochs", f"batch {c.get('batch_size')}",
-             f"{c.get('optimizer')} lr {c.get('lr')}"]
+    lr = "tuned lr" if exp.meta.get("tuning") else f"lr {c.get('lr')}"
+    parts = [f"data `{c.get('data')}`" + (f" {c.get('data_kwargs')}" if c.get("data_kwargs")
+                                          else ""),
+             f"model `{c.get('model')}`", f"{c.get('epochs')} epochs",
+             f"batch {c.get('batch_size')}",
+             f"{c.get('optimizer')} {lr} momentum {c.get('momentum')}",
+             f"schedule {c.get('schedule')}"]
     if c.get("train_size"):
         parts.append(f"train subset {c['train_size']}")
     if c.get("test_size"):
@@ -457,6 +683,13 @@ def _matplotlib_available() -> bool:
     return True
 
 
+def _holm_sentence(comparisons: dict[tuple[str, str], _Comparison]) -> str:
+    m = sum(c.decision is not None for c in comparisons.values())
+    return (f"Verdicts are Holm-corrected across the {m} comparisons of this report "
+            f"(family-wise α = {ALPHA}): each Δ interval is shown at the level its comparison "
+            "was tested at, and \"better\"/\"worse\" means that interval excludes 0.")
+
+
 def build_report(
     results_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -475,46 +708,60 @@ def build_report(
     out.mkdir(parents=True, exist_ok=True)
     records = read_results(results_path)
     exps = _group(records, experiments)
+    comparisons = _compare(exps)
     plots = _matplotlib_available()
     if plots:
         fig_dir.mkdir(exist_ok=True)
     rel = os.path.relpath(fig_dir, out).replace(os.sep, "/")
 
+    n_tune = sum(r.get("role") == "tune" for r in records)
     lines = [
         "# losskit experiment report",
         "",
-        f"Generated from `{results_path.name}` ({len(records)} runs) by "
-        f"`losskit report {results_path}`; regenerate rather than edit.",
-        "Means over seeds ± half-width of the 95% t confidence interval; Δ is the paired "
-        "difference to the baseline over the same seeds (paired t-test); the verdict says "
-        "whether that CI excludes 0. Accuracy-like metrics in percent (Δ in points).",
+        f"Generated from `{results_path.name}` ({len(records)} runs, {n_tune} of them tuning "
+        f"runs) by `losskit report {results_path}`; regenerate rather than edit.",
+        "Means over seeds ± half-width of the 95% t confidence interval of the test metric "
+        "(at the best-validation epoch where the experiment says so; the final-epoch mean is "
+        "shown beside it); Δ is the paired difference to the baseline over the same seeds "
+        "(paired t-test). " + _holm_sentence(comparisons) + " Accuracy-like metrics in percent "
+        "(Δ in points). \"direct\": the paper's dataset, model and protocol; \"proxy\": not. "
+        "\"val Δ last ¼\": mean change of the validation metric over the last quarter of the "
+        "epochs (near 0: flattened).",
         "",
     ]
     if not plots:
         lines += ["> Plots skipped: matplotlib is not installed (`pip install losskit[plot]`).",
                   ""]
     if exps:
-        lines += ["## Headline", "", _readme_table_from(exps), ""]
+        lines += ["## Headline", "", _readme_table_from(exps, comparisons), ""]
     for exp in exps:
         title = exp.meta.get("title") or exp.name
-        lines += [f"## {exp.name}: {title}", ""]
+        kind = exp.meta.get("fidelity")
+        lines += [f"## {exp.name}: {title}" + (f" [{kind}]" if kind else ""), ""]
         if exp.meta.get("claim"):
             lines += [f"> **Paper's claim.** {exp.meta['claim']}", ""]
+        if exp.meta.get("paper_setting"):
+            lines += [f"Paper numbers: {exp.meta['paper_setting']}.", ""]
         setup = _setup_line(exp)
         if setup:
             lines += [setup, ""]
-        direction = "higher" if exp.meta.get("higher_is_better", True) else "lower"
-        lines += [f"Metric: `{exp.metric}` ({direction} is better); baseline: "
-                  f"`{exp.baseline}`.", ""]
+        direction = "higher" if exp.higher else "lower"
+        lines += [f"Metric: `{exp.metric}` ({direction} is better), {_selected_name(exp)}; "
+                  f"baseline: `{exp.baseline}`.", ""]
+        lines += _tuning_section(exp)
         if not exp.records():
             lines += ["_No results yet._", ""]
             continue
-        lines += [experiment_table(exp), ""]
+        lines += [experiment_table(exp, comparisons), ""]
+        note = _baseline_note(exp)
+        if note:
+            lines += [note, ""]
         if any(vd.overrides for vd in exp.variants):
             lines += ["Variants: " + "; ".join(
                 f"`{vd.name}`: {_overrides_text(vd.overrides)}" for vd in exp.variants), ""]
         if exp.meta.get("notes"):
             lines += [str(exp.meta["notes"]), ""]
+        lines += _selection_table(exp)
         if plots:
             lines += _plots_section(exp, fig_dir, rel) + [""]
     versions = sorted({
@@ -528,16 +775,19 @@ def build_report(
     return report
 
 
-def _readme_table_from(exps: list[_ExperimentData]) -> str:
-    header = ["experiment", "variant", "paper", "ours (mean ± 95% CI)", "Δ vs baseline",
-              "verdict", "n"]
+def _readme_table_from(
+    exps: list[_ExperimentData], comparisons: dict[tuple[str, str], _Comparison]
+) -> str:
+    header = ["experiment", "kind", "variant", "paper (setting)", "ours (mean ± 95% CI)",
+              "Δ vs baseline (Holm CI)", "verdict", "n"]
     rows = []
     for exp in exps:
         headline = exp.meta.get("headline")
-        for r in _rows(exp):
+        for r in _rows(exp, comparisons):
             if r.summary is None or (headline and r.variant not in headline):
                 continue
-            rows.append([exp.name, r.variant, r.paper, r.ours, r.diff, r.verdict, str(r.n)])
+            rows.append([exp.name, exp.meta.get("fidelity") or "—", r.variant, r.paper, r.ours,
+                         r.diff, r.verdict, str(r.n)])
     return _md_table(header, rows)
 
 
@@ -545,8 +795,11 @@ def readme_table(
     results_path: str | os.PathLike[str],
     experiments: Sequence[str | Experiment] | None = None,
 ) -> str:
-    """Compact Markdown table of headline numbers (for the README's results section)."""
-    return _readme_table_from(_group(read_results(results_path), experiments))
+    """Compact Markdown table of headline numbers (for the README's results section), with
+    the sentence saying how many comparisons the Holm correction covers."""
+    exps = _group(read_results(results_path), experiments)
+    comparisons = _compare(exps)
+    return _holm_sentence(comparisons) + "\n\n" + _readme_table_from(exps, comparisons)
 
 
 def update_readme(readme_path: str | os.PathLike[str], table_md: str) -> bool:

@@ -503,7 +503,7 @@ def _run_locked(
         if not left:
             return 0.0
         guesses = [est.seconds(p.spec) for p in left]
-        known = [g for g in guesses if g is not None]
+        known = [g for g in guesses if g is not None] or [a for _, a in session]
         if not known:
             return None
         fill = sum(known) / len(known)
