@@ -12,7 +12,7 @@ from losskit.data import keypoints as _keypoints  # noqa: F401
 from losskit.data import mnist as _mnist  # noqa: F401
 from losskit.data import regression as _regression  # noqa: F401
 from losskit.data import sklearn_sets as _sklearn_sets  # noqa: F401
-from losskit.data.base import DATASETS, DataSplits, as_tensors, load, names
+from losskit.data.base import DATASETS, DataSplits, as_tensors, availability, load, names
 from losskit.data.binary import one_vs_rest
 from losskit.data.fashion_mnist import load_fashion_mnist, load_fashion_mnist_binary
 from losskit.data.files import (
@@ -40,6 +40,7 @@ __all__ = [
     "DATASETS",
     "DataSplits",
     "as_tensors",
+    "availability",
     "generator",
     "imbalance",
     "load",

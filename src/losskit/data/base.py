@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,19 @@ class DataSplits:
 
 
 DATASETS: Registry[DataSplits] = Registry("dataset")
+
+#: dataset name → a check returning ``None`` when its files are installed, else how to install
+#: them (datasets without an entry need nothing or take ``root=``).
+INSTALL_CHECKS: dict[str, Callable[[], str | None]] = {}
+
+
+def availability(name: str) -> str:
+    """``"available"``, ``"not installed: HOW"`` or ``""`` (nothing to install / ``root=``)."""
+    check = INSTALL_CHECKS.get(name)
+    if check is None:
+        return ""
+    missing = check()
+    return "available" if missing is None else f"not installed: {missing}"
 
 
 def load(name: str, **kwargs: Any) -> DataSplits:

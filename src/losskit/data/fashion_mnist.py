@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from losskit.data import mnist_style
-from losskit.data.base import DATASETS, DataSplits
+from losskit.data.base import DATASETS, INSTALL_CHECKS, DataSplits
 from losskit.data.binary import one_vs_rest
 from losskit.data.splits import check_seed, generator, imbalance, make_splits
 
@@ -44,6 +44,17 @@ def fashion_mnist_tensors(
     x_tr, y_tr = mnist_style.to_tensors(arrays["train_images"], arrays["train_labels"], MEAN, STD)
     x_te, y_te = mnist_style.to_tensors(arrays["test_images"], arrays["test_labels"], MEAN, STD)
     return x_tr, y_tr, x_te, y_te
+
+
+def _install_check() -> str | None:
+    try:
+        mnist_style.resolve(resolve_root(None), HINT)
+    except FileNotFoundError:
+        return "apt-get install dataset-fashion-mnist (or `make data`)"
+    return None
+
+
+INSTALL_CHECKS["fashion-mnist"] = INSTALL_CHECKS["fashion-mnist-binary"] = _install_check
 
 
 @DATASETS.register("fashion-mnist", help="Fashion-MNIST 10 classes; retention<1: SLF imbalance")

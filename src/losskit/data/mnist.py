@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from losskit.data import mnist_style
-from losskit.data.base import DATASETS, DataSplits
+from losskit.data.base import DATASETS, INSTALL_CHECKS, DataSplits
 from losskit.data.splits import check_seed, generator, imbalance, make_splits
 
 ENV_VAR = "LOSSKIT_MNIST"
@@ -76,6 +76,13 @@ def is_installed(root: str | os.PathLike[str] | None = None) -> bool:
     return True
 
 
+def _install_check() -> str | None:
+    return None if is_installed() else f"run `{INSTALL_COMMAND}` (or `make data`)"
+
+
+INSTALL_CHECKS["mnist"] = INSTALL_CHECKS["mnist-binary"] = _install_check
+
+
 # ---------------------------------------------------------------------------- loading
 def _check_official(files: dict[str, Path], arrays: dict[str, np.ndarray]) -> None:
     """60,000 / 10,000 images of 28×28 with the known label counts, else ``ValueError``."""
@@ -113,8 +120,7 @@ def mnist_tensors(
     return x_tr, y_tr, x_te, y_te
 
 
-@DATASETS.register("mnist", help="MNIST 10 classes (installed by `make data`); retention<1: "
-                                  "SLF imbalance")
+@DATASETS.register("mnist", help="MNIST 10 classes (make data); retention<1: SLF imbalance")
 def load_mnist(
     root: str | None = None,
     seed: int = 0,

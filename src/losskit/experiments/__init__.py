@@ -43,8 +43,10 @@ from losskit.experiments.stats import (
     summarize,
 )
 
-if _find_spec("losskit.experiments.catalog") is not None:  # the lead's paper experiments
+if _find_spec("losskit.experiments.catalog") is not None:  # suites quick + smoke
     from losskit.experiments import catalog  # noqa: F401
+if _find_spec("losskit.experiments.paper") is not None:  # suite paper
+    from losskit.experiments import paper  # noqa: F401
 
 __all__ = [
     "EXPERIMENTS",

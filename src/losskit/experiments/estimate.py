@@ -41,8 +41,15 @@ class EpochCost:
 
 
 def calibrate(config: TrainConfig, steps: int = 20, warmup: int = 3) -> float:
-    """Seconds per epoch of ``config``: time ``steps`` training steps and one evaluation."""
+    """Seconds per epoch of ``config``: time ``steps`` training steps and one evaluation.
+
+    With one torch thread the clock is this process's CPU time, so other load on the machine
+    does not inflate the estimate (it is then the wall time of an unloaded core); with more
+    threads it is wall time.
+    """
     import torch
+
+    clock = time.process_time if torch.get_num_threads() == 1 else time.perf_counter
 
     from losskit.train.trainer import Trainer, batches
 
@@ -56,19 +63,19 @@ def calibrate(config: TrainConfig, steps: int = 20, warmup: int = 3) -> float:
     t0 = 0.0
     for i, batch in enumerate(it):
         if i == warmup:
-            t0 = time.perf_counter()
+            t0 = clock()
         if i >= warmup + steps:
             break
         x, y = batch[:2]
         method.step(ctx, x, y)
         ctx.global_step += 1
         timed += i >= warmup
-    step_s = (time.perf_counter() - t0) / max(timed, 1) if timed else 0.0
-    t1 = time.perf_counter()
+    step_s = (clock() - t0) / max(timed, 1) if timed else 0.0
+    t1 = clock()
     with torch.no_grad():
         trainer.evaluate("val")
         trainer.evaluate("test")
-    eval_s = time.perf_counter() - t1
+    eval_s = clock() - t1
     return n_batches * step_s + eval_s
 
 

@@ -386,6 +386,8 @@ def _tuning_section(exp: _ExperimentData) -> list[str]:
 
 def _baseline_note(exp: _ExperimentData) -> str | None:
     base = exp.variant(exp.baseline)
+    if exp.meta.get("fidelity") == "proxy":  # other data: the numbers are not comparable
+        return None
     if base is None or not isinstance(base.paper, (int, float)):
         return None
     vals = exp.values(base)

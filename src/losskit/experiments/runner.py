@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from losskit.errors import ConfigError
 from losskit.experiments.estimate import Estimator, format_duration
 from losskit.experiments.plan import Plan, PlannedRun, outcome
 from losskit.experiments.spec import Experiment, RunSpec, resolve
@@ -150,8 +151,8 @@ def jsonable(obj: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- the lock
-class ResultsLockedError(ValueError):
-    """Another process is writing the same results file."""
+class ResultsLockedError(ConfigError):
+    """Another process is writing the same results file (a user error: exit code 2)."""
 
 
 @contextlib.contextmanager
