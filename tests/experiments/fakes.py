@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import os
+import time
 from types import SimpleNamespace
 from typing import Any
 
-from losskit.experiments.spec import Experiment, Variant, sweep_variants
+from losskit.experiments.runner import RunDiverged
+from losskit.experiments.spec import Experiment, Tuning, Variant, sweep_variants
 from losskit.train.config import TrainConfig
 
 
@@ -17,26 +21,60 @@ def fake_acc(config: TrainConfig, epoch: int) -> float:
     return 0.5 + 0.03 * epoch + 0.01 * ((config.seed * 7) % 5) + bonus + noise
 
 
+def fake_curve(config: TrainConfig, epoch: int) -> tuple[float, float]:
+    """(test, validation) 'accuracy' at ``epoch``: :func:`fake_acc`, bent down after
+    ``peak_epoch`` (a method kwarg) and, for validation, lowered by ``0.05·|log10(lr/lr_peak)|``
+    (so tuning on validation prefers ``lr_peak``)."""
+    kw = config.method_kwargs
+    acc = fake_acc(config, epoch)
+    if kw.get("peak_epoch"):
+        acc -= 0.06 * max(0, epoch - int(kw["peak_epoch"]))
+    val = acc - 0.005
+    if kw.get("lr_peak"):
+        val -= 0.05 * abs(math.log10(config.lr / float(kw["lr_peak"])))
+    return acc, val
+
+
 def fake_fit(config: TrainConfig) -> Any:
-    """Module-level (picklable) fake Trainer: history with method logs, final metrics."""
+    """Module-level (picklable) fake Trainer: history with method logs, final metrics.
+
+    Method kwargs: ``fail`` raises; ``diverge_at=E`` stops in epoch E like the Trainer on a
+    non-finite loss (epochs before it kept); see :func:`fake_curve` for the rest.
+    """
     if config.method_kwargs.get("fail"):
         raise RuntimeError(f"boom (seed {config.seed})")
+    if config.method_kwargs.get("fail_lr") == config.lr:
+        raise RuntimeError(f"boom at lr {config.lr}")
     history = []
     for e in range(1, config.epochs + 1):
-        acc = fake_acc(config, e)
+        if config.method_kwargs.get("diverge_at") == e:
+            raise RunDiverged(f"training loss became nan in epoch {e}", history)
+        acc, val = fake_curve(config, e)
         history.append({
             "epoch": e,
             "train_loss": 1.0 / e,
             "train_acc": acc,
             "lr": config.lr,
+            "val_acc": val,
             "test_acc": acc,
             "test_loss": 1.0 - acc,
             "slf_probs": {"ce": 0.5 + 0.01 * e, "mse": 0.5 - 0.01 * e},
+            "slf_select_freq": [0.5 + 0.1 * e, 0.5 - 0.1 * e],
+            "slf_losses": ["ce", "mse"],
             "mils_success_ratio": 0.1 * e,
         })
     final = {"test_acc": history[-1]["test_acc"], "test_loss": history[-1]["test_loss"],
-             "epochs": config.epochs}
+             "val_acc": history[-1]["val_acc"], "epochs": config.epochs}
     return SimpleNamespace(history=history, final=final, model=None)
+
+
+def sleepy_fit(config: TrainConfig) -> Any:
+    """Writes its pid to ``$LOSSKIT_TEST_PIDS/<pid>`` and sleeps (for kill tests)."""
+    folder = os.environ["LOSSKIT_TEST_PIDS"]
+    with open(os.path.join(folder, str(os.getpid())), "w") as f:
+        f.write("x")
+    time.sleep(300)
+    return fake_fit(config)
 
 
 class CountingFit:
@@ -84,3 +122,28 @@ def real_fit_blobs(config: TrainConfig) -> Any:
     torch.manual_seed(config.seed)
     return fit(config, data=make_blobs(), model=TinyNet(),
                method=LossMethod(torch.nn.CrossEntropyLoss()))
+
+
+def tuned_experiment(name: str = "tuned", seeds: tuple[int, ...] = (0, 1, 2),
+                     **kw: Any) -> Experiment:
+    """Protocol toy: every variant tuned on validation over lr ∈ {0.01, 0.03, 0.1} at seed 9
+    (validation prefers ``lr_peak``), one variant reusing another's choice, best-val epoch."""
+    return Experiment(
+        name=name,
+        title="Tuned toy",
+        base={"data": "blobs", "data_kwargs": {"val_fraction": 0.2}, "model": "mlp",
+              "method": "loss", "method_kwargs": {"loss": "ce", "lr_peak": 0.03,
+                                                  "peak_epoch": 2}, "epochs": 4},
+        variants=[
+            Variant("base", paper=80.0),
+            Variant("better", {"method_kwargs.bonus": 0.05, "method_kwargs.lr_peak": 0.1}),
+            Variant("follower", {"method_kwargs.bonus": 0.01}, tune_from="better"),
+        ],
+        seeds=list(seeds),
+        baseline="base",
+        tuning=Tuning((0.01, 0.03, 0.1), seed=9),
+        select="best_val",
+        fidelity="direct",
+        paper_setting="Toy paper, Table 9",
+        **kw,
+    )

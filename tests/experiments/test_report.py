@@ -156,3 +156,59 @@ def test_cli_report_rewrites_the_readme_section(results, tmp_path, capsys):
     assert readme_table(path) in text and f"losskit report {path}" in text
     assert text.startswith("intro\n") and text.endswith("end\n")
     assert main(argv) == 0 and "unchanged" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- the protocol
+def test_protocol_report_best_val_tuning_labels_and_notes(tmp_path):
+    from tests.experiments.fakes import fake_curve, tuned_experiment
+
+    exp = tuned_experiment()
+    twin = tuned_experiment("twin")  # identical runs: reported from the same records
+    twin.fidelity = "proxy"
+    path = tmp_path / "r.jsonl"
+    run_experiments([exp], path, run_fn=fake_fit, progress=False, echo=False)
+    md = build_report(path, tmp_path / "rep", experiments=[exp, twin]).read_text()
+    assert "## tuned: Tuned toy [direct]" in md and "## twin: Tuned toy [proxy]" in md
+    assert "Paper numbers: Toy paper, Table 9." in md
+    # tuning: the grid's validation scores, the choice, and who reuses it
+    assert "chosen from {0.01, 0.03, 0.1} by the best validation `val_acc` of one run at " \
+           "seed 9" in md
+    assert "`follower` ← `better`" in md
+    scores = next(r for r in md.splitlines() if r.startswith("| base | tuned/base | "))
+    assert "0.03: " in scores and scores.count(" ✓") == 1 and "0.03: " in scores.split("✓")[0]
+    # the value is the test metric at the best-validation epoch (2), the final epoch beside it
+    rows = [r for r in md.splitlines() if r.startswith("| base | 80 (Toy paper, Table 9) |")]
+    assert len(rows) == 2  # tuned and twin
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    at_best = [100 * fake_curve(exp.config("base", s, {"lr": 0.03}), 2)[0] for s in exp.seeds]
+    at_end = [100 * fake_curve(exp.config("base", s, {"lr": 0.03}), 4)[0] for s in exp.seeds]
+    assert cells[2] == "lr 0.03" and cells[3].startswith(f"{np.mean(at_best):.2f} ±")
+    assert cells[4] == f"{np.mean(at_end):.2f}"
+    val = [[fake_curve(exp.config("base", s, {"lr": 0.03}), e)[1] for e in (3, 4)]
+           for s in exp.seeds]
+    assert cells[10] == f"{100 * np.mean([b - a for a, b in val]):+.2f}"  # val Δ, last ¼ (1 ep)
+    follower = [c.strip() for c in next(
+        r for r in md.splitlines() if r.startswith("| follower | — | lr 0.1")).strip("|").split(
+        "|")]
+    assert follower[2] == "lr 0.1 (from better)"
+    # our baseline (~57) is below the paper's 80: said for the direct experiment only
+    note = "baseline (" in md and "is below the paper's (80): this comparison is not at the " \
+                                  "paper's strength"
+    assert note and md.count("not at the paper's strength") == 1
+    # SLF selection frequencies by loss name, first and last epochs
+    assert "| variant | epoch | ce | mse |" in md
+    assert "| base | 1 | 60 | 40 |" in md and "| base | 4 | 90 | 10 |" in md
+
+
+def test_diverged_runs_are_shown_not_hidden(tmp_path):
+    exp = toy_experiment(seeds=(0, 1, 2))
+    exp.variants.append(Variant("unstable", {"method_kwargs.diverge_at": 3}))
+    exp.variants.append(Variant("dead", {"method_kwargs.diverge_at": 1}))
+    path = tmp_path / "r.jsonl"
+    run_experiments(exp, path, run_fn=fake_fit, progress=False, echo=False)
+    md = build_report(path, tmp_path / "rep").read_text()
+    assert _row(md, "unstable")[3] == "no value (3 diverged)"  # select="final": no last epoch
+    assert _row(md, "dead")[3] == "no value (3 diverged)"
+    exp.select = "best_val"
+    md = build_report(path, tmp_path / "rep", experiments=[exp]).read_text()
+    assert "(3 diverged)" in _row(md, "unstable")[3] and _row(md, "unstable")[5] == "3"

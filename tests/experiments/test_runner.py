@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 
 import pytest
@@ -15,7 +22,13 @@ from losskit.experiments.runner import (
     run_experiments,
 )
 from losskit.experiments.spec import Variant
-from tests.experiments.fakes import CountingFit, fake_acc, fake_fit, toy_experiment
+from tests.experiments.fakes import (
+    CountingFit,
+    fake_acc,
+    fake_fit,
+    toy_experiment,
+    tuned_experiment,
+)
 
 
 def _keys(path):
@@ -125,11 +138,11 @@ def test_failing_runs_are_not_recorded_and_the_rest_go_on(tmp_path):
 
 
 def test_parallel_jobs_produce_the_same_keys(tmp_path):
-    exp = toy_experiment(seeds=(0, 1))
+    exp = [toy_experiment(seeds=(0, 1)), tuned_experiment(seeds=(0,))]  # tuning, too
     serial, parallel = tmp_path / "serial.jsonl", tmp_path / "parallel.jsonl"
     run_experiments(exp, serial, run_fn=fake_fit, progress=False)
     summary = run_experiments(exp, parallel, jobs=2, run_fn=fake_fit, progress=False)
-    assert summary.completed == 8 and summary.ok
+    assert summary.completed == 8 + 9 and summary.ok
     assert Counter(_keys(parallel)) == Counter(_keys(serial))
     by_key = {r["key"]: r for r in read_results(serial)}
     for r in read_results(parallel):
@@ -167,3 +180,127 @@ def test_reproduce_returns_exit_code_and_writes_the_report(tmp_path, capsys):
                             progress=False) == 1
     out = capsys.readouterr().out
     assert "0 completed, 8 already done, 2 failed" in out and "FAILED toy/broken" in out
+
+
+# ----------------------------------------------------------------------------- the protocol
+def test_tuning_then_seeds_recorded_with_roles_and_resumable(tmp_path):
+    exp = tuned_experiment()
+    path = tmp_path / "r.jsonl"
+    killed = CountingFit(kill_at=5)  # dies during the second variant's tuning
+    with pytest.raises(KeyboardInterrupt):
+        run_experiments(exp, path, run_fn=killed, progress=False, echo=False)
+    assert len(read_results(path)) == 4
+    resumed = CountingFit()
+    summary = run_experiments(exp, path, run_fn=resumed, progress=False, echo=False)
+    assert summary.ok and summary.total == 15 and summary.skipped == 4
+    assert len(resumed.calls) == 11
+    records = read_results(path)
+    assert Counter(r["role"] for r in records) == {"tune": 6, "eval": 9}
+    assert {(r["variant"], r["config"]["lr"]) for r in records if r["role"] == "eval"} == {
+        ("base", 0.03), ("better", 0.1), ("follower", 0.1)}
+    assert {r["seed"] for r in records if r["role"] == "tune"} == {9}
+    assert all(r["status"] == "ok" and r["meta"]["select"] == "best_val" for r in records)
+    again = CountingFit()
+    assert run_experiments(exp, path, run_fn=again, progress=False, echo=False).skipped == 15
+    assert again.calls == []
+
+
+def test_diverged_runs_are_recorded_once_with_their_epochs(tmp_path):
+    exp = toy_experiment(seeds=(0, 1))
+    exp.variants.append(Variant("unstable", {"method_kwargs.diverge_at": 3}))
+    path = tmp_path / "r.jsonl"
+    summary = run_experiments(exp, path, run_fn=fake_fit, progress=False, echo=False)
+    assert summary.ok and summary.diverged == 2 and "2 of the completed diverged" in str(summary)
+    rec = next(r for r in read_results(path) if r["variant"] == "unstable")
+    assert rec["status"] == "diverged" and "nan" in rec["error"]
+    assert [h["epoch"] for h in rec["history"]] == [1, 2] and rec["final"] == {}
+    calls = CountingFit()
+    run_experiments(exp, path, run_fn=calls, progress=False, echo=False)
+    assert calls.calls == []  # deterministic: not retried
+
+
+def test_a_failed_tuning_run_blocks_its_variant_only(tmp_path):
+    exp = tuned_experiment(seeds=(0,))
+    exp.variants[1] = Variant("better", {"method_kwargs.fail_lr": 0.03})
+    path = tmp_path / "r.jsonl"
+    summary = run_experiments(exp, path, run_fn=fake_fit, progress=False, echo=False)
+    assert not summary.ok and summary.exit_code == 1
+    assert [(f.variant, f.seed) for f in summary.failures] == [("better", 9)]
+    assert summary.blocked == 2  # better and its follower wait for the failed grid run
+    assert "2 blocked by failed tuning runs" in str(summary)
+    assert {r["variant"] for r in read_results(path) if r["role"] == "eval"} == {"base"}
+
+
+def test_one_flushed_line_per_finished_run(tmp_path):
+    exp = tuned_experiment(seeds=(0,))
+    stream = io.StringIO()
+    run_experiments(exp, tmp_path / "r.jsonl", run_fn=fake_fit, progress=False, stream=stream)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 9
+    assert lines[0].startswith("[1/9] tune tuned/base lr=0.01: val_acc ")
+    assert re.search(r"· 8 left · ETA \S+$", lines[0])
+    last = lines[-1]
+    assert last.startswith("[9/9] tuned/follower seed 0: test_acc ")
+    assert "(best val @ epoch 2/4)" in last and last.endswith("· 0 left · ETA 0s")
+
+
+def test_a_second_writer_is_refused(tmp_path):
+    path = tmp_path / "r.jsonl"
+    with runner.results_lock(path):
+        with pytest.raises(runner.ResultsLockedError, match=f"pid {os.getpid()}"):
+            run_experiments(toy_experiment(), path, run_fn=fake_fit, progress=False)
+    assert run_experiments(toy_experiment(), path, run_fn=fake_fit, progress=False,
+                           echo=False).ok
+
+
+def test_cli_second_reproduce_on_one_results_file_exits_2(tmp_path, capsys):
+    from losskit.cli import main
+
+    path = tmp_path / "r.jsonl"
+    with runner.results_lock(path):
+        rc = main(["reproduce", "smoke", "--results", str(path), "--report",
+                   str(tmp_path / "rep"), "--no-estimate", "--jobs", "1"])
+    assert rc == 2
+    assert "being written by another process" in capsys.readouterr().err
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return not any(line.startswith("State:") and "Z" in line for line in f)
+    except FileNotFoundError:
+        return False
+
+
+_DRIVER = """
+import sys
+from losskit.experiments.runner import reproduce
+from tests.experiments.fakes import sleepy_fit, toy_experiment
+reproduce([toy_experiment()], sys.argv[1], jobs=2, report_dir=None, run_fn=sleepy_fit)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM,
+                                 pytest.param(signal.SIGKILL, marks=pytest.mark.slow)])
+def test_killing_the_runner_ends_its_workers(tmp_path, sig):
+    """SIGTERM: the runner terminates its workers; SIGKILL: each worker notices its parent is
+    gone and exits."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    env = {**os.environ, "LOSSKIT_TEST_PIDS": str(pids),
+           "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", _DRIVER, str(tmp_path / "r.jsonl")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = [int(p.name) for p in pids.iterdir()]
+    assert len(workers) == 2, proc.stderr.read().decode() if proc.poll() is not None else ""
+    proc.send_signal(sig)
+    rc = proc.wait(timeout=30)
+    assert rc == (143 if sig == signal.SIGTERM else -9)
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers)

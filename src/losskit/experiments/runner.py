@@ -394,12 +394,22 @@ class _InlineExecutor:
         pass
 
 
+def _worker_threads(jobs: int) -> int:
+    """Torch threads per run: ``cores // jobs`` in pool workers; with ``jobs=1`` runs execute in
+    this process with its current setting."""
+    if jobs == 1:
+        import torch
+
+        return torch.get_num_threads()
+    return max(1, _available_cores() // jobs)
+
+
 def _process_pool(jobs: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(max(1, _available_cores() // jobs), os.getpid()),
+        initargs=(_worker_threads(jobs), os.getpid()),
     )
 
 
@@ -613,16 +623,25 @@ def estimate_plan(
 def _plan_table(rows: list[dict[str, Any]], jobs: int) -> str:
     lines = [f"{'experiment':<28} {'tune':>5} {'eval':>5} {'done':>5} {'est. left (1 job)':>18}"]
     for r in rows:
-        extra = f" +{r['unknown']}?" if r["unknown"] else ""
+        est = format_duration(r["seconds"]) if r["seconds"] or not r["unknown"] else "?"
+        if r["unknown"] and r["seconds"]:
+            est += f" +{r['unknown']}?"
         lines.append(f"{r['experiment']:<28} {r['tune']:>5} {r['eval']:>5} {r['done']:>5} "
-                     f"{format_duration(r['seconds']) + extra:>18}")
+                     f"{est:>18}")
     runs = sum(r["tune"] + r["eval"] for r in rows)
     done = sum(r["done"] for r in rows)
     seconds = sum(r["seconds"] for r in rows)
-    lines.append(f"{runs} runs ({sum(r['tune'] for r in rows)} tuning), {done} done, "
-                 f"{runs - done} to run; estimated {format_duration(seconds)} of run time, "
+    unknown = sum(r["unknown"] for r in rows)
+    text = (f"{runs} runs ({sum(r['tune'] for r in rows)} tuning), {done} done, "
+            f"{runs - done} to run; ")
+    if unknown == runs - done and unknown:
+        text += "no estimate (nothing measured yet; run without --no-estimate)"
+    else:
+        text += (f"estimated {format_duration(seconds)} of run time, "
                  f"≈ {format_duration(seconds / jobs)} wall with --jobs {jobs}")
-    return "\n".join(lines)
+        if unknown:
+            text += f" (+ {unknown} runs not estimated)"
+    return "\n".join(lines + [text])
 
 
 def reproduce(
@@ -654,7 +673,7 @@ def reproduce(
     exps = resolve(suite)
     path = Path(results)
     records = {r["key"]: r for r in read_results(path)} if path.exists() else {}
-    threads = max(1, _available_cores() // jobs)
+    threads = _worker_threads(jobs)
     estimator = Estimator(records.values())
     if calibrate and run_fn is None:
         from losskit.experiments.estimate import calibrate as calibrate_fn
