@@ -50,7 +50,7 @@ reproduce: setup data
 	$(BIN)/losskit reproduce $(E) --jobs 2
 
 report: setup
-	$(BIN)/losskit report results/results.jsonl --out results/report --readme README.md
+	$(BIN)/losskit report results/results.jsonl --out results/report --suite $(E) --readme README.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -212,3 +212,46 @@ def test_diverged_runs_are_shown_not_hidden(tmp_path):
     exp.select = "best_val"
     md = build_report(path, tmp_path / "rep", experiments=[exp]).read_text()
     assert "(3 diverged)" in _row(md, "unstable")[3] and _row(md, "unstable")[5] == "3"
+
+
+def test_records_of_an_older_key_scheme_are_shown_by_name(tmp_path):
+    exp = toy_experiment(seeds=(0, 1))
+    path = tmp_path / "r.jsonl"
+    run_experiments(exp, path, run_fn=fake_fit, progress=False, echo=False)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    for i, rec in enumerate(lines):  # keys as an earlier version computed them
+        rec["key"] = f"old{i}"
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    md = build_report(path, tmp_path / "rep", experiments=[exp]).read_text()
+    assert _row(md, "better")[3] == _expected_ci(exp, "better") and _row(md, "better")[5] == "2"
+    assert "do not match the current spec" in md
+
+
+def test_cli_list_shows_dataset_availability(tmp_path, monkeypatch, capsys):
+    from losskit.cli import main
+
+    monkeypatch.setenv("LOSSKIT_MNIST", str(tmp_path / "none"))
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.strip().startswith("mnist "))
+    assert "[not installed: run `python -m losskit.data.install mnist`" in line
+    monkeypatch.setenv("LOSSKIT_MNIST", str(tmp_path))
+    from tests.data.helpers import write_mnist_folder
+
+    write_mnist_folder(tmp_path)
+    assert main(["list"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines()
+                if x.strip().startswith("mnist "))
+    assert line.endswith("[available]")
+
+
+def test_cli_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys):
+    from losskit.cli import main
+
+    results = tmp_path / "r.jsonl"
+    rc = main(["reproduce", "paper", "--dry-run", "--no-estimate", "--results", str(results)])
+    out = capsys.readouterr().out
+    assert rc == 0 and "p1-slf-mlp" in out and "p3-uniloss-ap" in out
+    from losskit.experiments import paper
+
+    assert f"{paper.EXPECTED_RUNS} runs (" in out and not results.exists()

@@ -4,7 +4,7 @@
 report); ``losskit report RESULTS`` → :func:`build_report`. The experiments themselves live in
 ``losskit.experiments.catalog``: suite ``paper`` (real MNIST, the papers' protocols), ``quick``
 (the Fashion-MNIST-subset proxies), ``smoke`` (seconds, for tests); ``all`` = every registered
-experiment (``quick`` + ``paper``).
+experiment (``quick`` + ``paper-full``).
 """
 
 from importlib.util import find_spec as _find_spec

@@ -9,7 +9,7 @@
 * ``smoke``: every method and the whole protocol (tuning, best-validation epoch, Holm) on
   sklearn digits in seconds; not registered (tests and ``losskit reproduce smoke`` use it).
 
-``all`` is every registered experiment (``quick`` + ``paper``).
+``all`` is every registered experiment (``quick`` + ``paper-full``).
 """
 
 from __future__ import annotations
@@ -84,6 +84,8 @@ for model, paper_ce, paper_slf in (("mlp", 98.06, 98.52), ("lenet", 99.02, 99.35
         baseline="CE",
         claim=_SLF_CLAIM,
         notes="Paper numbers are MNIST accuracies; ours are Fashion-MNIST (harder).",
+        fidelity="proxy",
+        paper_setting=f"SLF Table 1, MNIST {model.upper()}",
     ))
 
 register(Experiment(
@@ -98,6 +100,8 @@ register(Experiment(
     sweep_param="K",
     claim="The best K is small: 3 on MNIST, 4 on CIFAR-10; large K tends to SLF-Softmax "
           "and is worse (Fig. 2a).",
+    fidelity="proxy",
+    paper_setting="SLF Fig. 2a",
 ))
 
 # ---------------------------------------------------------------- E2: UniLoss
@@ -111,6 +115,8 @@ register(Experiment(
     baseline="CE",
     claim="UniLoss on multi-class accuracy is comparable to CE (CIFAR-10 ResNet-20: "
           "91.49 vs 91.64 %, §5.2).",
+    fidelity="proxy",
+    paper_setting="UniLoss Table 2, CIFAR-10 ResNet-20",
 ))
 register(Experiment(
     name="e2-uniloss-ap",
@@ -118,7 +124,7 @@ register(Experiment(
     base={**FASHION, "data": "fashion-mnist-binary",
           "data_kwargs": {"positive_class": 0, "neg_per_pos": 9}, "model": "mlp"},
     variants=[
-        Variant("BCE", {"method": "loss", "method_kwargs": {"loss": "ce"}}),
+        Variant("BCE", {"method": "loss", "method_kwargs": {"loss": "ce"}}),  # = 2-class CE
         Variant("UniLoss AP", {"method": "uniloss", "method_kwargs": {"metric": "ap"}}),
         Variant("UniLoss AP squashed", {"method": "uniloss",
                                          "method_kwargs": {"metric": "ap", "squash": True}}),
@@ -127,6 +133,8 @@ register(Experiment(
     baseline="BCE",
     metric="test_ap",
     claim="UniLoss on AP is comparable to BCE on an imbalanced binary task (§5.3).",
+    fidelity="proxy",
+    paper_setting="UniLoss §4.2, MNIST",
     notes="Two-logit model; 'BCE' is softmax CE over the two logits (equal to BCE with logits "
           "on their difference, the score ranked for AP). Test set keeps the same 1:9 ratio.",
 ))
@@ -145,6 +153,8 @@ register(Experiment(
     sweep_param="σ",
     claim="UniLoss on PCK is comparable to MSE heatmaps, which are sensitive to the Gaussian σ "
           "(§5.4).",
+    fidelity="proxy",
+    paper_setting="UniLoss Table 1, MPII",
 ))
 register(Experiment(
     name="e2-uniloss-anchors",
@@ -157,6 +167,8 @@ register(Experiment(
     baseline="anchors=16",
     sweep_param="anchors per type",
     claim="Performance is stable across anchor counts (ablation, §5).",
+    fidelity="proxy",
+    paper_setting="UniLoss Table 4",
 ))
 
 # ---------------------------------------------------------------- E3: MILS
@@ -177,6 +189,8 @@ register(Experiment(
     baseline="CE",
     claim="MILS with CE primary + auxiliary loss improves on CE (SVHN ResNet-20 test error "
           "4.29 → 4.13 % with multi-margin, Table 1) at little extra cost.",
+    fidelity="proxy",
+    paper_setting="MILS Table 1, SVHN ResNet-20",
 ))
 register(Experiment(
     name="e3-mils-participation",
@@ -190,6 +204,8 @@ register(Experiment(
     sweep_param="participation",
     sweep_log=True,
     claim="Even 1 % participation with a one-batch observation set helps (§Conclusion).",
+    fidelity="proxy",
+    paper_setting="MILS, Conclusion",
 ))
 
 # ---------------------------------------------------------------- E4: imbalance
@@ -204,6 +220,8 @@ for r in (0.1, 0.3, 0.5, 1.0):
         baseline="CE",
         claim="SLF is more robust than baselines on imbalanced subsets (class 0 kept with "
               "probability r, class 9 with 1; Fig. 2b, clustering there).",
+        fidelity="proxy",
+        paper_setting="SLF Fig. 2b (clustering)",
     ))
     _E4.append(exp.name)
 register_suite("e4-imbalance", _E4)
@@ -225,7 +243,7 @@ def smoke_experiments() -> list[Experiment]:
     per-variant LR tuning on a validation split, MILS reusing the CE choice, a K sweep reusing
     its parent's choice, test metric at the best-validation epoch.
 
-    Not registered (so ``all`` stays quick + paper); ``losskit reproduce smoke`` uses it.
+    Not registered (so ``all`` stays quick + paper-full); ``losskit reproduce smoke`` uses it.
     """
     base = {"data": "digits", "data_kwargs": {"val_fraction": 0.2}, "model": "mlp",
             "epochs": 2, "batch_size": 64, "schedule": "cosine"}

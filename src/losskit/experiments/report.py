@@ -133,8 +133,12 @@ def _from_spec(exp: Experiment, plan: Plan, by_key: dict[str, dict[str, Any]]) -
     return data
 
 
-def _from_records(name: str, records: list[dict[str, Any]]) -> _ExperimentData:
-    meta = next((r["meta"] for r in reversed(records) if isinstance(r.get("meta"), dict)), {})
+def _from_records(
+    name: str, records: list[dict[str, Any]], meta: dict[str, Any] | None = None
+) -> _ExperimentData:
+    if meta is None:
+        meta = next((r["meta"] for r in reversed(records) if isinstance(r.get("meta"), dict)),
+                    {})
     data = _ExperimentData(name, meta, _variant_data(meta))
     for r in records:
         if r.get("role", "eval") != "eval":
@@ -191,10 +195,17 @@ def _group(
         name = e.name if isinstance(e, Experiment) else e
         spec = e if isinstance(e, Experiment) else (EXPERIMENTS.get(e) if e in EXPERIMENTS
                                                     else None)
-        if spec is not None and plan is not None:
-            out.append(_from_spec(spec, plan, by_key))
-        else:
-            out.append(_from_records(name, by_exp.get(name, [])))
+        data = _from_spec(spec, plan, by_key) if spec is not None and plan is not None else None
+        if data is None or (not data.records() and by_exp.get(name)):
+            # no spec, or records that predate it (another key scheme or config): by name
+            data = _from_records(name, by_exp.get(name, []),
+                                 spec.meta() if spec is not None else None)
+            if spec is not None:
+                data.meta = {**data.meta, "notes": (
+                    "These records do not match the current spec (recorded by an earlier "
+                    "version or config); they are shown by experiment and variant name. "
+                    + str(data.meta.get("notes") or "")).strip()}
+        out.append(data)
     return out
 
 

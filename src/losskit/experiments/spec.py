@@ -369,7 +369,7 @@ def sweep_variants(
 
 # ---------------------------------------------------------------------------- registry
 EXPERIMENTS: Registry[Experiment] = Registry("experiment")
-#: suite name → experiment names; "all" (every registered experiment: ``quick`` + ``paper``)
+#: suite name → experiment names; "all" (every registered experiment: quick + paper-full)
 #: is implicit.
 SUITES: dict[str, list[str]] = {}
 
