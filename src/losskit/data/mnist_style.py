@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from losskit.data.base import DataSplits
 from losskit.data.idx import read_idx
+from losskit.data.splits import generator, imbalance, make_splits
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -71,3 +73,33 @@ def to_tensors(
     x = x.div_(255.0).sub_(mean).div_(std).unsqueeze(1)
     y = torch.from_numpy(np.array(labels, dtype=np.int64))
     return x, y
+
+
+def tensors(
+    arrays: dict[str, np.ndarray], mean: float, std: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(x_train, y_train, x_test, y_test)`` of :func:`load_arrays` output (:func:`to_tensors`)."""
+    x_tr, y_tr = to_tensors(arrays["train_images"], arrays["train_labels"], mean, std)
+    x_te, y_te = to_tensors(arrays["test_images"], arrays["test_labels"], mean, std)
+    return x_tr, y_tr, x_te, y_te
+
+
+def class_splits(
+    name: str,
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    num_classes: int,
+    *,
+    seed: int,
+    val_fraction: float,
+    retention: float,
+) -> DataSplits:
+    """Train/val/test of a 10-class MNIST-layout set: ``retention < 1`` first thins the train
+    set (SLF imbalance, stream ``"imbalance"`` of ``seed``), then ``val_fraction`` of it is held
+    out (stratified, stream ``"val"``); the test set is untouched."""
+    x_tr, y_tr, x_te, y_te = data
+    if retention != 1.0:
+        x_tr, y_tr = imbalance(x_tr, y_tr, retention, num_classes, generator(seed, "imbalance"))
+    return make_splits(
+        name, x_tr, y_tr, x_te, y_te, num_classes, seed=seed, val_fraction=val_fraction,
+        meta={"task": "classification", "retention": float(retention)},
+    )

@@ -77,8 +77,11 @@ FASHION_LENET = {**PROTOCOL, "data": "fashion-mnist", "data_kwargs": dict(SPLIT)
 SUITE: list[str] = []
 
 
-def _add(exp: Experiment) -> Experiment:
-    SUITE.append(register(exp).name)
+def _add(**kwargs: Any) -> Experiment:
+    """Register an experiment of the suite; defaults: seeds 0–4, baseline "CE", best-val."""
+    defaults: dict[str, Any] = {"seeds": SEEDS, "baseline": "CE", "select": "best_val"}
+    exp = register(Experiment(**{**defaults, **kwargs}))
+    SUITE.append(exp.name)
     return exp
 
 
@@ -142,24 +145,21 @@ _SLF_NOTES = (
 )
 for _model, _base, _ce, _slf in (("mlp", MNIST_MLP, 98.06, 98.52),
                                  ("lenet", MNIST_LENET, 99.02, 99.35)):
-    _add(Experiment(
+    _add(
         name=f"p1-slf-{_model}",
         title=f"P1 SLF Table 1, MNIST {_model.upper()}",
         base=dict(_base),
         variants=[ce(_ce), slf_k3(_slf), slf_softmax(), equal_sum(), slf_bilevel()],
-        seeds=SEEDS,
-        baseline="CE",
         claim=_SLF_CLAIM,
         notes=_SLF_NOTES,
         tuning=LR_GRID,
-        select="best_val",
         fidelity="direct",
         paper_setting=f"SLF Table 1, MNIST {_model.upper()}",
         headline=["CE", "SLF K=3", "SLF K=3 bilevel"],
-    ))
+    )
 
 # ---------------------------------------------------------------------------- p2: K sweep
-_add(Experiment(
+_add(
     name="p2-slf-k",
     title="P2 SLF sampling times K (Fig. 2a), MNIST MLP",
     base={**MNIST_MLP, "method": "slf", "method_kwargs": {"preset": "paper"}},
@@ -175,14 +175,13 @@ _add(Experiment(
     notes="K = 3 and softmax are the p1-slf-mlp runs (same configs, seeds 0–2 of them). Every K "
           "reuses the learning rate chosen for SLF K=3 in p1, softmax the one chosen for "
           "SLF-Softmax. 3 seeds (trimmed for the time budget).",
-    select="best_val",
     fidelity="direct",
     paper_setting="SLF Fig. 2a (a plot; no numbers given)",
     headline=["K=1", "K=8", "softmax (K→∞)"],
-))
+)
 
 # ---------------------------------------------------------------------------- p3: UniLoss AP
-_add(Experiment(
+_add(
     name="p3-uniloss-ap",
     title="P3 UniLoss §4.2: MNIST zeros vs non-zeros, average precision, MLP 784-500-300",
     base={"data": "mnist-binary", "data_kwargs": dict(SPLIT), "model": "mlp",
@@ -194,7 +193,6 @@ _add(Experiment(
         uniloss("UniLoss AP (raw scores)", "ap", authors=False),
         uniloss("UniLoss AP (authors' relaxation)", "ap", authors=True, paper=99.88),
     ],
-    seeds=SEEDS,
     baseline="2-class CE",
     metric="test_ap",
     claim="UniLoss on AP matches a 2-class cross-entropy baseline: 0.9988 vs 0.9989 (§4.2).",
@@ -205,17 +203,16 @@ _add(Experiment(
           "'BCE' is the sigmoid binary cross-entropy on each logit (one-vs-all). The ratio is "
           "MNIST's own (5,923 zeros : 54,077 others ≈ 1:9). The authors report the last epoch; "
           "we report the best-validation epoch (the final epoch is in the table too).",
-    select="best_val",
     fidelity="direct",
     paper_setting="UniLoss §4.2, MNIST zeros vs rest, ×100",
-))
+)
 
 # ---------------------------------------------------------------------------- p4: UniLoss acc
 _UNI_CLAIM = ("UniLoss on multi-class accuracy matches CE: CIFAR-10 ResNet-20 91.49 (CE) vs "
               "91.64 % (UniLoss), Table 2.")
 for _name, _base, _title in (("mnist", MNIST_LENET, "MNIST"),
                              ("fashion", FASHION_LENET, "full Fashion-MNIST")):
-    _add(Experiment(
+    _add(
         name=f"p4-uniloss-acc-{_name}",
         title=f"P4 UniLoss accuracy vs CE, {_title} LeNet (proxy for §4.4)",
         base=dict(_base),
@@ -223,17 +220,14 @@ for _name, _base, _title in (("mnist", MNIST_LENET, "MNIST"),
                   uniloss("UniLoss accuracy (raw scores)", "accuracy", authors=False),
                   uniloss("UniLoss accuracy (authors' relaxation)", "accuracy", authors=True,
                           paper=91.64)],
-        seeds=SEEDS,
-        baseline="CE",
         claim=_UNI_CLAIM,
         notes="Proxy: no CIFAR here. Each method gets its own learning rate.",
         tuning=LR_GRID,
-        select="best_val",
         fidelity="proxy",
         paper_setting="UniLoss Table 2, CIFAR-10 ResNet-20",
-    ))
+    )
 
-_add(Experiment(
+_add(
     name="p4-uniloss-batch",
     title="P4 UniLoss batch-size ablation (Table 3), MNIST LeNet",
     base={**MNIST_LENET, "method": "uniloss",
@@ -242,16 +236,14 @@ _add(Experiment(
         "batch=", "batch_size", [32, 64, 128, 256], group="UniLoss (authors)",
         paper={32: 90.82, 64: 91.23, 128: 91.64, 256: 90.94},
         tune_from="p4-uniloss-acc-mnist/UniLoss accuracy (authors' relaxation)"),
-    seeds=SEEDS,
     baseline="batch=128",
     sweep_param="batch size",
     sweep_log=True,
     claim="UniLoss is insensitive to the batch size unless it is extreme; 128 is best (Table 3).",
     notes="Every batch size reuses the learning rate chosen at batch 128 (p4-uniloss-acc-mnist).",
-    select="best_val",
     fidelity="proxy",
     paper_setting="UniLoss Table 3, CIFAR-10 ResNet-20",
-))
+)
 
 # ---------------------------------------------------------------------------- p5: MILS
 _MILS_CLAIM = ("MILS (CE primary; an auxiliary loss steps in at a participation rate and is "
@@ -272,7 +264,7 @@ def _mils_variant(aux: str, label: str, ties: bool) -> Variant:
     return mils(f"MILS +{label}{' ties' if ties else ''}", aux, accept_ties=ties, paper=paper)
 
 
-_add(Experiment(
+_add(
     name="p5-mils",
     title="P5 MILS: CE primary + one auxiliary loss, full Fashion-MNIST LeNet (proxy)",
     base=dict(FASHION_LENET),
@@ -289,56 +281,48 @@ _add(Experiment(
         mils("no scheduling +multi-margin (20 %)", "multi_margin", participation=0.2,
              no_schedule=True),
     ],
-    seeds=SEEDS,
-    baseline="CE",
     claim=_MILS_CLAIM,
     notes=_MILS_NOTES + " Focal, and the tie-accepting test for center and L-GM, are in "
                         "p5-mils-extra (trimmed from suite paper for the time budget).",
     tuning=LR_GRID,
-    select="best_val",
     fidelity="proxy",
     paper_setting="MILS Table 1, SVHN ResNet-20, 100 − error",
     headline=["CE", "CE+multi-margin joint sum", "MILS +multi-margin", "MILS +center",
               "no scheduling +multi-margin (20 %)"],
-))
-_add(Experiment(
+)
+_add(
     name="p5-mils-extra",
     title="P5 MILS, further auxiliary losses and tests, full Fashion-MNIST LeNet (proxy)",
     base=dict(FASHION_LENET),
     variants=[ce(95.71), _mils_variant("focal", "focal", False),
               _mils_variant("focal", "focal", True), _mils_variant("center", "center", True),
               _mils_variant("lgm", "L-GM", True)],
-    seeds=SEEDS,
-    baseline="CE",
     claim=_MILS_CLAIM,
     notes=_MILS_NOTES + " CE is p5-mils' CE (same runs).",
     tuning=LR_GRID,
-    select="best_val",
     fidelity="proxy",
     paper_setting="MILS Table 1, SVHN ResNet-20, 100 − error",
-))
-_add(Experiment(
+)
+_add(
     name="p5-mils-participation",
     title="P5 MILS participation rate (CE + multi-margin), full Fashion-MNIST LeNet (proxy)",
     base={**FASHION_LENET, "method": "mils", "method_kwargs": {
         "primary": "ce", "aux": "multi_margin", "observation_size": 128, "accept_ties": False}},
     variants=sweep_variants("p=", "method_kwargs.participation", [0.01, 0.1, 0.3],
                             group="MILS +multi-margin", tune_from="p5-mils/CE"),
-    seeds=SEEDS,
     baseline="p=0.1",
     sweep_param="participation",
     sweep_log=True,
     claim="Even 1 % participation with a one-batch observation set helps (Conclusion).",
     notes="p = 0.1 is p5-mils' 'MILS +multi-margin' (same runs). CE learning rate.",
-    select="best_val",
     fidelity="proxy",
     paper_setting="MILS, Conclusion (no table)",
-))
+)
 
 # ---------------------------------------------------------------------------- p6: imbalance
 for _r in (0.1, 0.3, 0.5, 1.0):
     _kw = dict(SPLIT) if _r == 1.0 else {**SPLIT, "retention": _r}
-    _add(Experiment(
+    _add(
         name=f"p6-imbalance-r{_r}",
         title=f"P6 imbalanced MNIST classification, retention r={_r}, MLP (proxy for Fig. 2b)",
         base={**MNIST_MLP, "data_kwargs": _kw},
@@ -348,18 +332,15 @@ for _r in (0.1, 0.3, 0.5, 1.0):
             slf_bilevel(tune_from="p1-slf-mlp/SLF K=3 bilevel"),
             mils("MILS +multi-margin", "multi_margin", tune_from="p1-slf-mlp/CE"),
         ],
-        seeds=SEEDS,
-        baseline="CE",
         claim="SLF is more robust than the baselines on imbalanced data (Fig. 2b; class 0 kept "
               "with probability r, class 9 with 1, linear in between).",
         notes="The paper's Fig. 2b experiment is DAC *clustering*; this is classification on "
               "the same kind of imbalanced subset (training and validation thinned, test "
               "untouched). Learning rates are p1-slf-mlp's choices at r = 1 (r = 1.0 is the "
               "p1 runs plus MILS).",
-        select="best_val",
         fidelity="proxy",
         paper_setting="SLF Fig. 2b (clustering; a plot)",
-    ))
+    )
 
 #: Suite ``paper`` is trimmed to fit the budget (≤ 4 h with ``--jobs 2`` on 2 cores), in the
 #: issue's order: the batch-size ablation and the participation sweep are left out, the K sweep

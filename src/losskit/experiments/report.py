@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from losskit._io import atomic_write
 from losskit.experiments.plan import Choice, Outcome, Plan, outcome
-from losskit.experiments.runner import atomic_write, read_results
+from losskit.experiments.runner import read_results
 from losskit.experiments.spec import EXPERIMENTS, Experiment
 from losskit.experiments.stats import (
     HolmDecision,
