@@ -273,7 +273,7 @@ _add(
         Variant("CE+multi-margin joint sum", {"method": "slf", "method_kwargs": {
             "losses": "ce,multi_margin", "mode": "fixed", "weights": [0.5, 0.5]}}),
         Variant("CE+center joint (Wen et al.)", {"method": "loss",
-                                                  "method_kwargs": {"loss": "center"}}),
+                                                  "method_kwargs": {"loss": "ce_center"}}),
         _mils_variant("multi_margin", "multi-margin", False),
         _mils_variant("multi_margin", "multi-margin", True),
         _mils_variant("center", "center", False),

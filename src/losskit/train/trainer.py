@@ -177,11 +177,11 @@ def build_method(config: TrainConfig) -> Method:
     """``config.method`` built with ``config.method_kwargs``; the run seed drives the method's
     own randomness (SLF Gumbel noise, UniLoss anchors, MILS draws): a method whose constructor
     takes ``seed`` gets ``config.seed`` unless ``method_kwargs`` sets one."""
-    factory = METHODS.factory(config.method)
     kwargs = dict(config.method_kwargs)
-    if "seed" not in kwargs and "seed" in inspect.signature(factory).parameters:
+    if "seed" not in kwargs and "seed" in inspect.signature(
+            METHODS.factory(config.method)).parameters:
         kwargs["seed"] = config.seed
-    return factory(**kwargs)
+    return METHODS.get(config.method, **kwargs)
 
 
 def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
