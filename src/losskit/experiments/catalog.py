@@ -27,7 +27,7 @@ from losskit.experiments.spec import (
 
 SEEDS = [0, 1, 2, 3, 4]
 TRAIN_SIZE = 10_000
-SLF_LOSSES = "ce,mse,mae,hinge,cosine"
+SLF_LOSSES = "ce,prob_mse,prob_mae,hinge,cosine"  # (prob_*: softmax vs one-hot)
 
 FASHION: dict[str, Any] = {
     "data": "fashion-mnist",
