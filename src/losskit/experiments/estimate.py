@@ -43,13 +43,13 @@ class EpochCost:
 def calibrate(config: TrainConfig, steps: int = 20, warmup: int = 3) -> float:
     """Seconds per epoch of ``config``: time ``steps`` training steps and one evaluation.
 
-    With one torch thread the clock is this process's CPU time, so other load on the machine
-    does not inflate the estimate (it is then the wall time of an unloaded core); with more
-    threads it is wall time.
+    With one torch thread the clock is this thread's CPU time, so other load on the machine
+    (and idle OpenMP helper threads) do not inflate the estimate: it is then the wall time of
+    an otherwise idle core; with more threads it is wall time.
     """
     import torch
 
-    clock = time.process_time if torch.get_num_threads() == 1 else time.perf_counter
+    clock = time.thread_time if torch.get_num_threads() == 1 else time.perf_counter
 
     from losskit.train.trainer import Trainer, batches
 
