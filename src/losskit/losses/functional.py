@@ -547,16 +547,30 @@ def log1m_softmax(input: torch.Tensor, log_p: torch.Tensor | None = None) -> tor
     """
     if log_p is None:
         log_p = F.log_softmax(input, dim=1)
+    return _log1m_softmax_parts(input, log_p, log_p.exp())[0]
+
+
+def _log1m_softmax_parts(
+    input: torch.Tensor, log_p: torch.Tensor, p: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`log1m_softmax` with ``p = exp(log_p)`` given; also returns the arg-max mask
+    ``top`` and ``at_top`` ``(N, 1)`` (the closed-form backward of :mod:`.fused` needs them)."""
     top = torch.zeros_like(input, dtype=torch.bool).scatter_(1, input.argmax(1, keepdim=True), True)
-    off_top = torch.log1p(-log_p.exp().masked_fill(top, 0.0))
+    off_top = torch.log1p(-p.masked_fill(top, 0.0))
     lse = torch.logsumexp(input, dim=1, keepdim=True)
     at_top = torch.logsumexp(input.masked_fill(top, float("-inf")), dim=1, keepdim=True) - lse
-    return torch.where(top, at_top, off_top)
+    return torch.where(top, at_top, off_top), top, at_top
 
 
 def _softmax_bce(input: torch.Tensor, onehot: torch.Tensor, log_p: torch.Tensor) -> torch.Tensor:
     """Per-sample ``mean_j -[t_j log p_j + (1 - t_j) log(1 - p_j)]`` for one-hot ``t``."""
-    return -torch.where(onehot.bool(), log_p, log1m_softmax(input, log_p)).mean(dim=1)
+    return _bce_from_log1m(onehot.bool(), log_p, log1m_softmax(input, log_p))
+
+
+def _bce_from_log1m(
+    is_y: torch.Tensor, log_p: torch.Tensor, log1m: torch.Tensor, keepdim: bool = False
+) -> torch.Tensor:
+    return -torch.where(is_y, log_p, log1m).mean(dim=1, keepdim=keepdim)
 
 
 def prob_bce(

@@ -12,6 +12,8 @@ from numbers import Integral, Real
 
 import torch
 
+from losskit import _random
+
 
 def check_k(K: object) -> int:
     """``K`` (number of Gumbel samples, Eq. 9) as an ``int ≥ 1``; ``ValueError`` otherwise."""
@@ -55,9 +57,13 @@ def _neg_gumbel(
     noise with one op fewer (``x - y`` is exactly ``x + (-y)`` in floating point)."""
     draw_device = generator.device if generator is not None else device
     u = torch.rand(shape, generator=generator, device=draw_device, dtype=dtype)
-    tiny = torch.finfo(dtype).tiny
-    neg_g = torch.log(-torch.log(u.clamp_(min=tiny)))
+    neg_g = _log_neg_log(u)
     return neg_g if device is None else neg_g.to(device)
+
+
+def _log_neg_log(u: torch.Tensor) -> torch.Tensor:
+    """``log(-log U)`` of uniforms ``u`` (clamped in place away from 0)."""
+    return torch.log(-torch.log(u.clamp_(min=torch.finfo(u.dtype).tiny)))
 
 
 def gumbel_argmax(
@@ -114,19 +120,35 @@ class _MultiGumbelSoftmax(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, neg_noise, tau):  # noqa: ANN001, ANN205
-        scores = logits.unsqueeze(0) - neg_noise  # (K, ..., n) = log p + G
-        one_hot = torch.zeros_like(scores).scatter_(-1, scores.argmax(-1, keepdim=True), 1.0)
+        p_hat, scores = straight_through_forward(logits, neg_noise)
         ctx.save_for_backward(scores)
         ctx.tau = tau
-        return one_hot.mean(0)
+        return p_hat
 
     @staticmethod
     def backward(ctx, grad):  # noqa: ANN001, ANN205
         (scores,) = ctx.saved_tensors
-        soft = torch.softmax(scores / ctx.tau, dim=-1)
-        g = grad.unsqueeze(0).expand_as(soft) / scores.shape[0]
-        g = torch._softmax_backward_data(g, soft, -1, soft.dtype) / ctx.tau
-        return g.sum(0), None, None
+        return straight_through_backward(scores, ctx.tau, grad), None, None
+
+
+def straight_through_forward(
+    logits: torch.Tensor, neg_noise: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(p̂, scores)``: the mean of the one-hot Gumbel-max winners of ``scores = logits + G``
+    (``neg_noise = -G``, shape ``(K, *logits.shape)``), and the scores the backward needs."""
+    scores = logits.unsqueeze(0) - neg_noise  # (K, ..., n) = log p + G
+    one_hot = torch.zeros_like(scores).scatter_(-1, scores.argmax(-1, keepdim=True), 1.0)
+    return one_hot.mean(0), scores
+
+
+def straight_through_backward(
+    scores: torch.Tensor, tau: float | torch.Tensor, grad: torch.Tensor
+) -> torch.Tensor:
+    """Gradient w.r.t. ``logits`` of ``Σ grad ⊙ p̂``: that of the relaxed
+    ``mean_k softmax(scores_k / tau)``, by the ops autograd would apply."""
+    soft = torch.softmax(scores / tau, dim=-1)
+    g = grad.unsqueeze(0).expand_as(soft) / scores.shape[0]
+    return (torch._softmax_backward_data(g, soft, -1, soft.dtype) / tau).sum(0)
 
 
 def multi_gumbel_softmax(
@@ -150,3 +172,19 @@ def multi_gumbel_softmax(
         (K, *logits.shape), generator=generator, device=logits.device, dtype=logits.dtype
     )
     return _MultiGumbelSoftmax.apply(logits, neg_noise, tau)
+
+
+def multi_gumbel_softmax_keyed(
+    logits: torch.Tensor, K: int, tau: float | torch.Tensor, key: int
+) -> torch.Tensor:
+    """:func:`multi_gumbel_softmax` drawing from the generator registered under ``key``
+    (:func:`losskit._random.register_generator`; 0: torch's default generator), so that
+    ``torch.compile(fullgraph=True)`` traces it and compiled code draws eager's numbers.
+    ``K`` and ``tau`` are the caller's, already checked."""
+    return _MultiGumbelSoftmax.apply(logits, neg_gumbel_noise(logits, K, key), tau)
+
+
+def neg_gumbel_noise(like: torch.Tensor, K: int, key: int) -> torch.Tensor:
+    """``-G`` of shape ``(K, *like.shape)`` in ``like``'s dtype and device, drawn from the
+    generator registered under ``key`` (traceable, see :mod:`losskit._random`)."""
+    return _log_neg_log(_random.uniform(key, (K, *like.shape), like))

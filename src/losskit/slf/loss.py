@@ -14,12 +14,26 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
+from losskit._random import register_generator
 from losskit._validation import check_finite_float
-from losskit.losses.fused import fusable_kind, fused_losses
+from losskit.losses.fused import (
+    check_fused_arguments,
+    fusable_kind,
+    fused_backward,
+    fused_forward,
+    fused_losses,
+)
 from losskit.slf.decision import DecisionNet
-from losskit.slf.gumbel import check_k, multi_gumbel_softmax
-from losskit.slf.schedule import as_schedule
+from losskit.slf.gumbel import (
+    check_k,
+    multi_gumbel_softmax_keyed,
+    neg_gumbel_noise,
+    straight_through_backward,
+    straight_through_forward,
+)
+from losskit.slf.schedule import TauSchedule, as_schedule
 
 MODES = ("gumbel", "softmax", "fixed")
 GRANULARITIES = ("sample", "batch")
@@ -261,8 +275,11 @@ class StochasticLoss(nn.Module):
         self._generator = generator if isinstance(generator, torch.Generator) else None
         self._seed = generator if isinstance(generator, int) else None
         self._pending_generator_state: torch.Tensor | None = None
-        self._step = 0
-        self._norm_count = 0
+        # the Gumbel noise is drawn through losskit._random (traceable by torch.compile)
+        self._rng_key = 0 if generator is None else register_generator(self._get_generator)
+        # counters as tensors: no host read per step, no recompile of a compiled module
+        self.register_buffer("step_counter", torch.zeros((), dtype=torch.long), persistent=False)
+        self.register_buffer("norm_counter", torch.zeros((), dtype=torch.long), persistent=False)
         self.last_probs: torch.Tensor | None = None
         self.last_weights: torch.Tensor | None = None
         self.last_losses: torch.Tensor | None = None
@@ -355,15 +372,30 @@ class StochasticLoss(nn.Module):
                 self._pending_generator_state = None
         return self._generator
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if self._rng_key:  # a copy (deepcopy, unpickling) draws from its own generator
+            self._rng_key = register_generator(self._get_generator)
+
     @property
     def step_count(self) -> int:
-        """Training-mode calls so far (drives the ``tau`` schedule)."""
-        return self._step
+        """Training-mode calls so far (drives the ``tau`` schedule); reads the device counter."""
+        return int(self.step_counter)
 
     @property
     def tau(self) -> float:
         """The temperature the next call uses."""
-        return self.tau_schedule(self._step)
+        return float(self._tau())
+
+    def _tau(self) -> float | torch.Tensor:
+        """The temperature now: a number, or a 0-dim tensor of the step counter for a
+        :class:`TauSchedule` (no host read); only a custom callable ``step -> tau`` reads the
+        counter on the host (one sync per step, and not traceable by ``torch.compile``)."""
+        schedule = self.tau_schedule
+        if isinstance(schedule, TauSchedule):
+            return schedule.at(self.step_counter)
+        value = getattr(schedule, "value", None)  # a constant
+        return value if value is not None else schedule(int(self.step_counter))
 
     def get_extra_state(self) -> dict[str, Any]:
         gen_state = (
@@ -371,11 +403,12 @@ class StochasticLoss(nn.Module):
             if self._generator is not None
             else self._pending_generator_state
         )
-        return {"step": self._step, "norm_count": self._norm_count, "generator": gen_state}
+        return {"step": int(self.step_counter), "norm_count": int(self.norm_counter),
+                "generator": gen_state}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
-        self._step = int(state.get("step", 0))
-        self._norm_count = int(state.get("norm_count", 0))
+        self.step_counter.fill_(int(state.get("step", 0)))
+        self.norm_counter.fill_(int(state.get("norm_count", 0)))
         gen_state = state.get("generator")
         if gen_state is None:
             return
@@ -424,16 +457,15 @@ class StochasticLoss(nn.Module):
         return torch.stack(values, dim=-1)
 
     def _normalize(self, values: torch.Tensor) -> torch.Tensor:
-        batch = values.detach() if values.dim() == 1 else values.detach().mean(0)
-        if self.training:
-            if self._norm_count == 0:
-                self.running_mean.copy_(batch)
+        with torch.no_grad():
+            batch = values if values.dim() == 1 else values.mean(0)
+            if self.training:  # the first value, then m ← β m + (1 − β) l (device-side choice)
+                ema = (self.running_mean * self.momentum).add_(batch, alpha=1.0 - self.momentum)
+                self.running_mean.copy_(torch.where(self.norm_counter == 0, batch, ema))
+                self.norm_counter.add_(1)
+                scale = self.running_mean
             else:
-                self.running_mean.mul_(self.momentum).add_(batch, alpha=1.0 - self.momentum)
-            self._norm_count += 1
-            scale = self.running_mean
-        else:
-            scale = self.running_mean if self._norm_count else batch
+                scale = torch.where(self.norm_counter > 0, self.running_mean, batch)
         return values / scale.to(values.dtype).clamp_min(self.eps)
 
     def selection(
@@ -452,8 +484,22 @@ class StochasticLoss(nn.Module):
             if self.granularity == "sample":
                 w, p = w.expand(n_batch, -1), p.expand(n_batch, -1)
             return w, p
+        log_p = F.log_softmax(self._decision_logits(output, detach), dim=-1)
+        if self.granularity == "batch":  # p = mean_j softmax(h(f(x_j))), in log space
+            shift = log_p.detach().amax(0)  # a constant shift: exact value, cheap backward
+            log_p = shift + (log_p - shift).exp().mean(0).log()
+        p = log_p.exp()
+        if self.mode == "softmax":
+            return p, p
+        return multi_gumbel_softmax_keyed(log_p, self.K, self._tau(), self._rng_key), p
+
+    def _decision_logits(self, output: torch.Tensor, detach: bool) -> torch.Tensor:
+        """``h(f(x); v)``: the decision network's ``(N, n)`` logits in ``output``'s dtype."""
+        assert self.decision_net is not None
+        n_batch = output.shape[0]
         x = output.detach() if detach else output
-        x = x.reshape(n_batch, -1)
+        if x.dim() != 2:
+            x = x.reshape(n_batch, -1)
         if x.shape[1] != self.num_outputs:
             raise ValueError(f"output must have {self.num_outputs} values per sample "
                              f"(num_outputs), got {x.shape[1]}")
@@ -464,16 +510,13 @@ class StochasticLoss(nn.Module):
         if logits.shape != (n_batch, self.num_losses):
             raise ValueError(f"decision_net must return shape ({n_batch}, {self.num_losses}), "
                              f"got {tuple(logits.shape)}")
-        log_p = F.log_softmax(logits.to(output.dtype), dim=-1)
-        if self.granularity == "batch":  # p = mean_j softmax(h(f(x_j))), in log space
-            shift = log_p.detach().amax(0)  # a constant shift: exact value, cheap backward
-            log_p = shift + (log_p - shift).exp().mean(0).log()
-        p = log_p.exp()
-        if self.mode == "softmax":
-            return p, p
-        tau = self.tau_schedule(self._step)
-        gen = self._get_generator(output.device)
-        return multi_gumbel_softmax(log_p, self.K, tau, generator=gen), p
+        return logits.to(output.dtype)
+
+    def _check_output(self, output: torch.Tensor) -> None:
+        check_finite_float(output, "output")
+        if output.dim() == 0 or output.shape[0] == 0:
+            raise ValueError(f"output must have shape (N, ...) with N >= 1, got "
+                             f"{tuple(output.shape)}")
 
     def forward_parts(
         self,
@@ -488,32 +531,55 @@ class StochasticLoss(nn.Module):
         per sample). Updates ``last_*`` and the step counter like :meth:`forward`. Useful for
         training ``v`` on another objective than ``H`` (see :mod:`losskit.slf.bilevel`);
         ``detach_input`` overrides the module's setting for this call."""
-        check_finite_float(output, "output")
-        if output.dim() == 0 or output.shape[0] == 0:
-            raise ValueError(f"output must have shape (N, ...) with N >= 1, got "
-                             f"{tuple(output.shape)}")
+        self._check_output(output)
         values = self.loss_values(output, target, features)
-        raw = values.detach() if values.dim() == 1 else values.detach().mean(0)
+        with torch.no_grad():  # bookkeeping without graph nodes or detach ops
+            self.last_losses = values.detach() if values.dim() == 1 else values.mean(0)
         if self.normalize == "running_mean":
             values = self._normalize(values)
         weights, probs = self.selection(output, detach_input)
-        if self.granularity == "batch":
-            self.last_weights, self.last_probs = weights.detach(), probs.detach()
-        else:
-            self.last_weights = weights.detach().mean(0)
-            self.last_probs = probs.detach().mean(0)
-        self.last_losses = raw
-        if self.training:
-            self._step += 1
+        with torch.no_grad():
+            if self.granularity == "batch":
+                self.last_weights, self.last_probs = weights.detach(), probs.detach()
+            else:
+                self.last_weights, self.last_probs = weights.mean(0), probs.mean(0)
+            if self.training:
+                self.step_counter.add_(1)
         return weights, values
 
     def forward(
         self, output: torch.Tensor, target: Any, features: torch.Tensor | None = None
     ) -> torch.Tensor:
+        if self._one_node:
+            return self._sample_objective(output, target)
         weights, values = self.forward_parts(output, target, features)
         if self.granularity == "batch":
             return (weights * values).sum()
         return (weights * values).sum(-1).mean()
+
+    @property
+    def _one_node(self) -> bool:
+        """The paper's setting with zoo candidates only: ``H`` is one autograd node."""
+        return (self.granularity == "sample" and self.mode == "gumbel"
+                and self.normalize == "none" and len(self._fused) == self.num_losses)
+
+    def _sample_objective(self, output: torch.Tensor, target: Any) -> torch.Tensor:
+        """:meth:`forward` in :attr:`_one_node`'s setting, by :class:`_SampleObjective`: the
+        same values and bookkeeping as :meth:`forward_parts`, gradients equal up to rounding."""
+        self._check_output(output)
+        kinds = tuple(k for _, k in self._fused)
+        check_fused_arguments(output, target, kinds)
+        logits = self._decision_logits(output, self.detach_input)
+        neg_noise = neg_gumbel_noise(logits, self.K, self._rng_key)
+        h, values, weights, probs = _SampleObjective.apply(
+            output, target.long().unsqueeze(1), logits, neg_noise, self._tau(), kinds
+        )
+        with torch.no_grad():
+            self.last_losses, self.last_weights = values.mean(0), weights.mean(0)
+            self.last_probs = probs.mean(0)
+            if self.training:
+                self.step_counter.add_(1)
+        return h
 
     def extra_repr(self) -> str:
         return (
@@ -522,3 +588,39 @@ class StochasticLoss(nn.Module):
             f"detach_input={self.detach_input}"
         )
 
+
+
+class _SampleObjective(torch.autograd.Function):
+    """SLF's ``H = mean_j Σ_i p̂_ji l_i(x_j)`` with per-sample straight-through Gumbel weights
+    ``p̂_j`` (Eq. 9–11) and fused zoo candidates, as one autograd node.
+
+    Inputs: logits ``z``, labels ``index (N, 1)``, decision logits ``h (N, n)``, the negated
+    Gumbel noise ``(K, N, n)``, ``tau``; outputs ``H`` and, without gradient, the values
+    ``(N, n)``, ``p̂`` and ``p = softmax(h)``. The forward runs the ops of the generic path
+    (:func:`~losskit.losses.fused.fused_forward`, ``log_softmax``, the Gumbel-max one-hots,
+    ``(p̂ · l).sum(-1).mean()``); the backward applies the candidates' closed-form gradient to
+    ``∂H/∂l = p̂/N`` and the straight-through gradient to ``∂H/∂p̂ = l/N``.
+    """
+
+    @staticmethod
+    def forward(ctx, z, index, h, neg_noise, tau, kinds):  # noqa: ANN001, ANN205
+        ctx.set_materialize_grads(False)  # no zero gradients for the bookkeeping outputs
+        values, ctx.fused = fused_forward(z, index, kinds)
+        log_p = F.log_softmax(h, dim=-1)
+        weights, scores = straight_through_forward(log_p, neg_noise)
+        objective = (weights * values).sum(-1).mean()
+        ctx.save_for_backward(values, weights, log_p, scores)
+        ctx.tau = tau
+        probs = log_p.exp()
+        ctx.mark_non_differentiable(values, weights, probs)
+        return objective, values, weights, probs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad, *_):  # noqa: ANN001, ANN205
+        values, weights, log_p, scores = ctx.saved_tensors
+        scale = grad / values.shape[0]
+        dz = fused_backward(ctx.fused, weights * scale)
+        d_log_p = straight_through_backward(scores, ctx.tau, values * scale)
+        dh = torch._log_softmax_backward_data(d_log_p, log_p, -1, log_p.dtype)
+        return dz, None, dh, None, None, None

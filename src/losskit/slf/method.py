@@ -28,9 +28,10 @@ PRESETS = ("paper",)
 def selection_share(weights: torch.Tensor) -> torch.Tensor:
     """One step's vote for "selected loss": 1 for the loss with the largest ``p̂``, split
     equally between tied maxima (e.g. ``p̂ = (1/3, 1/3, 1/3, 0, 0)`` gives 1/3 each), so the
-    shares of a step always sum to 1 and no loss is favoured by its position."""
-    top = weights == weights.max()
-    return top.to(weights.dtype) / top.sum()
+    shares of a step always sum to 1 and no loss is favoured by its position. ``weights``
+    ``(n,)`` or one step per row ``(steps, n)``."""
+    top = weights == weights.amax(-1, keepdim=True)
+    return top.to(weights.dtype) / top.sum(-1, keepdim=True)
 
 
 @METHODS.register("slf", help="Stochastic Loss Function: learnt Gumbel selection of losses")
@@ -135,10 +136,8 @@ class SLFMethod(Method):
         self._reset_epoch()
 
     def _reset_epoch(self) -> None:
-        self._steps = 0
-        self._sum_probs: torch.Tensor | None = None
-        self._sum_weights: torch.Tensor | None = None
-        self._sum_select: torch.Tensor | None = None
+        # each step's (p, p̂), reduced once per epoch: no bookkeeping ops in the step
+        self._history: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._sum_alignment: torch.Tensor | None = None
 
     def setup(self, ctx: TrainContext) -> None:
@@ -188,32 +187,28 @@ class SLFMethod(Method):
             result = loss_step(ctx, inputs, targets, self.slf)
         probs, weights = self.slf.last_probs, self.slf.last_weights
         assert probs is not None and weights is not None
-        share = selection_share(weights)
-        if self._sum_probs is None:
-            self._sum_probs = probs.double().clone()
-            self._sum_weights = weights.double().clone()
-            self._sum_select = share.double().clone()
-        else:
-            assert self._sum_weights is not None and self._sum_select is not None
-            self._sum_probs += probs
-            self._sum_weights += weights
-            self._sum_select += share
-        self._steps += 1
+        self._history.append((probs, weights))
         result.info.update({"slf_probs": probs, "slf_weights": weights})
         return result
 
     def on_epoch_end(self, ctx: TrainContext, epoch: int) -> dict[str, Any]:
         assert self.slf is not None
         n = self.slf.num_losses
-        steps = max(self._steps, 1)
+        steps = max(len(self._history), 1)
 
         def mean(t: torch.Tensor | None) -> list[float]:
             return [0.0] * n if t is None else (t / steps).cpu().tolist()
 
+        probs = weights = select = None
+        if self._history:
+            probs, weights = (torch.stack(t) for t in zip(*self._history, strict=True))
+            # running sums in float64, in step order (cumsum: the same rounding as adding up)
+            probs, weights, select = (t.double().cumsum(0)[-1] for t in (
+                probs, weights, selection_share(weights)))
         logs: dict[str, Any] = {
-            "slf_probs": mean(self._sum_probs),
-            "slf_weights": mean(self._sum_weights),
-            "slf_select_freq": mean(self._sum_select),
+            "slf_probs": mean(probs),
+            "slf_weights": mean(weights),
+            "slf_select_freq": mean(select),
             "slf_losses": list(self.slf.loss_names),
             "slf_tau": self.slf.tau,
         }
