@@ -53,7 +53,7 @@ def uniform(key: int, size: tuple[int, ...], like: torch.Tensor) -> torch.Tensor
     """``torch.rand(size)`` in ``like``'s dtype from generator ``key``, drawn on the
     generator's device and moved to ``like``'s (an opaque op while compiling)."""
     if torch.compiler.is_compiling():
-        return _uniform_op(like, key, list(size))
+        return _uniform_op(like.detach(), key, list(size))  # no gradient through a draw
     return _uniform(like, key, list(size))
 
 

@@ -386,7 +386,7 @@ class MILS:
         features (statistics rule, :mod:`losskit.mils.statistics`)."""
         if aux and self.statistics == "learn" and features is not None:
             estimate_class_means(loss_fn, features, targets)
-        loss = compute_loss(loss_fn, logits, targets, features)
+        loss = compute_loss(loss_fn, logits, targets, features, self.scaler)
         if aux and isinstance(self.model, nn.parallel.DistributedDataParallel):
             # DDP's reducer needs every parameter in the graph; an auxiliary may not reach
             # them all (the centre term never reaches the head): a zero-weighted logit sum
@@ -490,7 +490,7 @@ class MILS:
                 "MILS: the model's logits are not finite — an auxiliary update kept under "
                 "no_schedule=True (which keeps every update with a finite loss) broke the model"
             )
-        loss = compute_loss(self.primary, logits, targets, feats)
+        loss = compute_loss(self.primary, logits, targets, feats, self.scaler)
         self._apply(loss)
         self.stats.record(name, False, nonfinite=True)
         return MILSStepResult(
@@ -542,7 +542,7 @@ class MILS:
         """The gradient tests: one forward, the primary and the auxiliary gradient, then the
         chosen gradient is set and the optimizer steps once."""
         logits, feats = self._forward(inputs, self.primary, aux, sync=False)
-        loss_p = compute_loss(self.primary, logits, targets, feats)
+        loss_p = compute_loss(self.primary, logits, targets, feats, self.scaler)
         loss_a = self._loss(aux, logits, targets, feats, aux=True)
         params = [p for p in self._optimizer_params() if p.requires_grad]
         g_p = self._grads(loss_p, params, retain=True)

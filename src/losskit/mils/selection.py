@@ -75,7 +75,8 @@ class AuxSelector:
 
     def draw(self) -> int | None:
         """One Bernoulli(participation) draw, then (if it fires) the auxiliary's index."""
-        u = float(torch.rand((), generator=self.generator, dtype=torch.float64))
+        # a CPU generator's draw read through numpy: a host value, never a device sync
+        u = float(torch.rand((), generator=self.generator, dtype=torch.float64).numpy())
         if not u < self.participation:
             return None
         if self.num_aux == 1:

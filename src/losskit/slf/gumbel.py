@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+from typing import Any
 
 import torch
 
@@ -121,14 +122,29 @@ class _MultiGumbelSoftmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, neg_noise, tau):  # noqa: ANN001, ANN205
         p_hat, scores = straight_through_forward(logits, neg_noise)
-        ctx.save_for_backward(scores)
-        ctx.tau = tau
+        save_with_tau(ctx, tau, scores)
         return p_hat
 
     @staticmethod
     def backward(ctx, grad):  # noqa: ANN001, ANN205
-        (scores,) = ctx.saved_tensors
-        return straight_through_backward(scores, ctx.tau, grad), None, None
+        tau, scores = saved_with_tau(ctx)
+        return straight_through_backward(scores, tau, grad), None, None
+
+
+def save_with_tau(ctx: Any, tau: float | torch.Tensor, *tensors: torch.Tensor) -> None:
+    """``ctx.save_for_backward(*tensors)`` and ``tau``: a tensor temperature is saved with
+    them (a tensor kept as a ``ctx`` attribute is not traced right by ``torch.compile``)."""
+    is_tensor = isinstance(tau, torch.Tensor)
+    ctx.tau = None if is_tensor else tau
+    ctx.save_for_backward(*tensors, *((tau,) if is_tensor else ()))
+
+
+def saved_with_tau(ctx: Any) -> tuple[float | torch.Tensor, ...]:
+    """``(tau, *tensors)`` saved by :func:`save_with_tau`."""
+    saved = ctx.saved_tensors
+    if ctx.tau is None:
+        return (saved[-1], *saved[:-1])
+    return (ctx.tau, *saved)
 
 
 def straight_through_forward(

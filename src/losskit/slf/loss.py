@@ -30,6 +30,8 @@ from losskit.slf.gumbel import (
     check_k,
     multi_gumbel_softmax_keyed,
     neg_gumbel_noise,
+    save_with_tau,
+    saved_with_tau,
     straight_through_backward,
     straight_through_forward,
 )
@@ -544,7 +546,7 @@ class StochasticLoss(nn.Module):
             else:
                 self.last_weights, self.last_probs = weights.mean(0), probs.mean(0)
             if self.training:
-                self.step_counter.add_(1)
+                self._advance_step()
         return weights, values
 
     def forward(
@@ -556,6 +558,11 @@ class StochasticLoss(nn.Module):
         if self.granularity == "batch":
             return (weights * values).sum()
         return (weights * values).sum(-1).mean()
+
+    def _advance_step(self) -> None:
+        # a new tensor, not an in-place add: a compiled backward may still read the old
+        # counter (a schedule's tau is recomputed from it), which must not change under it
+        self.step_counter = self.step_counter + 1
 
     @property
     def _one_node(self) -> bool:
@@ -578,7 +585,7 @@ class StochasticLoss(nn.Module):
             self.last_losses, self.last_weights = values.mean(0), weights.mean(0)
             self.last_probs = probs.mean(0)
             if self.training:
-                self.step_counter.add_(1)
+                self._advance_step()
         return h
 
     def extra_repr(self) -> str:
@@ -609,8 +616,7 @@ class _SampleObjective(torch.autograd.Function):
         log_p = F.log_softmax(h, dim=-1)
         weights, scores = straight_through_forward(log_p, neg_noise)
         objective = (weights * values).sum(-1).mean()
-        ctx.save_for_backward(values, weights, log_p, scores)
-        ctx.tau = tau
+        save_with_tau(ctx, tau, values, weights, log_p, scores)
         probs = log_p.exp()
         ctx.mark_non_differentiable(values, weights, probs)
         return objective, values, weights, probs
@@ -618,9 +624,9 @@ class _SampleObjective(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad, *_):  # noqa: ANN001, ANN205
-        values, weights, log_p, scores = ctx.saved_tensors
+        tau, values, weights, log_p, scores = saved_with_tau(ctx)
         scale = grad / values.shape[0]
         dz = fused_backward(ctx.fused, weights * scale)
-        d_log_p = straight_through_backward(scores, ctx.tau, values * scale)
+        d_log_p = straight_through_backward(scores, tau, values * scale)
         dh = torch._log_softmax_backward_data(d_log_p, log_p, -1, log_p.dtype)
         return dz, None, dh, None, None, None
