@@ -181,10 +181,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    from losskit.plugins import load_all
     from losskit.train import METHODS, TrainConfig
 
-    load_all()
     if args.method not in METHODS:
         raise UsageError(
             f"unknown method {args.method!r}; expected one of: {', '.join(METHODS.names())}"
@@ -288,7 +286,7 @@ def _check_names(config: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from losskit import distributed
+    from losskit import launch
 
     config = config_from_args(args)
     _check_names(config)
@@ -302,13 +300,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.nproc < 1:
         raise UsageError(f"--nproc must be an integer ≥ 1, got {args.nproc}")
     if args.nproc > 1:
-        if distributed.launched_by_torchrun():
+        if launch.launched_by_torchrun():
             raise UsageError("--nproc spawns processes itself; under torchrun leave it out")
-        return distributed.launch(config, args.nproc, log_format=args.log_format,
-                                  tensorboard=tensorboard)
-    if distributed.launched_by_torchrun():
-        return distributed.run_from_env(config, log_format=args.log_format,
-                                        tensorboard=tensorboard)
+        return launch.launch(config, args.nproc, train_and_report, log_format=args.log_format,
+                             tensorboard=tensorboard)
+    if launch.launched_by_torchrun():
+        return launch.run_from_env(config, train_and_report, log_format=args.log_format,
+                                   tensorboard=tensorboard)
     return train_and_report(config, args.log_format, tensorboard)
 
 
@@ -376,28 +374,18 @@ def _print_final(result: Any, log_format: str) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from losskit import data, losses, models
-    from losskit.plugins import load_all
+    from losskit.experiments import EXPERIMENTS
     from losskit.train import METHODS
+    from losskit.uniloss import METRICS
 
-    load_all()
     sections: list[tuple[str, Any]] = [
         ("losses", losses.LOSSES),
         ("models", models.MODELS),
         ("datasets", data.DATASETS),
         ("methods", METHODS),
+        ("uniloss metrics", METRICS),
+        ("experiments", EXPERIMENTS),
     ]
-    try:
-        from losskit.uniloss import METRICS
-
-        sections.append(("uniloss metrics", METRICS))
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from losskit.experiments import EXPERIMENTS
-
-        sections.append(("experiments", EXPERIMENTS))
-    except ImportError:  # pragma: no cover
-        pass
     for title, registry in sections:
         print(f"{title}:")
         for name, help_text in registry.describe().items():

@@ -1,13 +1,6 @@
-"""``torch.distributed`` helpers: rank/world queries, batch sharding, gradient averaging for
-method parameters, and the two ways ``losskit train`` runs on several processes:
-
-* ``torchrun --nproc_per_node=N -m losskit train …`` (one or several machines): each process
-  joins the group from the environment torchrun sets (``RANK``, ``WORLD_SIZE``,
-  ``LOCAL_RANK``, ``MASTER_ADDR`` / ``MASTER_PORT``; :func:`run_from_env`), with the backend
-  chosen by ``--device``: ``gloo`` on CPU, ``nccl`` on CUDA (one GPU per process,
-  ``cuda:LOCAL_RANK``);
-* ``losskit train --nproc N`` (a convenience on one machine): spawns N processes that each run
-  the same :func:`run_from_env`, meeting through a file in a temporary directory.
+"""``torch.distributed`` helpers: rank/world queries, batch sharding, collectives, gradient
+averaging for method parameters. (How ``losskit train`` runs on several processes —
+``torchrun … -m losskit train`` or ``losskit train --nproc N`` — is :mod:`losskit.launch`.)
 
 Only rank 0 prints, writes the run directory and holds its lock; every rank resumes from
 ``--out`` (on several machines it must be a shared filesystem).
@@ -27,10 +20,8 @@ How each method behaves under DistributedDataParallel (DDP):
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -127,71 +118,3 @@ def exit_worker(code: int = 0) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-_ENV_KEYS = ("RANK", "WORLD_SIZE")
-
-
-def launched_by_torchrun() -> bool:
-    """Whether this process is one rank of a torchrun-style launch (``RANK`` and
-    ``WORLD_SIZE`` set) that has not joined its process group yet."""
-    return all(k in os.environ for k in _ENV_KEYS) and not is_distributed()
-
-
-def run_from_env(
-    config: Any, log_format: str = "text", tensorboard: str | None = None,
-    init_method: str = "env://",
-) -> int:
-    """One process of a distributed ``losskit train``: join the process group (rank and world
-    size from ``RANK`` / ``WORLD_SIZE``; ``gloo`` on CPU, ``nccl`` on CUDA with
-    ``cuda:LOCAL_RANK``), train exactly as a single process would (rank 0 prints and writes
-    the run directory), leave the group. Returns the exit code."""
-    from losskit.cli import train_and_report, user_input
-    from losskit.train.trainer import resolve_device
-
-    try:
-        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    except (KeyError, ValueError) as exc:
-        from losskit.errors import ConfigError
-
-        raise ConfigError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers: {exc}") from exc
-    with user_input():
-        device = resolve_device(config.device)
-    backend = "gloo"
-    if device.type == "cuda":
-        backend = "nccl"
-        if device.index is None:
-            torch.cuda.set_device(local_rank)
-    if rank != 0:
-        config = dataclasses.replace(config, progress=False)
-    dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world)
-    try:
-        code = train_and_report(config, log_format, tensorboard)
-        dist.barrier()  # every rank done before teardown
-    finally:
-        dist.destroy_process_group()
-    return code
-
-
-def _worker(local_rank: int, world: int, init_method: str, config: Any, log_format: str,
-            tensorboard: str | None) -> None:
-    os.environ.update(RANK=str(local_rank), LOCAL_RANK=str(local_rank), WORLD_SIZE=str(world))
-    exit_worker(run_from_env(config, log_format, tensorboard, init_method=init_method))
-
-
-def launch(config: Any, nproc: int, log_format: str = "text", tensorboard: str | None = None
-           ) -> int:
-    """Train ``config`` with ``nproc`` processes on this machine (``--nproc``): each runs
-    :func:`run_from_env`, meeting through a file store in a temporary directory."""
-    if nproc < 1:
-        raise ValueError(f"nproc must be ≥ 1, got {nproc}")
-    import torch.multiprocessing as mp
-
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    with tempfile.TemporaryDirectory(prefix="losskit-dist-") as folder:
-        mp.start_processes(
-            _worker, args=(nproc, file_init_method(folder), config, log_format, tensorboard),
-            nprocs=nproc, start_method="spawn",
-        )
-    return 0

@@ -28,10 +28,11 @@ class Registry(Generic[T]):
         self._factories: dict[str, Callable[..., T]] = {}
         self._help: dict[str, str] = {}
 
-    def register(
-        self, name: str, help: str | None = None
-    ) -> Callable[[Callable[..., T]], Callable[..., T]]:
-        """Decorator registering ``factory`` under ``name`` (lower-case, unique)."""
+    def register(self, name: str, factory: Callable[..., T] | None = None, *,
+                 help: str | None = None) -> Any:
+        """Register ``factory`` under ``name`` (lower-case, unique): ``r.register(name, fn)``,
+        or as a decorator ``@r.register(name)``. ``help``: the one-line description (default:
+        the first line of the factory's docstring)."""
 
         def decorator(factory: Callable[..., T]) -> Callable[..., T]:
             if name in self._factories:
@@ -41,20 +42,10 @@ class Registry(Generic[T]):
             self._help[name] = doc if isinstance(doc, str) else (doc[0] if doc else "")
             return factory
 
-        return decorator
-
-    def _load_plugins(self) -> None:
-        """Import every losskit subpackage, so names registered elsewhere become known."""
-        from losskit.plugins import load_all
-
-        load_all()
+        return decorator if factory is None else decorator(factory)
 
     def factory(self, name: str) -> Callable[..., T]:
-        """The factory registered as ``name``; ``ValueError`` listing valid names otherwise.
-
-        An unknown name first triggers :func:`losskit.plugins.load_all` (a method such as
-        ``"slf"`` registers itself when ``losskit.slf`` is imported).
-        """
+        """The factory registered as ``name``; ``ValueError`` listing valid names otherwise."""
         if not isinstance(name, str) or name not in self:
             raise ConfigError(
                 f"unknown {self.kind} {name!r}; expected one of: {', '.join(self.names())}"
@@ -116,7 +107,6 @@ class Registry(Generic[T]):
         return self._call(name, kwargs)
 
     def names(self) -> list[str]:
-        self._load_plugins()
         return sorted(self._factories)
 
     def describe(self) -> dict[str, str]:
@@ -124,8 +114,6 @@ class Registry(Generic[T]):
         return {n: self._help[n] for n in self.names()}
 
     def __contains__(self, name: object) -> bool:
-        if isinstance(name, str) and name not in self._factories:
-            self._load_plugins()
         return name in self._factories
 
     def __len__(self) -> int:

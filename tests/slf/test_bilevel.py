@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
+from losskit.method import TrainContext
 from losskit.slf import StochasticLoss
 from losskit.slf.bilevel import (
     ValidationLoss,
@@ -16,7 +17,6 @@ from losskit.slf.bilevel import (
 )
 from losskit.slf.method import SLFMethod
 from losskit.train import TrainConfig, fit
-from losskit.train.method import TrainContext
 from tests.conftest import TinyNet, make_blobs
 
 

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score
 
-from losskit.train.evaluation import average_precision, binary_scores, evaluate_binary
+from losskit.metrics import average_precision, binary_scores
+from losskit.train.evaluation import evaluate_binary
 
 
 @settings(max_examples=60, deadline=None)

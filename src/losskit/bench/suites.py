@@ -24,7 +24,8 @@ from torch.utils.data import TensorDataset
 from losskit._validation import validate_args
 from losskit.bench.counts import count_aten_ops, count_syncs
 from losskit.bench.timing import interleaved_timings
-from losskit.train.method import METHODS, Method, TrainContext
+from losskit.method import Method, TrainContext, bind_method, setup_method
+from losskit.train.methods import METHODS
 
 # (row label, method name, method kwargs, goal ratio)
 # issue 14: a fixed cost small against the model's (per model: a dict of goals)
@@ -145,9 +146,8 @@ def _method_stepper(
         generator=torch.Generator().manual_seed(seed),
         batch_size=batch_size,
     )
-    method.setup(ctx)
-    params = list(model.parameters()) + list(method.parameters())
-    ctx.optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9)
+    params = [*model.parameters(), *setup_method(method, ctx)]
+    bind_method(method, ctx, torch.optim.SGD(params, lr=0.01, momentum=0.9))
     x_all, y_all = data.tensors
     # positives are guaranteed in every AP batch: take a fixed batch with both classes present
     x, y = x_all[:batch_size], y_all[:batch_size]
@@ -168,9 +168,6 @@ def bench_methods(
     steps_per_block: int = 10,
     cases: list[tuple[str, str, dict[str, Any], float | dict[str, float] | None]] | None = None,
 ) -> list[Row]:
-    from losskit.plugins import load_all
-
-    load_all()
     rows: list[Row] = []
     for model_name in model_names:
         chosen = cases or METHOD_CASES
@@ -193,7 +190,7 @@ def bench_methods(
 def bench_mils_components(model_names: tuple[str, ...] = ("mlp", "lenet")) -> list[Row]:
     """MILS's pieces as ratios to one eval forward of a training batch (the paper's cost unit):
     observation evaluation, snapshot, restore, and snapshot + restore together."""
-    from losskit.mils.overhead import component_costs
+    from losskit.bench.mils import component_costs
 
     rows: list[Row] = []
     for model_name in model_names:
@@ -214,10 +211,8 @@ def bench_trainer(
     """Trainer epoch vs a minimal hand-written loop (same data, model, batches, optimizer)."""
     from losskit import models
     from losskit.data.base import DataSplits
-    from losskit.plugins import load_all
     from losskit.train import LossMethod, TrainConfig, Trainer, batches
 
-    load_all()
     data = fashion_like(n)
     splits = DataSplits("bench", data, None, fashion_like(256, seed=1), 10, (1, 28, 28))
     config = TrainConfig(epochs=1, batch_size=batch_size, lr=0.01, progress=False)
@@ -265,11 +260,9 @@ def bench_scaling(
     blocks: int = 20,
 ) -> list[Row]:
     """Loss-only forward+backward time vs batch size and class count (ratio to CE there)."""
-    from losskit.plugins import load_all
     from losskit.slf import StochasticLoss
     from losskit.uniloss import UniLoss
 
-    load_all()
     rows: list[Row] = []
     for c in class_counts:
         for n in batch_sizes:

@@ -160,10 +160,8 @@ def load_cifar100(root: str | None = None, seed: int = 0, val_fraction: float = 
 @functools.lru_cache(maxsize=4)
 def _read_svhn_mat(path: Path, stamp: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     del stamp  # cache key only
-    try:
-        from scipy.io import loadmat
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("svhn needs scipy to read .mat files: pip install scipy") from err
+    from scipy.io import loadmat  # a dependency (pyproject)
+
     mat = loadmat(str(path))
     if "X" not in mat or "y" not in mat:
         raise ValueError(f"{path}: expected variables 'X' (32,32,3,N) and 'y' (N,1)")

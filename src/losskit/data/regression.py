@@ -79,12 +79,8 @@ def load_diabetes(
     seed = check_seed(seed)
     test_fraction = check_fraction(test_fraction, "test_fraction", allow_zero=False)
     val_fraction = check_fraction(val_fraction, "val_fraction")
-    try:
-        from sklearn.datasets import load_diabetes as sk_load
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "the diabetes dataset needs scikit-learn: pip install scikit-learn"
-        ) from err
+    from sklearn.datasets import load_diabetes as sk_load  # a dependency (pyproject)
+
     bunch = sk_load()
     x = torch.as_tensor(np.asarray(bunch.data, dtype=np.float64))
     y = torch.as_tensor(np.asarray(bunch.target, dtype=np.float64))

@@ -26,12 +26,8 @@ from losskit.data.splits import (
 
 def _bundled(loader_name: str) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
     def fetch() -> tuple[np.ndarray, np.ndarray]:
-        try:
-            from sklearn import datasets
-        except ImportError as err:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "this dataset needs scikit-learn: pip install scikit-learn"
-            ) from err
+        from sklearn import datasets  # a dependency (pyproject)
+
         bunch = getattr(datasets, loader_name)()
         return np.asarray(bunch.data), np.asarray(bunch.target)
 

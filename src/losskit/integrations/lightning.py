@@ -2,7 +2,7 @@
 
 Install the optional extra: ``pip install 'losskit[lightning]'``.
 
-Design: a losskit :class:`~losskit.train.method.Method` owns the whole update (zero_grad,
+Design: a losskit :class:`~losskit.method.Method` owns the whole update (zero_grad,
 forward, backward, optimizer step) — MILS must, because it snapshots the model and optimizer
 before an auxiliary update and may roll both back. So :class:`LossKitModule` uses Lightning's
 *manual optimisation* (``automatic_optimization = False``) and hands each batch to
@@ -58,9 +58,10 @@ except ImportError as exc:  # pragma: no cover - depends on the optional extra
         "losskit.integrations.lightning needs Lightning: pip install 'losskit[lightning]'"
     ) from exc
 
+from losskit.method import Method, TrainContext, bind_method, setup_method
 from losskit.train.config import TrainConfig
 from losskit.train.features import FeatureSpec, infer_dims, with_features
-from losskit.train.method import METHODS, Method, TrainContext
+from losskit.train.methods import METHODS
 from losskit.train.trainer import build_optimizer, seeded_generator
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -75,7 +76,7 @@ class LossKitModule(L.LightningModule):
         model: any ``nn.Module`` returning logits (a losskit
             :class:`~losskit.models.base.Classifier` also gives features).
         method: a registered method name (``"loss"``, ``"slf"``, ``"uniloss"``, ``"mils"``) or
-            a :class:`~losskit.train.method.Method` instance.
+            a :class:`~losskit.method.Method` instance.
         train_set: the training tensors (MILS draws its observation set from them).
         num_classes: number of classes (default: ``model.num_classes``, else the width of the
             model's output on one training sample).
@@ -139,9 +140,11 @@ class LossKitModule(L.LightningModule):
             train_set=train_set,
             generator=seeded_generator(seed),
         )
-        self.method.setup(self.ctx)
-        # Register the method's parameters as a sub-module so Lightning moves / syncs them.
-        self.method_params = nn.ParameterList(list(self.method.parameters()))
+        # the set-up path of losskit.method: setup here, bind in on_fit_start (the optimizer,
+        # scheduler and scaler exist from then on); the method's parameters are registered as a
+        # sub-module so Lightning moves / syncs them and configure_optimizers finds them
+        self.method_params = nn.ParameterList(setup_method(self.method, self.ctx))
+        self._restored: dict[str, Any] | None = None  # a checkpoint's method state, until bind
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -162,13 +165,19 @@ class LossKitModule(L.LightningModule):
         optimizers = self.optimizers()
         first = optimizers[0] if isinstance(optimizers, list) else optimizers
         self.ctx.device = self.device
-        self.ctx.optimizer = getattr(first, "optimizer", first)  # the raw torch optimizer
         schedulers = self.lr_schedulers()
-        self.ctx.scheduler = schedulers[0] if isinstance(schedulers, list) else schedulers
         precision = str(self.trainer.precision)
         self.ctx.autocast_dtype = _PRECISION_DTYPES.get(precision)
-        # fp16: the method scales its own updates with Lightning's scaler (saved by Lightning)
-        self.ctx.scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        bind_method(
+            self.method, self.ctx,
+            getattr(first, "optimizer", first),  # the raw torch optimizer
+            schedulers[0] if isinstance(schedulers, list) else schedulers,
+            # fp16: the method scales its own updates with Lightning's scaler (saved by it)
+            getattr(self.trainer.precision_plugin, "scaler", None),
+        )
+        if self._restored is not None:  # Lightning restores checkpoints before on_fit_start
+            self.method.load_state_dict(self._restored)
+            self._restored = None
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch[0], batch[1]
@@ -219,7 +228,7 @@ class LossKitModule(L.LightningModule):
             raise ValueError("checkpoint has no 'losskit' entry: it was not saved by a "
                              "LossKitModule (or by an older losskit); the method's state would "
                              "be lost")
-        self.method.load_state_dict(state["method"])
+        self._restored = state["method"]  # loaded once the method is bound (on_fit_start)
         if state["generator"] is not None and self.ctx.generator is not None:
             self.ctx.generator.set_state(state["generator"])
         self.ctx.global_step = int(state["global_step"])

@@ -25,7 +25,7 @@ from losskit.errors import ConfigError
 from losskit.train.callbacks import Callback
 
 if TYPE_CHECKING:
-    from losskit.train.method import StepResult
+    from losskit.step import StepResult
     from losskit.train.trainer import Trainer, TrainResult
 
 

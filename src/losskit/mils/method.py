@@ -9,13 +9,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from losskit.method import Method, TrainContext
 from losskit.mils.acceptance import check_accept
 from losskit.mils.observation import sample_observation
 from losskit.mils.scheduling import MILS, resolve_auxiliaries, resolve_loss
 from losskit.mils.selection import check_participation, check_selection
 from losskit.mils.statistics import check_statistics
-from losskit.mils.stats import MILSStats
-from losskit.train.method import METHODS, Method, StepResult, TrainContext
+from losskit.step import StepResult
 
 REFRESH = ("fixed", "epoch")
 
@@ -34,7 +34,6 @@ def _split_names(aux: str | Sequence[Any]) -> list[Any]:
     return names
 
 
-@METHODS.register("mils", help="MILS: primary loss + scheduled auxiliary losses (rollback)")
 class MILSMethod(Method):
     """Trainer plug-in around :class:`~losskit.mils.scheduling.MILS` (paper §4).
 
@@ -43,9 +42,9 @@ class MILSMethod(Method):
     none is drawn under ``no_schedule``, ``participation == 0`` or the gradient tests
     ``accept="gradient"`` / ``"project"``, where it is never used);
     ``observation_refresh="epoch"`` redraws it after every epoch. The participation /
-    auxiliary draws use a generator seeded by ``seed``. The :class:`MILS` object is created at
-    the first step, once the Trainer has built the optimizer (which includes
-    :meth:`parameters`, i.e. center / L-GM centres). ``on_epoch_end`` reports the epoch's
+    auxiliary draws use a generator seeded by ``seed``. ``bind`` creates the :class:`MILS`
+    object around the optimizer (which includes :meth:`parameters`, i.e. center / L-GM
+    centres), scheduler and scaler. ``on_epoch_end`` reports the epoch's
     counters (``mils_attempts``, ``mils_successes``, ``mils_rollbacks``,
     ``mils_success_ratio``, ``mils_ties``, ``mils_nonfinite``, ``mils_projected``,
     ``mils_extra_forwards``, ``mils_extra_time_s``, and per auxiliary ``mils_aux_attempts`` /
@@ -99,7 +98,6 @@ class MILSMethod(Method):
         self._obs_indices: torch.Tensor | None = None
         self._observation: tuple[torch.Tensor, torch.Tensor] | None = None
         self._train_set: Any = None
-        self._pending: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ set-up
     def setup(self, ctx: TrainContext) -> None:
@@ -130,42 +128,38 @@ class MILSMethod(Method):
         return [loss for loss in losses if isinstance(loss, nn.Module)]
 
     def parameters(self) -> Iterator[nn.Parameter]:
-        seen: set[int] = set()
-        for p in chain.from_iterable(m.parameters() for m in self._loss_modules()):
-            if id(p) not in seen:
-                seen.add(id(p))
-                yield p
+        return chain.from_iterable(m.parameters() for m in self._loss_modules())
 
-    def _ensure(self, ctx: TrainContext) -> MILS:
+    def bind(self, ctx: TrainContext) -> None:
+        assert ctx.optimizer is not None, "bind_method sets ctx.optimizer"
+        self.mils = MILS(
+            ctx.model,
+            ctx.optimizer,
+            primary=self.primary,
+            auxiliaries=dict(self.auxiliaries),
+            participation=self.participation,
+            observation=self._observation,
+            scheduler=ctx.scheduler,
+            scaler=ctx.scaler,
+            aux_selection=self.aux_selection,
+            accept_ties=self.accept_ties,
+            no_schedule=self.no_schedule,
+            generator=torch.Generator().manual_seed(self.seed),
+            autocast_dtype=ctx.autocast_dtype,
+            accept=self.accept,
+            statistics=self.statistics,
+            norm_cap=self.norm_cap,
+        )
+
+    def _bound(self) -> MILS:
         if self.mils is None:
-            if ctx.optimizer is None:
-                raise ValueError("ctx.optimizer must be set before the first MILS step")
-            self.mils = MILS(
-                ctx.model,
-                ctx.optimizer,
-                primary=self.primary,
-                auxiliaries=dict(self.auxiliaries),
-                participation=self.participation,
-                observation=self._observation,
-                scheduler=ctx.scheduler,
-                scaler=ctx.scaler,
-                aux_selection=self.aux_selection,
-                accept_ties=self.accept_ties,
-                no_schedule=self.no_schedule,
-                generator=torch.Generator().manual_seed(self.seed),
-                autocast_dtype=ctx.autocast_dtype,
-                accept=self.accept,
-                statistics=self.statistics,
-                norm_cap=self.norm_cap,
-            )
-            if self._pending is not None:
-                self.mils.load_state_dict(self._pending)
-                self._pending = None
+            raise RuntimeError("MILSMethod: bind(ctx) (losskit.method.bind_method) must run "
+                               "after setup and before training or loading a state")
         return self.mils
 
     # ------------------------------------------------------------------ training
     def step(self, ctx: TrainContext, inputs: torch.Tensor, targets: torch.Tensor) -> StepResult:
-        result = self._ensure(ctx).step(inputs, targets)
+        result = self._bound().step(inputs, targets)
         info: dict[str, Any] = {"trained": result.trained}
         if result.attempted_aux is not None:
             info.update(
@@ -179,7 +173,7 @@ class MILSMethod(Method):
         return StepResult(loss=result.loss, logits=result.logits, info=info)
 
     def on_epoch_end(self, ctx: TrainContext, epoch: int) -> dict[str, Any]:
-        stats = self.mils.reset_stats() if self.mils is not None else MILSStats()
+        stats = self._bound().reset_stats()
         if (
             self.observation_refresh == "epoch"
             and self._train_set is not None
@@ -202,15 +196,15 @@ class MILSMethod(Method):
 
     # ------------------------------------------------------------------ resume
     def state_dict(self) -> dict[str, Any]:
-        mils_state = self.mils.state_dict() if self.mils is not None else self._pending
         return {
-            "mils": mils_state,
+            "mils": self._bound().state_dict(),
             "obs_generator": self._obs_generator.get_state(),
             "obs_indices": self._obs_indices,
             "losses": [m.state_dict() for m in self._loss_modules()],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        mils = self._bound()
         self._obs_generator.set_state(state["obs_generator"])
         for module, saved in zip(self._loss_modules(), state.get("losses", []), strict=False):
             module.load_state_dict(saved)
@@ -219,10 +213,6 @@ class MILSMethod(Method):
             x, y = self._train_set.tensors[:2]
             self._obs_indices = idx
             self._observation = (x[idx].clone(), y[idx].clone())
-            if self.mils is not None:
-                self.mils.set_observation(*self._observation)
+            mils.set_observation(*self._observation)
         if state.get("mils") is not None:
-            if self.mils is not None:
-                self.mils.load_state_dict(state["mils"])
-            else:
-                self._pending = state["mils"]
+            mils.load_state_dict(state["mils"])

@@ -78,7 +78,7 @@ from losskit.mils.selection import AuxSelector, check_participation, check_selec
 from losskit.mils.snapshot import TrainingStateSnapshot
 from losskit.mils.statistics import check_statistics, class_statistics, estimate_class_means
 from losskit.mils.stats import MILSStats
-from losskit.train.method import compute_loss
+from losskit.step import backward_and_step, compute_loss, forward, needs_features, optimizer_step
 
 LossSpec = Union[str, nn.Module, Callable[..., torch.Tensor]]  # noqa: UP007
 
@@ -335,10 +335,6 @@ class MILS:
         return self.selector.participation
 
     @property
-    def aux_names(self) -> list[str]:
-        return [name for name, _ in self.auxiliaries]
-
-    @property
     def needs_observation(self) -> bool:
         """Whether attempts are judged on the observation set."""
         return self.accept == "observation" and not self.no_schedule and self.participation > 0
@@ -354,11 +350,7 @@ class MILS:
         return old
 
     # ------------------------------------------------------------------ pieces of a step
-    def _autocast(self) -> Any:
-        if self.autocast_dtype is None:
-            return nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
-
+    # (the step seam, losskit.step, acts on this object: model, optimizer, scaler, autocast)
     def _forward(
         self, inputs: torch.Tensor, *loss_fns: Any, sync: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -369,10 +361,8 @@ class MILS:
         model.train()
         self.optimizer.zero_grad(set_to_none=True)
         no_sync = getattr(model, "no_sync", None)
-        with self._autocast(), (nullcontext() if sync or no_sync is None else no_sync()):
-            if any(getattr(fn, "needs_features", False) for fn in loss_fns):
-                return model(inputs, return_features=True)
-            return model(inputs), None
+        with nullcontext() if sync or no_sync is None else no_sync():
+            return forward(self, inputs, features=needs_features(*loss_fns))
 
     def _loss(
         self,
@@ -394,30 +384,14 @@ class MILS:
             loss = loss + 0.0 * logits.sum()
         return loss
 
-    def _apply(self, loss: torch.Tensor) -> None:
-        """Backward and optimizer step (through the GradScaler when given)."""
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self._optimizer_step()
-        else:
-            loss.backward()
-            self.optimizer.step()
-
-    def _optimizer_step(self) -> None:
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-
     def _update(
         self, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any, aux: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One plain update with ``loss_fn`` — the same operations as
-        :func:`losskit.train.method.loss_step`."""
+        """One plain update with ``loss_fn`` — :func:`losskit.step.loss_step`'s operations, with
+        the auxiliary's class statistics estimated between forward and loss."""
         logits, feats = self._forward(inputs, loss_fn)
         loss = self._loss(loss_fn, logits, targets, feats, aux)
-        self._apply(loss)
+        backward_and_step(self, loss)
         return loss.detach(), logits.detach()
 
     def _observation_counts(self) -> torch.Tensor:
@@ -482,7 +456,7 @@ class MILS:
         if is_distributed():
             finite = all_reduce_sum(finite.long().view(1)) == world_size()
         if bool(finite):
-            self._apply(loss)
+            backward_and_step(self, loss)
             self.stats.record(name, True)
             return MILSStepResult(loss.detach(), logits.detach(), name, name, True)
         if not bool(all_finite([logits.detach()])):
@@ -491,7 +465,7 @@ class MILS:
                 "no_schedule=True (which keeps every update with a finite loss) broke the model"
             )
         loss = compute_loss(self.primary, logits, targets, feats, self.scaler)
-        self._apply(loss)
+        backward_and_step(self, loss)
         self.stats.record(name, False, nonfinite=True)
         return MILSStepResult(
             loss.detach(), logits.detach(), "primary", name, False, nonfinite=True
@@ -568,7 +542,7 @@ class MILS:
                         chosen[i] = g_a[i]
         for p, g in zip(params, chosen, strict=True):
             p.grad = g
-        self._optimizer_step()
+        optimizer_step(self)
         self.stats.record(name, accepted, tie=tie, nonfinite=not test.finite,
                           projected=projected)
         trained = name if accepted or projected else "primary"

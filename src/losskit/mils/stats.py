@@ -8,7 +8,7 @@ from typing import Any
 
 @dataclass
 class MILSStats:
-    """Counters since the last :meth:`reset` (the MILS object resets them per epoch).
+    """Counters of one epoch (:meth:`~losskit.mils.MILS.reset_stats` starts new ones).
 
     * ``attempts``: steps on which an auxiliary loss was drawn to perform the update;
     * ``successes`` (alias ``accepted``): attempts whose auxiliary update stands (it passed the
@@ -71,13 +71,6 @@ class MILSStats:
             self.aux_successes[aux] += 1
         else:
             self.rollbacks += 1
-
-    def reset(self) -> None:
-        self.attempts = self.successes = self.rollbacks = self.extra_forwards = 0
-        self.ties = self.nonfinite = self.projected = 0
-        self.extra_time_s = 0.0
-        self.aux_attempts = {}
-        self.aux_successes = {}
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -48,7 +48,7 @@ import torch
 from losskit import distributed
 from losskit._validation import check_values
 from losskit.slf.loss import StochasticLoss
-from losskit.train.method import StepResult, TrainContext, forward, full_precision
+from losskit.step import StepResult, StepTarget, backward_and_step, forward, full_precision
 
 DEFAULT_VAL_LOSS = {"classification": "ce", "regression": "mse"}
 
@@ -126,12 +126,12 @@ class ValidationLoss:
         return f"ValidationLoss({self.name!r}, task={self.task!r})"
 
 
-def _trainable(ctx: TrainContext) -> list[torch.nn.Parameter]:
+def _trainable(ctx: StepTarget) -> list[torch.nn.Parameter]:
     return [p for p in ctx.model.parameters() if p.requires_grad]
 
 
 def validation_direction(
-    ctx: TrainContext,
+    ctx: StepTarget,
     x: torch.Tensor,
     y: torch.Tensor,
     val_loss: ValidationLoss | None = None,
@@ -168,7 +168,7 @@ def validation_direction(
 
 @torch.no_grad()
 def loss_alignment(
-    ctx: TrainContext,
+    ctx: StepTarget,
     slf: StochasticLoss,
     x: torch.Tensor,
     y: Any,
@@ -198,7 +198,7 @@ def loss_alignment(
 
 
 def bilevel_step(
-    ctx: TrainContext,
+    ctx: StepTarget,
     slf: StochasticLoss,
     inputs: torch.Tensor,
     targets: Any,
@@ -214,7 +214,7 @@ def bilevel_step(
         raise ValueError("update='bilevel' needs mode 'gumbel' or 'softmax' (a decision network)")
     if ctx.scaler is not None or distributed.is_distributed():
         raise ValueError("update='bilevel' supports neither fp16 GradScaler nor distributed runs")
-    assert ctx.optimizer is not None, "Trainer must set ctx.optimizer before stepping"
+    assert ctx.optimizer is not None, "the optimizer must be bound before stepping"
     ctx.model.train()
     direction = validation_direction(ctx, val_inputs, val_targets, val_loss)
     alignment = loss_alignment(ctx, slf, inputs, targets, direction, eps)
@@ -229,8 +229,7 @@ def bilevel_step(
     else:
         h = (weights.detach() * values).sum(-1).mean()
         gain = (weights * alignment).sum(-1).mean()
-    (h - gain).backward()
-    ctx.optimizer.step()
+    backward_and_step(ctx, h - gain)  # no scaler here (refused above)
     mean_alignment = alignment if alignment.dim() == 1 else alignment.mean(0)
     return StepResult(loss=h.detach(), logits=logits.detach(),
                       info={"slf_alignment": mean_alignment.detach()})

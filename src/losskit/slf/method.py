@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from losskit.method import Method, TrainContext
 from losskit.slf.bilevel import ValidationLoss, bilevel_step
 from losskit.slf.gumbel import check_k
 from losskit.slf.loss import (
@@ -19,7 +20,7 @@ from losskit.slf.loss import (
     parse_loss_list,
 )
 from losskit.slf.schedule import as_schedule
-from losskit.train.method import METHODS, Method, StepResult, TrainContext, loss_step
+from losskit.step import StepResult, loss_step
 
 UPDATES = ("joint", "bilevel")
 PRESETS = ("paper",)
@@ -34,7 +35,6 @@ def selection_share(weights: torch.Tensor) -> torch.Tensor:
     return top.to(weights.dtype) / top.sum(-1, keepdim=True)
 
 
-@METHODS.register("slf", help="Stochastic Loss Function: learnt Gumbel selection of losses")
 class SLFMethod(Method):
     """Stochastic Loss Function training (paper Algorithm 1).
 

@@ -68,9 +68,6 @@ class TauSchedule:
         )
 
 
-TauLike = float | TauSchedule | Callable[[int], float]
-
-
 def as_schedule(tau: object) -> Callable[[int], float]:
     """Normalise ``tau`` (a number, a :class:`TauSchedule`, a ``dict`` of its arguments or any
     callable ``step -> float``) to a callable; ``ValueError`` for anything else."""

@@ -1,5 +1,8 @@
-"""The one Trainer and the method interface."""
+"""The one Trainer, the registered methods and their interface."""
 
+from losskit.losses.method import LossMethod
+from losskit.method import Method, TrainContext, bind_method, setup_method
+from losskit.step import StepResult, compute_loss, forward, loss_step
 from losskit.train.callbacks import Callback, ConsoleLogger
 from losskit.train.config import TrainConfig
 from losskit.train.evaluation import (
@@ -10,16 +13,7 @@ from losskit.train.evaluation import (
     regression_metrics,
 )
 from losskit.train.features import FeatureModel, with_features
-from losskit.train.method import (
-    METHODS,
-    LossMethod,
-    Method,
-    StepResult,
-    TrainContext,
-    compute_loss,
-    forward,
-    loss_step,
-)
+from losskit.train.methods import METHODS
 from losskit.train.trainer import Trainer, TrainResult, batches, fit, seeded_generator
 
 __all__ = [
@@ -36,6 +30,7 @@ __all__ = [
     "TrainResult",
     "Trainer",
     "batches",
+    "bind_method",
     "compute_loss",
     "evaluate_classification",
     "evaluate_regression",
@@ -45,6 +40,7 @@ __all__ = [
     "predict_logits",
     "regression_metrics",
     "seeded_generator",
+    "setup_method",
     "with_features",
 ]
 import losskit.train.keypoints  # noqa: F401

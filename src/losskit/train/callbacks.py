@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from losskit.train.method import StepResult
+    from losskit.step import StepResult
     from losskit.train.trainer import Trainer, TrainResult
 
 LOG_FORMATS = ("text", "json")

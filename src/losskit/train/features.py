@@ -39,16 +39,6 @@ def provides_features(model: nn.Module) -> bool:
         return False
 
 
-def missing_features_message(loss: Any) -> str:
-    name = getattr(loss, "name", None) or type(loss).__name__
-    return (
-        f"features: loss {name!r} needs the model's penultimate features, but the model gives "
-        "only logits; pass features='<layer name>' (forward hook on that layer) or "
-        "features=fn(model, x) -> (logits, features) to fit() / Trainer / LossKitModule, or use "
-        "a losskit Classifier"
-    )
-
-
 class FeatureModel(nn.Module):
     """``model`` with ``forward(x, return_features=False)``: logits, or ``(logits, features)``
     with features from the ``features`` spec (module doc); ``features`` is ``None`` when no spec

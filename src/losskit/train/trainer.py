@@ -1,6 +1,6 @@
 """The one training loop, used by the CLI, the experiments and the benchmarks.
 
-It knows nothing paper-specific: a :class:`~losskit.train.method.Method` owns each update.
+It knows nothing paper-specific: a :class:`~losskit.method.Method` owns each update.
 Per epoch it shuffles (seeded), lets the method step through the batches, steps the LR
 schedule, evaluates on the validation/test splits, appends a record to ``metrics.jsonl`` (and
 ``metrics.csv``) and writes a checkpoint from which an interrupted run resumes.
@@ -39,11 +39,12 @@ from losskit import distributed
 from losskit.data.base import DataSplits
 from losskit.errors import ConfigError
 from losskit.locking import FileLock
+from losskit.method import Method, TrainContext, bind_method, setup_method
 from losskit.train.callbacks import Callback, as_callback
 from losskit.train.config import NON_SEMANTIC_FIELDS, TrainConfig
 from losskit.train.evaluation import EVALUATORS
 from losskit.train.features import FeatureSpec, infer_dims, with_features
-from losskit.train.method import METHODS, Method, TrainContext
+from losskit.train.methods import METHODS
 
 CallbackLike = Callback | Callable[[dict[str, Any]], None]
 
@@ -245,9 +246,7 @@ class Trainer:
     ) -> None:
         from losskit import data as data_registry
         from losskit import models as model_registry
-        from losskit.plugins import load_all
 
-        load_all()
         _validate(config)
         self.config = config
         self.callbacks = [as_callback(c) for c in callbacks or []]
@@ -302,14 +301,12 @@ class Trainer:
             batch_size=config.batch_size,
             autocast_dtype=_AMP_DTYPES.get(config.amp) if config.amp else None,
         )
-        self.method.setup(self.ctx)
-        method_params = list(self.method.parameters())
+        method_params = setup_method(self.method, self.ctx)
         distributed.average_gradients(method_params)
-        params = list(self.model.parameters()) + method_params
-        self.ctx.optimizer = self.optimizer = build_optimizer(config, params)
-        self.ctx.scheduler = self.scheduler = build_scheduler(config, self.optimizer)
-        if config.amp == "fp16":
-            self.ctx.scaler = torch.amp.GradScaler(self.device.type)
+        self.optimizer = build_optimizer(config, [*self.model.parameters(), *method_params])
+        self.scheduler = build_scheduler(config, self.optimizer)
+        scaler = torch.amp.GradScaler(self.device.type) if config.amp == "fp16" else None
+        bind_method(self.method, self.ctx, self.optimizer, self.scheduler, scaler)
         self.history: list[dict[str, Any]] = []
         self.out_dir = Path(config.out_dir) if config.out_dir else None
         self.resumed_from = 0  # epochs found in the checkpoint by prepare()

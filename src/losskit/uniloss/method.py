@@ -6,14 +6,14 @@ from typing import Any
 
 import torch
 
-from losskit.train.method import METHODS, Method, StepResult, TrainContext, loss_step
+from losskit.method import Method, TrainContext
+from losskit.step import StepResult, loss_step
 from losskit.uniloss.loss import UniLoss
 
 
-@METHODS.register("uniloss", help="UniLoss: a metric refactored into binaries + IDW surrogate")
 class UniLossMethod(Method):
     """Minimise ``1 − g̃`` of :class:`UniLoss` with the plain update of
-    :func:`~losskit.train.method.loss_step`.
+    :func:`~losskit.step.loss_step`.
 
     The anchor generator is seeded with ``seed`` and saved in :meth:`state_dict`, so a resumed
     run draws the same anchors as an uninterrupted one. ``on_epoch_end`` logs the epoch's mean

@@ -192,7 +192,7 @@ def topk_reference(input: torch.Tensor, target: torch.Tensor, k: int) -> float:
 
 def ap_reference(input: torch.Tensor, target: torch.Tensor) -> float:
     """Average precision as ``sklearn.metrics.average_precision_score`` (ties grouped)."""
-    from losskit.train.evaluation import average_precision
+    from losskit.metrics import average_precision
 
     scores, positive = binary_labels(input, target)
     return average_precision(scores.detach(), positive.long())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from losskit.mils.overhead import component_costs
+from losskit.bench.mils import component_costs
 
 
 def test_component_costs_are_positive_and_consistent() -> None:

@@ -1,0 +1,45 @@
+"""``--method loss``: plain training with one loss from the zoo, as a Trainer method."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from losskit.losses.base import check_task
+from losskit.losses.registry import build
+from losskit.method import Method, TrainContext
+from losskit.step import StepResult, loss_step
+
+
+class LossMethod(Method):
+    """Plain training with one loss from the zoo (``--method loss --loss ce``)."""
+
+    name = "loss"
+
+    def __init__(self, loss: str | nn.Module = "ce", **loss_kwargs: Any) -> None:
+        self.loss_spec = loss
+        self.loss_kwargs = loss_kwargs
+        self.loss: nn.Module | None = loss if isinstance(loss, nn.Module) else None
+
+    def setup(self, ctx: TrainContext) -> None:
+        if self.loss is None:
+            self.loss = build(str(self.loss_spec), ctx.context, **self.loss_kwargs)
+        self.loss.to(ctx.device)
+        name = self.loss_spec if isinstance(self.loss_spec, str) else type(self.loss).__name__
+        check_task(name, self.loss, ctx.train_set.tensors[1], ctx.num_classes)
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        return self.loss.parameters() if self.loss is not None else iter(())
+
+    def step(self, ctx: TrainContext, inputs: torch.Tensor, targets: torch.Tensor) -> StepResult:
+        return loss_step(ctx, inputs, targets, self.loss)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"loss": self.loss.state_dict()} if self.loss is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.loss is not None and "loss" in state:
+            self.loss.load_state_dict(state["loss"])

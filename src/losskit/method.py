@@ -1,0 +1,123 @@
+"""The method interface: how a training method (plain loss, SLF, UniLoss, MILS) plugs into the
+one :class:`~losskit.train.trainer.Trainer` (and into Lightning) without either knowing anything
+paper-specific. Each paper package holds its adapter next to its core
+(``losskit/<pkg>/method.py``); :data:`losskit.train.METHODS` names them.
+
+Life cycle — the one set-up path, the same in the Trainer, Lightning and the benchmarks::
+
+    params = setup_method(method, ctx)    # method.setup(ctx): build losses, decision nets, …
+                                          #   (ctx: model, num_classes, feature_dim, data, device)
+                                          # → the method's trainable parameters
+    optimizer = make(model params + params)   # w and v updated together
+    bind_method(method, ctx, optimizer, scheduler, scaler)   # method.bind(ctx): what needs them
+    method.load_state_dict(...)           # resume (after bind)
+    for epoch:
+        for x, y in batches:
+            result = method.step(ctx, x, y)    # the whole update (MILS may roll it back)
+        logs = method.on_epoch_end(ctx, epoch)
+    method.state_dict()                   # saved in checkpoints
+
+A method owns the whole update; :func:`losskit.step.loss_step` is the plain "forward, loss,
+backward, step" that every method reuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from losskit.step import StepResult
+
+
+@dataclass
+class TrainContext:
+    """Everything a method may need; filled in by the Trainer (or ``LossKitModule``).
+
+    ``num_classes``: the model's number of outputs (classes; regression outputs ``D``).
+    ``val_set``: the data's held-out validation split (``None`` when it has none), e.g. for
+    SLF's ``update="bilevel"``; methods must not train on it. ``optimizer``, ``scheduler`` and
+    ``scaler`` are set by :func:`bind_method`. A :class:`~losskit.step.StepTarget`.
+    """
+
+    model: nn.Module
+    num_classes: int
+    feature_dim: int
+    train_set: TensorDataset
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    generator: torch.Generator | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: Any = None  # torch.optim.lr_scheduler.LRScheduler, stepped by the Trainer per epoch
+    scaler: Any = None  # torch.amp.GradScaler or None
+    autocast_dtype: torch.dtype | None = None  # e.g. torch.bfloat16 for CPU autocast
+    batch_size: int = 128
+    epoch: int = 0
+    global_step: int = 0
+    val_set: TensorDataset | None = None
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """Keys handed to loss factories (``losses.build(name, ctx.context)``)."""
+        return {"num_classes": self.num_classes, "feature_dim": self.feature_dim}
+
+
+class Method:
+    """Base class of training methods. Subclasses override :meth:`step` (and maybe others)."""
+
+    name: str = "method"
+
+    def setup(self, ctx: TrainContext) -> None:
+        """Build what needs the model / data (called once, before the optimizer exists)."""
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        """Extra trainable parameters to put in the optimizer beside the model's."""
+        return iter(())
+
+    def bind(self, ctx: TrainContext) -> None:
+        """Build what needs ``ctx.optimizer`` / ``scheduler`` / ``scaler`` (called once, after
+        :meth:`setup` and before the first step or :meth:`load_state_dict`)."""
+
+    def step(
+        self, ctx: TrainContext, inputs: torch.Tensor, targets: torch.Tensor
+    ) -> StepResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def on_epoch_end(self, ctx: TrainContext, epoch: int) -> dict[str, Any]:
+        """Per-epoch method logs (merged into the epoch's metrics record)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+def setup_method(method: Method, ctx: TrainContext) -> list[nn.Parameter]:
+    """First half of the set-up path: ``method.setup(ctx)``, then the method's trainable
+    parameters (each once) for the optimizer, beside the model's."""
+    method.setup(ctx)
+    seen: set[int] = set()
+    params = []
+    for p in method.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            params.append(p)
+    return params
+
+
+def bind_method(
+    method: Method,
+    ctx: TrainContext,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any = None,
+    scaler: Any = None,
+) -> None:
+    """Second half: put the optimizer, LR scheduler and gradient scaler in ``ctx`` and
+    ``method.bind(ctx)``."""
+    ctx.optimizer, ctx.scheduler, ctx.scaler = optimizer, scheduler, scaler
+    method.bind(ctx)

@@ -1,0 +1,21 @@
+"""The training methods known by name (``--method``, ``TrainConfig.method``, experiment specs,
+``LossKitModule``): one registration line per method; each adapter lives next to its paper's
+core (``losskit/<pkg>/method.py``)."""
+
+from __future__ import annotations
+
+from losskit.losses.method import LossMethod
+from losskit.method import Method
+from losskit.mils.method import MILSMethod
+from losskit.registry import Registry
+from losskit.slf.method import SLFMethod
+from losskit.uniloss.method import UniLossMethod
+
+METHODS: Registry[Method] = Registry("method")
+METHODS.register("loss", LossMethod, help="plain training with one loss from the zoo")
+METHODS.register("slf", SLFMethod,
+                 help="Stochastic Loss Function: learnt Gumbel selection of losses")
+METHODS.register("uniloss", UniLossMethod,
+                 help="UniLoss: a metric refactored into binaries + IDW surrogate")
+METHODS.register("mils", MILSMethod,
+                 help="MILS: primary loss + scheduled auxiliary losses (rollback)")
