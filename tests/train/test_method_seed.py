@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from losskit.method import Method
 from losskit.train import METHODS, LossMethod, TrainConfig
-from losskit.train.method import Method
 from losskit.train.trainer import build_method
 
 
