@@ -111,17 +111,19 @@ def check_logits_and_labels(
     *,
     ignore_index: int | None = None,
     spatial: bool = False,
+    name: str = "input",
 ) -> None:
     """Validate classification logits ``(N, C)`` and integer labels ``(N,)`` in ``[0, C)``
     (``spatial``: logits ``(N, C, d1, …)`` and labels ``(N, d1, …)``; labels equal to
-    ``ignore_index`` are allowed). The value checks cost one host sync in all."""
-    _check_float_tensor(input, "input")
-    _check_label_shapes(input, target, spatial)
+    ``ignore_index`` are allowed; ``name``: the logits' name in messages). The value checks
+    cost one host sync in all."""
+    _check_float_tensor(input, name)
+    _check_label_shapes(input, target, spatial, name)
     if check_values(validate_args):
         labels_ok = _labels_in_range(target, input.shape[1], ignore_index)
         if not _all_true([_finite(input), labels_ok]):
             if not bool(_finite(input)):
-                raise ValueError("input contains NaN or Inf")
+                raise ValueError(f"{name} contains NaN or Inf")
             _raise_label_range(target, input.shape[1], ignore_index)
 
 
@@ -144,20 +146,22 @@ def check_labels(
         _raise_label_range(target, input.shape[1], ignore_index)
 
 
-def _check_logits_shape(input: torch.Tensor, spatial: bool) -> None:
+def _check_logits_shape(input: torch.Tensor, spatial: bool, name: str = "input") -> None:
     if spatial:
         if input.dim() < 2:
             raise ValueError(
-                f"input must have shape (N, C) or (N, C, d1, ...), got {tuple(input.shape)}"
+                f"{name} must have shape (N, C) or (N, C, d1, ...), got {tuple(input.shape)}"
             )
     elif input.dim() != 2:
-        raise ValueError(f"input must have shape (N, C), got {tuple(input.shape)}")
+        raise ValueError(f"{name} must have shape (N, C), got {tuple(input.shape)}")
     if input.shape[0] == 0:
-        raise ValueError("input is an empty batch (N = 0)")
+        raise ValueError(f"{name} is an empty batch (N = 0)")
 
 
-def _check_label_shapes(input: torch.Tensor, target: torch.Tensor, spatial: bool) -> None:
-    _check_logits_shape(input, spatial)
+def _check_label_shapes(
+    input: torch.Tensor, target: torch.Tensor, spatial: bool, name: str = "input"
+) -> None:
+    _check_logits_shape(input, spatial, name)
     if not isinstance(target, torch.Tensor):
         raise ValueError(f"target must be a torch.Tensor, got {type(target).__name__}")
     if target.dtype not in _INT_DTYPES:
@@ -166,7 +170,7 @@ def _check_label_shapes(input: torch.Tensor, target: torch.Tensor, spatial: bool
     if target.shape != expected:
         want = "(N,)" if input.dim() == 2 else "(N, d1, ...)"
         raise ValueError(
-            f"target must have shape {want} = {expected} to match input, "
+            f"target must have shape {want} = {expected} to match {name}, "
             f"got {tuple(target.shape)}"
         )
 

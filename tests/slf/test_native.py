@@ -120,3 +120,22 @@ def test_paper_setting_compiles_fullgraph():
 @pytest.mark.parametrize("config", sorted(set(CONFIGS) - {"paper"}))
 def test_every_mode_compiles_fullgraph(config):
     _assert_compiled_matches_eager(config)
+
+
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_decision_net_node_is_bitwise_the_sequential_graph(input_grad):
+    from losskit.slf import DecisionNet
+
+    torch.manual_seed(1)
+    net = DecisionNet(C, 4, hidden=8)
+    torch.nn.init.normal_(net.net[2].weight)
+    x = torch.randn(N, C, requires_grad=input_grad)
+    x_ref = x.detach().clone().requires_grad_(input_grad)
+    out, ref = net(x), net.net(x_ref)
+    assert torch.equal(out, ref)
+    upstream = torch.randn_like(out)
+    inputs = [*([x] if input_grad else []), *net.parameters()]
+    ref_inputs = [*([x_ref] if input_grad else []), *net.parameters()]
+    for a, b in zip(torch.autograd.grad(out, inputs, upstream),
+                    torch.autograd.grad(ref, ref_inputs, upstream), strict=True):
+        assert torch.equal(a, b)

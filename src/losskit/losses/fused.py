@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from losskit._validation import check_labels
+from losskit._validation import check_labels, check_logits_and_labels
 from losskit.losses import modules as LM
 from losskit.losses.base import require_class_target
 from losskit.losses.functional import _bce_from_log1m, _log1m_softmax_parts
@@ -67,12 +67,20 @@ def fused_losses(
 
 
 def check_fused_arguments(
-    input: torch.Tensor, target: torch.Tensor, kinds: Sequence[str], validate: bool = True
+    input: torch.Tensor,
+    target: torch.Tensor,
+    kinds: Sequence[str],
+    validate: bool = True,
+    finite: str | None = None,
 ) -> None:
-    """The checks of :func:`fused_losses` (``validate``: also the targets)."""
+    """The checks of :func:`fused_losses` (``validate``: also the targets; ``finite``: also
+    the NaN/Inf scan of ``input``, under that name, in the same host sync)."""
     if validate:
         require_class_target(kinds[0] if kinds else "ce", input, target)
-        check_labels(input, target)
+        if finite is None:
+            check_labels(input, target)
+        else:
+            check_logits_and_labels(input, target, name=finite)
     unknown = [k for k in kinds if k not in FUSABLE_KINDS]
     if unknown:
         raise ValueError(f"kinds must be among {FUSABLE_KINDS}, got {unknown}")

@@ -514,8 +514,8 @@ class StochasticLoss(nn.Module):
                              f"got {tuple(logits.shape)}")
         return logits.to(output.dtype)
 
-    def _check_output(self, output: torch.Tensor) -> None:
-        check_finite_float(output, "output")
+    def _check_output(self, output: torch.Tensor, values: bool = True) -> None:
+        check_finite_float(output, "output", None if values else False)
         if output.dim() == 0 or output.shape[0] == 0:
             raise ValueError(f"output must have shape (N, ...) with N >= 1, got "
                              f"{tuple(output.shape)}")
@@ -573,9 +573,9 @@ class StochasticLoss(nn.Module):
     def _sample_objective(self, output: torch.Tensor, target: Any) -> torch.Tensor:
         """:meth:`forward` in :attr:`_one_node`'s setting, by :class:`_SampleObjective`: the
         same values and bookkeeping as :meth:`forward_parts`, gradients equal up to rounding."""
-        self._check_output(output)
+        self._check_output(output, values=False)  # the NaN/Inf scan joins the label check
         kinds = tuple(k for _, k in self._fused)
-        check_fused_arguments(output, target, kinds)
+        check_fused_arguments(output, target, kinds, finite="output")
         logits = self._decision_logits(output, self.detach_input)
         neg_noise = neg_gumbel_noise(logits, self.K, self._rng_key)
         h, values, weights, probs = _SampleObjective.apply(
