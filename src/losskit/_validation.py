@@ -12,8 +12,10 @@ Two kinds of check (the torchmetrics / ``torch.distributions`` convention):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 
@@ -51,11 +53,103 @@ def check_values(validate_args: bool | None = None) -> bool:
         return False
     return _VALIDATE_ARGS if validate_args is None else bool(validate_args)
 
+# ------------------------------------------------------------------ arguments (no tensors)
+def check_number(
+    value: object,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float:
+    """A finite real number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value <= low if low_open else value < low):
+        bound = f"> {low}" if low_open else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def check_int(value: object, name: str, low: int | None = None) -> int:
+    """An integer (a ``bool`` is not one), ``>= low`` when given."""
+    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
+        bound = "" if low is None else f" >= {low}"
+        raise ValueError(f"{name} must be an integer{bound}, got {value!r}")
+    return int(value)
+
+
+def check_choice(value: object, choices: Sequence[Any], name: str) -> Any:
+    """One of ``choices`` (``True`` is not ``1``)."""
+    if isinstance(value, bool) and not any(isinstance(c, bool) for c in choices):
+        ok = False
+    else:
+        try:
+            ok = value in choices
+        except TypeError:  # unhashable / incomparable
+            ok = False
+    if not ok:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def split_list(value: object, name: str, *, separator: str = ",", min_items: int = 1
+               ) -> list[Any]:
+    """The one list parser: ``"a,b"`` → ``["a", "b"]`` (items stripped, none empty), a
+    sequence → a list of its items, one other item (a module, a callable) → ``[item]``.
+    ``ValueError`` naming ``name`` when there are fewer than ``min_items``."""
+    joined = "comma" if separator == "," else repr(separator)
+    if isinstance(value, str):
+        items: list[Any] = [s.strip() for s in value.split(separator)]
+        if any(not s for s in items):
+            raise ValueError(f"{name} must be {joined}-separated names, got {value!r}")
+    elif isinstance(value, (list, tuple)) or (
+        isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray))
+    ):
+        items = list(value)
+    elif isinstance(value, torch.nn.ModuleList):
+        items = list(value)
+    elif value is not None and callable(value):
+        items = [value]
+    else:
+        raise ValueError(f"{name} must be a {joined}-separated string or a list, got "
+                         f"{value!r}")
+    if len(items) < min_items:
+        raise ValueError(f"{name} must hold at least {min_items} entr"
+                         f"{'y' if min_items == 1 else 'ies'}, got {len(items)}: {value!r}")
+    return items
+
+
+Check = Callable[[Any, str], Any]
+
+
+def number(*, low: float | None = None, high: float | None = None, low_open: bool = False,
+           optional: bool = False) -> Check:
+    """A declared :func:`check_number` (``optional``: ``None`` passes)."""
+
+    def check(value: Any, name: str) -> Any:
+        if optional and value is None:
+            return None
+        return check_number(value, name, low=low, high=high, low_open=low_open)
+
+    return check
+
+
+def choice(*choices: Any) -> Check:
+    """A declared :func:`check_choice`."""
+    return lambda value, name: check_choice(value, choices, name)
+
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
 def check_reduction(reduction: str) -> str:
-    if reduction not in REDUCTIONS:
+    if reduction not in REDUCTIONS:  # the hot path of every loss call: no helper call
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     return reduction
 

@@ -22,10 +22,17 @@ optimizer (the Trainer does this through ``Method.parameters()``).
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import torch
 from torch import nn
 
-from losskit._validation import check_reduction
+from losskit._validation import Check, check_reduction
+
+F = TypeVar("F", bound=Callable[..., torch.Tensor])
 
 TASKS = ("classification", "regression")
 REGRESSION_NAMES = "mse, mae, huber, smooth_l1, log_cosh"
@@ -81,6 +88,19 @@ def class_index_call(input_shape: tuple[int, ...], target: object) -> bool:
     )
 
 
+def loss_name(loss: Any) -> str:
+    """The display name of a loss given by name, module or callable (the one naming rule of
+    SLF's candidates and MILS's auxiliaries): a name as given, a loss's ``name`` attribute, a
+    function's ``__name__``, else the class name in lower case."""
+    if isinstance(loss, str):
+        return loss
+    name = getattr(loss, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    fn = getattr(loss, "__name__", None)
+    return fn if isinstance(fn, str) else type(loss).__name__.lower()
+
+
 def check_task(name: str, loss: object, target: torch.Tensor, num_outputs: int) -> None:
     """Set-up check that ``loss`` (named ``name``) fits the data's targets ``target`` for a
     model with ``num_outputs`` outputs, by its declared ``task``: the ``ValueError`` the loss
@@ -94,6 +114,49 @@ def check_task(name: str, loss: object, target: torch.Tensor, num_outputs: int) 
         legacy = getattr(loss, "class_index_fallback", False) and class_index_call(shape, target)
         if not legacy:
             require_real_target(name, target)
+
+
+def hyperparameters(**checks: Check) -> Callable[[F], F]:
+    """Declare a functional loss's hyper-parameters and their checks once.
+
+    The decorated function checks each hyper-parameter it is given (positionally or by
+    keyword; defaults are trusted) and computes with the checked value; the checks are kept as
+    ``fn.hyperparameters`` (name → ``check(value, name)``), from which
+    :func:`~losskit.losses.modules.loss_module` builds the ``nn.Module`` mirror (checked once,
+    at construction: its calls go to the undecorated ``fn.__wrapped__``) and
+    :func:`check_hyperparameters` checks a hand-written module's values.
+    """
+
+    def decorate(fn: F) -> F:
+        names = list(inspect.signature(fn).parameters)
+        where = [(name, names.index(name), check) for name, check in checks.items()]
+
+        @functools.wraps(fn)
+        def checked(*args: Any, **kwargs: Any) -> torch.Tensor:
+            n = len(args)
+            if n > 2:  # hyper-parameters given by position
+                args = list(args)  # type: ignore[assignment]
+                for name, i, check in where:
+                    if i < n:
+                        args[i] = check(args[i], name)  # type: ignore[index]
+                    elif name in kwargs:
+                        kwargs[name] = check(kwargs[name], name)
+            elif kwargs:
+                for name, _, check in where:
+                    if name in kwargs:
+                        kwargs[name] = check(kwargs[name], name)
+            return fn(*args, **kwargs)
+
+        checked.hyperparameters = dict(checks)  # type: ignore[attr-defined]
+        return checked  # type: ignore[return-value]
+
+    return decorate
+
+
+def check_hyperparameters(fn: Callable[..., Any], **values: Any) -> dict[str, Any]:
+    """``values`` checked with the declared checks of ``fn`` (:func:`hyperparameters`)."""
+    checks = getattr(fn, "hyperparameters", {})
+    return {k: checks[k](v, k) if k in checks else v for k, v in values.items()}
 
 
 class Loss(nn.Module):
@@ -114,6 +177,10 @@ class Loss(nn.Module):
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
         raise NotImplementedError
+
+    def _call_kwargs(self) -> dict[str, Any]:
+        """Keywords every call of the functional form gets (beside the hyper-parameters)."""
+        return {"validate_args": self.validate_args}
 
     def extra_repr(self) -> str:
         checks = "" if self.validate_args is None else f", validate_args={self.validate_args}"

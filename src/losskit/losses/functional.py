@@ -59,13 +59,17 @@ from losskit._validation import (
     check_finite_float,
     check_labels,
     check_logits_and_labels,
+    check_number,
     check_reduction,
     check_values,
+    choice,
+    number,
     reduce,
 )
 from losskit.losses.base import (
     LosskitDeprecationWarning,
     class_index_call,
+    hyperparameters,
     require_class_target,
     require_real_target,
 )
@@ -103,28 +107,6 @@ _INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
 
 # --------------------------------------------------------------------------- argument checks
-def _check_number(
-    value: object,
-    name: str,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-) -> float:
-    """A finite real number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if low is not None and (value <= low if low_open else value < low):
-        bound = f"> {low}" if low_open else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value}")
-    return value
-
-
 def _classification(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -280,6 +262,7 @@ def _smoothed_ce(
     return _ce_reduce(values, target, reduction, soft, weight, ignore_index)
 
 
+@hyperparameters(smoothing=number(low=0.0, high=1.0))
 def label_smoothing(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -297,12 +280,13 @@ def label_smoothing(
     ``ignore_index`` and target kind (soft targets ``t`` are smoothed to ``(1 - s)·t + s/C``).
     ``smoothing`` in ``[0, 1]``.
     """
-    s = _check_number(smoothing, "smoothing", low=0.0, high=1.0)
     return _smoothed_ce(
-        input, target, s, reduction, weight, ignore_index, validate_args, "label_smoothing"
+        input, target, smoothing, reduction, weight, ignore_index, validate_args,
+        "label_smoothing",
     )
 
 
+@hyperparameters(epsilon=number())
 def poly1(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -320,37 +304,42 @@ def poly1(
     ``Σ_c t_c·(-log p_c + ε(1 - p_c))`` ``= CE(t) + ε(1 - Σ_c t_c p_c)`` when ``t`` sums to 1
     (the paper's ``p_t`` for smoothed labels).
     """
-    eps = _check_number(epsilon, "epsilon")
 
     def term(nll: torch.Tensor) -> torch.Tensor:
-        return nll + eps * (1.0 - (-nll).exp())
+        return nll + epsilon * (1.0 - (-nll).exp())
 
     return _nll_family(
         input, target, reduction, weight, ignore_index, validate_args, term, "poly1"
     )
 
 
+def _focal_alpha(alpha: object, name: str) -> float | list[float] | torch.Tensor | None:
+    """Focal ``α`` as declared: ``None``, a number ``>= 0``, a sequence of numbers ``>= 0`` (a
+    list of floats) or a tensor (checked against the classes at the call)."""
+    if alpha is None or isinstance(alpha, torch.Tensor):
+        return alpha
+    if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
+        return check_number(alpha, name, low=0.0)
+    try:
+        weights = [float(a) for a in alpha]  # type: ignore[union-attr]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a number or a sequence of numbers, got {alpha!r}"
+                         ) from exc
+    return [check_number(a, name, low=0.0) for a in weights]
+
+
 def _alpha_weights(
-    alpha: float | Sequence[float] | torch.Tensor | None,
+    alpha: float | list[float] | torch.Tensor | None,
     num_classes: int,
     like: torch.Tensor,
     validate_args: bool | None = None,
 ) -> float | torch.Tensor | None:
-    """Focal ``α``: ``None``, a number, or one weight per class as a ``(C,)`` tensor."""
-    if alpha is None:
-        return None
-    if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
-        return _check_number(alpha, "alpha", low=0.0)
+    """Focal ``α`` (checked by :func:`_focal_alpha`): ``None``, a number, or one weight per
+    class as a ``(C,)`` tensor."""
+    if alpha is None or isinstance(alpha, float):
+        return alpha
     if not isinstance(alpha, torch.Tensor):
-        try:
-            weights = [float(a) for a in alpha]  # type: ignore[union-attr]
-        except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"alpha must be a number or a sequence of numbers, got {alpha!r}"
-            ) from exc
-        for a in weights:
-            _check_number(a, "alpha", low=0.0)
-        alpha = torch.tensor(weights, dtype=like.dtype, device=like.device)
+        alpha = torch.tensor(alpha, dtype=like.dtype, device=like.device)
     elif not alpha.is_floating_point():
         raise ValueError(f"alpha must be a floating-point tensor, got dtype {alpha.dtype}")
     if alpha.dim() != 1 or alpha.shape[0] != num_classes:
@@ -363,6 +352,7 @@ def _alpha_weights(
     return alpha
 
 
+@hyperparameters(gamma=number(low=0.0), alpha=_focal_alpha)
 def focal(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -383,12 +373,11 @@ def focal(
     ``Σ_c t_c α_c (1 - p_c)^γ (-log p_c)``. ``gamma = 0`` equals ``F.cross_entropy`` with the
     same ``weight`` / ``ignore_index`` / targets.
     """
-    g = _check_number(gamma, "gamma", low=0.0)
 
     def term(nll: torch.Tensor) -> torch.Tensor:
-        if g == 0:  # (1 - p_t)^0 must be 1 even where p_t rounds to 1
+        if gamma == 0:  # (1 - p_t)^0 must be 1 even where p_t rounds to 1
             return nll
-        return (1.0 - (-nll).exp()).clamp_min(0.0) ** g * nll
+        return (1.0 - (-nll).exp()).clamp_min(0.0) ** gamma * nll
 
     return _nll_family(
         input, target, reduction, weight, ignore_index, validate_args, term, "focal", alpha
@@ -475,6 +464,7 @@ def binary_cross_entropy_with_logits(
     return reduce(_per_sample_mean(values), reduction)
 
 
+@hyperparameters(gamma=number(low=0.0), alpha=number(low=0.0, high=1.0, optional=True))
 def binary_focal(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -490,16 +480,14 @@ def binary_focal(
     and ``1 - α`` for negatives (``alpha=None``: no weighting). Soft targets interpolate
     linearly. Shapes as :func:`binary_cross_entropy_with_logits` (per-sample mean over outputs).
     """
-    g = _check_number(gamma, "gamma", low=0.0)
-    a = None if alpha is None else _check_number(alpha, "alpha", low=0.0, high=1.0)
     check_reduction(reduction)
     z, t = _binary_targets(input, target, validate_args, "binary_focal")
     ce = F.binary_cross_entropy_with_logits(z, t, reduction="none")
     p = torch.sigmoid(z)
     p_t = p * t + (1.0 - p) * (1.0 - t)
-    values = ((1.0 - p_t).clamp_min(0.0) ** g if g != 0 else torch.ones_like(p_t)) * ce
-    if a is not None:
-        values = (a * t + (1.0 - a) * (1.0 - t)) * values
+    values = ((1.0 - p_t).clamp_min(0.0) ** gamma if gamma != 0 else torch.ones_like(p_t)) * ce
+    if alpha is not None:
+        values = (alpha * t + (1.0 - alpha) * (1.0 - t)) * values
     return reduce(_per_sample_mean(values), reduction)
 
 
@@ -698,6 +686,7 @@ def mae(
     return reduce(_per_sample_mean((x - t).abs()), reduction)
 
 
+@hyperparameters(delta=number(low=0.0, low_open=True))
 def huber(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -709,11 +698,11 @@ def huber(
     """Huber loss (Huber 1964): ``½ r²`` for ``|r| ≤ δ``, ``δ (|r| - ½ δ)`` beyond, ``r =
     input - target``; ``delta > 0``. ``"mean"`` equals ``F.huber_loss(input, target, delta=δ)``.
     """
-    d = _check_number(delta, "delta", low=0.0, low_open=True)
     x, t = _regression(input, target, reduction, "huber", validate_args)
-    return reduce(_per_sample_mean(F.huber_loss(x, t, reduction="none", delta=d)), reduction)
+    return reduce(_per_sample_mean(F.huber_loss(x, t, reduction="none", delta=delta)), reduction)
 
 
+@hyperparameters(beta=number(low=0.0))
 def smooth_l1(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -725,9 +714,8 @@ def smooth_l1(
     """Smooth L1 (Girshick 2015): ``½ r² / β`` for ``|r| < β``, ``|r| - ½ β`` beyond (``= huber
     / β``; ``beta = 0`` is L1). ``"mean"`` equals ``F.smooth_l1_loss(input, target, beta=β)``.
     """
-    b = _check_number(beta, "beta", low=0.0)
     x, t = _regression(input, target, reduction, "smooth_l1", validate_args)
-    return reduce(_per_sample_mean(F.smooth_l1_loss(x, t, reduction="none", beta=b)), reduction)
+    return reduce(_per_sample_mean(F.smooth_l1_loss(x, t, reduction="none", beta=beta)), reduction)
 
 
 def log_cosh(
@@ -747,6 +735,7 @@ def log_cosh(
 
 
 # --------------------------------------------------------------------------- margin losses
+@hyperparameters(variant=choice(*HINGE_VARIANTS))
 def hinge(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -761,8 +750,6 @@ def hinge(
     * ``"ova_squared"`` (one-vs-all squared hinge): ``mean_j max(0, 1 - t_j z_j)^2`` with
       ``t_j = +1`` for ``j = y`` and ``-1`` otherwise.
     """
-    if variant not in HINGE_VARIANTS:
-        raise ValueError(f"variant must be one of {HINGE_VARIANTS}, got {variant!r}")
     _classification(input, target, reduction, "hinge", validate_args)
     if input.shape[1] < 2:
         raise ValueError(f"input must have at least 2 classes for hinge, got {input.shape[1]}")
@@ -777,6 +764,7 @@ def hinge(
     return reduce(values, reduction)
 
 
+@hyperparameters(p=choice(1, 2), margin=number())
 def multi_margin(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -791,12 +779,9 @@ def multi_margin(
     Per sample: ``sum_{j≠y} max(0, margin - z_y + z_j)^p / C``; equals
     ``F.multi_margin_loss(input, target, p=p, margin=margin)``. ``p`` is 1 or 2.
     """
-    if isinstance(p, bool) or p not in (1, 2):
-        raise ValueError(f"p must be 1 or 2, got {p!r}")
-    m = _check_number(margin, "margin")
     _classification(input, target, reduction, "multi_margin", validate_args)
     z_y = _target_logit(input, target).unsqueeze(1)
-    values = F.relu(m - z_y + input).pow(int(p))
+    values = F.relu(margin - z_y + input).pow(int(p))
     values = values * (1.0 - _one_hot(target, input.shape[1], input))
     return reduce(values.sum(dim=1) / input.shape[1], reduction)
 
@@ -831,6 +816,7 @@ def _check_class_params(
         raise ValueError(f"{name} must have dtype {like.dtype} like input, got {value.dtype}")
 
 
+@hyperparameters(lambda_=number(low=0.0), ce_weight=number(low=0.0))
 def center(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -850,15 +836,14 @@ def center(
     term ``½ ||f - c_y||²`` (Eq. 2). Centers are ordinary tensors here: gradients flow to them
     (the paper's separate centre update rule, Eq. 4, is replaced by the optimizer).
     """
-    lam = _check_number(lambda_, "lambda_", low=0.0)
-    w = _check_number(ce_weight, "ce_weight", low=0.0)
+
     _classification(input, target, reduction, "center", validate_args)
     _check_class_params(centers, "centers", input.shape[1], input, validate_args)
     f = _check_features(features, input.shape[0], centers.shape[1], "centers", validate_args)
     c_y = centers[target.long()]
-    values = lam * 0.5 * (f - c_y).pow(2).sum(dim=1)
-    if w != 0:
-        values = values + w * _per_sample_ce(input, target)
+    values = lambda_ * 0.5 * (f - c_y).pow(2).sum(dim=1)
+    if ce_weight != 0:
+        values = values + ce_weight * _per_sample_ce(input, target)
     return reduce(values, reduction)
 
 
@@ -897,6 +882,7 @@ def lgm_logits(
     return -d - half_logdet.unsqueeze(0)
 
 
+@hyperparameters(alpha=number(low=0.0), lambda_=number(low=0.0), ce_weight=number(low=0.0))
 def lgm(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -920,9 +906,6 @@ def lgm(
     logits: L-GM replaces the head by the GM layer, so the head only learns through the
     ``ce_weight`` term (``ce_weight = 0`` gives the paper's loss alone).
     """
-    a = _check_number(alpha, "alpha", low=0.0)
-    lam = _check_number(lambda_, "lambda_", low=0.0)
-    w = _check_number(ce_weight, "ce_weight", low=0.0)
     _classification(input, target, reduction, "lgm", validate_args)
     _check_class_params(means, "means", input.shape[1], input, validate_args)
     if log_covs is not None:
@@ -935,12 +918,12 @@ def lgm(
     f = _check_features(features, input.shape[0], means.shape[1], "means", validate_args)
     d, half_logdet = _mahalanobis_half(f, means, log_covs)
     onehot = _one_hot(target, means.shape[0], d)
-    logits = -d * (1.0 + a * onehot) - half_logdet.unsqueeze(0)
+    logits = -d * (1.0 + alpha * onehot) - half_logdet.unsqueeze(0)
     cls = _per_sample_ce(logits, target)
     lkd = (d * onehot).sum(dim=1) + half_logdet[target.long()]
-    values = cls + lam * lkd
-    if w != 0:
-        values = values + w * _per_sample_ce(input, target)
+    values = cls + lambda_ * lkd
+    if ce_weight != 0:
+        values = values + ce_weight * _per_sample_ce(input, target)
     return reduce(values, reduction)
 
 
@@ -958,6 +941,7 @@ def gaussian_heatmap(
     return torch.exp(-sq / (2.0 * sigma * sigma)).reshape(target.shape[0], side * side)
 
 
+@hyperparameters(sigma=number(low=0.0, low_open=True))
 def heatmap_mse(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -973,7 +957,6 @@ def heatmap_mse(
     deviation ``sigma`` pixels and peak 1 at the true pixel; per sample the mean over pixels of
     ``(z - heatmap)²``.
     """
-    s = _check_number(sigma, "sigma", low=0.0, low_open=True)
     _classification(input, target, reduction, "heatmap_mse", validate_args)
     side = math.isqrt(input.shape[1])
     if side * side != input.shape[1]:
@@ -981,5 +964,5 @@ def heatmap_mse(
             "input must have a square number H*W of columns (a square heatmap), "
             f"got {input.shape[1]}"
         )
-    heat = gaussian_heatmap(target, side, s, input)
+    heat = gaussian_heatmap(target, side, sigma, input)
     return reduce((input - heat).pow(2).mean(dim=1), reduction)

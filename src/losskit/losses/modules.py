@@ -1,8 +1,10 @@
 """``nn.Module`` mirrors of :mod:`losskit.losses.functional`, registered in ``LOSSES``.
 
-Each class stores its hyper-parameters (validated at construction: one ``ValueError`` naming
-the argument), declares its ``task`` and calls the functional form in :meth:`forward`.
-Registry names:
+Each mirror is built by :func:`loss_module` from its functional form — the hyper-parameters,
+their defaults and checks are the function's (:func:`~losskit.losses.base.hyperparameters`):
+checked at construction (one ``ValueError`` naming the argument), stored as attributes, shown
+by ``repr`` and passed to the function at every call. The parametric losses (center, L-GM) own
+their parameters and are written out. Registry names:
 
 * classification: ``ce, bce, prob_mse, prob_mae, prob_bce, hinge, cosine, focal,
   binary_focal, multi_margin, label_smoothing, poly1, center, ce_center, lgm, heatmap_mse``
@@ -19,15 +21,16 @@ handed to the optimizer (``LossMethod.parameters()`` does this).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from losskit._validation import check_finite_float
+from losskit._validation import check_choice, check_finite_float, check_int
 from losskit.losses import functional as LF
-from losskit.losses.base import Loss
+from losskit.losses.base import Loss, check_hyperparameters
 from losskit.losses.registry import LOSSES
 
 __all__ = [
@@ -52,15 +55,83 @@ __all__ = [
     "center_term",
     "LGMLoss",
     "HeatmapMSELoss",
+    "loss_module",
 ]
 
 
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"{name} must be a positive integer, got {value!r} (the Trainer passes it as context)"
-        )
-    return int(value)
+_Param = inspect.Parameter
+#: the arguments of a functional loss that are the call's, not hyper-parameters
+_CALL_ARGS = ("input", "target", "features", "reduction", "validate_args", "weight",
+              "ignore_index")
+
+
+def loss_module(
+    fn: Callable[..., torch.Tensor],
+    class_name: str,
+    *,
+    task: str = "classification",
+    base: type[Loss] | None = None,
+    doc: str | None = None,
+    **attributes: Any,
+) -> type[Loss]:
+    """The ``nn.Module`` mirror of the functional loss ``fn`` (as torchmetrics pairs its
+    modules with their functions).
+
+    ``__init__(*hyper-parameters, reduction="mean", *, <base keywords>, validate_args=None)``:
+    ``fn``'s hyper-parameters (its arguments besides input, target, reduction and the
+    ``base``'s keywords) with ``fn``'s defaults, checked with ``fn``'s declared checks and
+    stored as attributes (set them again through the constructor: ``forward`` does not
+    re-check them); ``forward(input, target, features=None)`` calls ``fn`` with them.
+    ``base``: :class:`Loss` or a subclass adding keyword arguments (``_CrossEntropyFamily``:
+    ``weight``, ``ignore_index``). ``attributes``: class attributes (``class_index_fallback``).
+    """
+    base = base or Loss
+    params = inspect.signature(fn).parameters.values()
+    hyper = [p for p in params if p.name not in _CALL_ARGS
+             and p.kind is _Param.POSITIONAL_OR_KEYWORD]
+    names = tuple(p.name for p in hyper)
+    keywords = [p for p in inspect.signature(base.__init__).parameters.values()
+                if p.kind is _Param.KEYWORD_ONLY]
+    signature = inspect.Signature(
+        [*hyper, _Param("reduction", _Param.POSITIONAL_OR_KEYWORD, default="mean",
+                        annotation=str), *keywords]
+    )
+
+    def __init__(self: Loss, *args: Any, **kwargs: Any) -> None:
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{class_name}.__init__() {exc}") from None
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        base.__init__(self, values.pop("reduction"),
+                      **{p.name: values.pop(p.name) for p in keywords})
+        for name, value in check_hyperparameters(fn, **values).items():
+            setattr(self, name, value)
+
+    compute = getattr(fn, "__wrapped__", fn)  # the hyper-parameters were checked at __init__
+
+    def forward(self: Loss, input: torch.Tensor, target: torch.Tensor,
+                features: torch.Tensor | None = None) -> torch.Tensor:
+        return compute(input, target, *self._hyper_values(), self.reduction,
+                       **self._call_kwargs())
+
+    def _hyper_values(self: Loss) -> list[Any]:
+        """The hyper-parameters passed to the functional form, in its argument order."""
+        return [getattr(self, name) for name in names]
+
+    def extra_repr(self: Loss) -> str:
+        own = "".join(f"{name}={getattr(self, name)!r}, " for name in names)
+        return own + base.extra_repr(self)
+
+    namespace = {
+        "__init__": __init__, "__signature__": signature, "__doc__": doc or (
+            f"``nn.Module`` form of :func:`~losskit.losses.functional.{fn.__name__}`."),
+        "__module__": __name__, "__qualname__": class_name, "forward": forward,
+        "_hyper_values": _hyper_values, "extra_repr": extra_repr, "task": task,
+        "_hyperparameter_names": names, **attributes,
+    }
+    return type(class_name, (base,), namespace)
 
 
 class _CrossEntropyFamily(Loss):
@@ -78,12 +149,10 @@ class _CrossEntropyFamily(Loss):
         validate_args: bool | None = None,
     ) -> None:
         super().__init__(reduction, validate_args=validate_args)
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-            raise ValueError(f"ignore_index must be an int, got {ignore_index!r}")
-        self.ignore_index = ignore_index
+        self.ignore_index = check_int(ignore_index, "ignore_index")
         self.register_buffer("weight", None if weight is None else _class_weights(weight))
 
-    def _ce_kwargs(self) -> dict[str, Any]:
+    def _call_kwargs(self) -> dict[str, Any]:
         return {"weight": self.weight, "ignore_index": self.ignore_index,
                 "validate_args": self.validate_args}
 
@@ -107,15 +176,67 @@ def _class_weights(weight: torch.Tensor | Sequence[float]) -> torch.Tensor:
     return w
 
 
-@LOSSES.register("ce", help="softmax cross-entropy (the MILS primary / 'softmax loss')")
-class CrossEntropyLoss(_CrossEntropyFamily):
-    """Softmax cross-entropy, see :func:`~losskit.losses.functional.cross_entropy`."""
+def _mirror(name: str, fn: Callable[..., torch.Tensor], class_name: str, help: str,
+            **kwargs: Any) -> Any:
+    """:func:`loss_module` of ``fn``, registered in ``LOSSES`` as ``name``."""
+    return LOSSES.register(name, loss_module(fn, class_name, **kwargs), help=help)
 
-    def forward(
-        self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return LF.cross_entropy(input, target, reduction=self.reduction, **self._ce_kwargs())
 
+_CE = {"base": _CrossEntropyFamily}
+_REGRESSION = {"task": "regression"}
+_FALLBACK = {"task": "regression", "class_index_fallback": True}  # deprecated prob_*, until 0.2
+
+CrossEntropyLoss = _mirror("ce", LF.cross_entropy, "CrossEntropyLoss",
+                           "softmax cross-entropy (the MILS primary / 'softmax loss')", **_CE)
+ProbBCELoss = _mirror("prob_bce", LF.prob_bce, "ProbBCELoss",
+                      "binary cross-entropy of softmax probabilities vs one-hot (SLF)")
+ProbMSELoss = _mirror("prob_mse", LF.prob_mse, "ProbMSELoss",
+                      "mean squared error of softmax probabilities vs one-hot (SLF)")
+ProbMAELoss = _mirror("prob_mae", LF.prob_mae, "ProbMAELoss",
+                      "mean absolute error of softmax probabilities vs one-hot (SLF)")
+HingeLoss = _mirror("hinge", LF.hinge, "HingeLoss",
+                    "multi-class hinge on logits (crammer_singer | ova_squared)")
+CosineLoss = _mirror("cosine", LF.cosine, "CosineLoss",
+                     "1 - cosine(softmax probabilities, one-hot) (SLF)")
+BinaryFocalLoss = _mirror("binary_focal", LF.binary_focal, "BinaryFocalLoss",
+                          "sigmoid focal loss (Lin et al. 2017, Eq. 5)")
+MultiMarginLoss = _mirror("multi_margin", LF.multi_margin, "MultiMarginLoss",
+                          "multi-class margin loss (torch MultiMarginLoss)")
+LabelSmoothingLoss = _mirror("label_smoothing", LF.label_smoothing, "LabelSmoothingLoss",
+                             "cross-entropy with label smoothing", **_CE)
+Poly1Loss = _mirror("poly1", LF.poly1, "Poly1Loss",
+                    "Poly-1 cross-entropy CE + epsilon (1 - p_t) (Leng et al. 2022)", **_CE)
+HeatmapMSELoss = _mirror("heatmap_mse", LF.heatmap_mse, "HeatmapMSELoss",
+                         "MSE between pixel scores and a Gaussian keypoint heatmap")
+MSELoss = _mirror("mse", LF.mse, "MSELoss",
+                  "mean squared error, regression (torch F.mse_loss)", **_FALLBACK)
+MAELoss = _mirror("mae", LF.mae, "MAELoss",
+                  "mean absolute error, regression (torch F.l1_loss)", **_FALLBACK)
+HuberLoss = _mirror("huber", LF.huber, "HuberLoss",
+                    "Huber loss with threshold delta, regression (torch F.huber_loss)",
+                    **_REGRESSION)
+SmoothL1Loss = _mirror("smooth_l1", LF.smooth_l1, "SmoothL1Loss",
+                       "smooth L1 with threshold beta, regression (F.smooth_l1_loss)",
+                       **_REGRESSION)
+LogCoshLoss = _mirror("log_cosh", LF.log_cosh, "LogCoshLoss",
+                      "log(cosh(input - target)), regression", **_REGRESSION)
+
+
+class FocalLoss(loss_module(LF.focal, "FocalLoss", base=_CrossEntropyFamily)):  # type: ignore[misc]
+    """Multi-class focal loss, see :func:`~losskit.losses.functional.focal`; a per-class
+    ``alpha`` is also kept as a buffer (moved with the module, no tensor built per call)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        alpha_t = torch.tensor(self.alpha) if isinstance(self.alpha, list) else None
+        self.register_buffer("alpha_weights", alpha_t, persistent=False)
+
+    def _hyper_values(self) -> list[Any]:
+        return [self.gamma, self.alpha if self.alpha_weights is None else self.alpha_weights]
+
+
+LOSSES.register("focal", FocalLoss,
+                help="softmax focal loss -alpha_t (1-p_t)^gamma log p_t (Lin et al.)")
 
 BCE_ACTIVATIONS = ("sigmoid", "softmax")
 
@@ -139,323 +260,23 @@ class BinaryCrossEntropyLoss(Loss):
         validate_args: bool | None = None,
     ) -> None:
         super().__init__(reduction, validate_args=validate_args)
-        if activation not in BCE_ACTIVATIONS:
-            raise ValueError(f"activation must be one of {BCE_ACTIVATIONS}, got {activation!r}")
-        self.activation = activation
+        self.activation = check_choice(activation, BCE_ACTIVATIONS, "activation")
 
     def forward(
         self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
         fn = LF.prob_bce if self.activation == "softmax" else LF.binary_cross_entropy_with_logits
-        return fn(input, target, reduction=self.reduction, validate_args=self.validate_args)
+        return fn(input, target, reduction=self.reduction, **self._call_kwargs())
 
     def extra_repr(self) -> str:
         return f"activation={self.activation!r}, {super().extra_repr()}"
 
 
-class _Functional(Loss):
-    """A loss without hyper-parameters: ``forward`` calls the functional form ``_fn``
-    (a ``staticmethod`` set by the subclass)."""
-
-    _fn: Callable[..., torch.Tensor]
-
-    def forward(
-        self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return type(self)._fn(
-            input, target, reduction=self.reduction, validate_args=self.validate_args
-        )
-
-
-@LOSSES.register("prob_bce", help="binary cross-entropy of softmax probabilities vs one-hot (SLF)")
-class ProbBCELoss(_Functional):
-    """BCE of softmax probabilities vs one-hot, see :func:`~losskit.losses.functional.prob_bce`."""
-
-    _fn = staticmethod(LF.prob_bce)
-
-
-@LOSSES.register("prob_mse", help="mean squared error of softmax probabilities vs one-hot (SLF)")
-class ProbMSELoss(_Functional):
-    """MSE of softmax probabilities vs one-hot, see :func:`~losskit.losses.functional.prob_mse`."""
-
-    _fn = staticmethod(LF.prob_mse)
-
-
-@LOSSES.register("prob_mae", help="mean absolute error of softmax probabilities vs one-hot (SLF)")
-class ProbMAELoss(_Functional):
-    """MAE of softmax probabilities vs one-hot, see :func:`~losskit.losses.functional.prob_mae`."""
-
-    _fn = staticmethod(LF.prob_mae)
-
-
-# --------------------------------------------------------------------------- regression
-@LOSSES.register("mse", help="mean squared error, regression (torch F.mse_loss)")
-class MSELoss(_Functional):
-    """Mean squared error, see :func:`~losskit.losses.functional.mse` (class-index targets:
-    deprecated ``prob_mse`` fallback until losskit 0.2)."""
-
-    task = "regression"
-    class_index_fallback = True  # deprecated prob_* call, until 0.2
-    _fn = staticmethod(LF.mse)
-
-
-@LOSSES.register("mae", help="mean absolute error, regression (torch F.l1_loss)")
-class MAELoss(_Functional):
-    """Mean absolute error, see :func:`~losskit.losses.functional.mae` (class-index targets:
-    deprecated ``prob_mae`` fallback until losskit 0.2)."""
-
-    task = "regression"
-    class_index_fallback = True  # deprecated prob_* call, until 0.2
-    _fn = staticmethod(LF.mae)
-
-
-@LOSSES.register("log_cosh", help="log(cosh(input - target)), regression")
-class LogCoshLoss(_Functional):
-    """Log-cosh loss, see :func:`~losskit.losses.functional.log_cosh`."""
-
-    task = "regression"
-    _fn = staticmethod(LF.log_cosh)
-
-
-@LOSSES.register("huber", help="Huber loss with threshold delta, regression (torch F.huber_loss)")
-class HuberLoss(Loss):
-    """Huber loss, see :func:`~losskit.losses.functional.huber`."""
-
-    task = "regression"
-
-    def __init__(
-        self, delta: float = 1.0, reduction: str = "mean", *, validate_args: bool | None = None
-    ) -> None:
-        super().__init__(reduction, validate_args=validate_args)
-        self.delta = LF._check_number(delta, "delta", low=0.0, low_open=True)
-
-    def forward(
-        self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return LF.huber(input, target, delta=self.delta, reduction=self.reduction,
-                        validate_args=self.validate_args)
-
-    def extra_repr(self) -> str:
-        return f"delta={self.delta}, {super().extra_repr()}"
-
-
-@LOSSES.register("smooth_l1", help="smooth L1 with threshold beta, regression (F.smooth_l1_loss)")
-class SmoothL1Loss(Loss):
-    """Smooth L1 loss, see :func:`~losskit.losses.functional.smooth_l1`."""
-
-    task = "regression"
-
-    def __init__(
-        self, beta: float = 1.0, reduction: str = "mean", *, validate_args: bool | None = None
-    ) -> None:
-        super().__init__(reduction, validate_args=validate_args)
-        self.beta = LF._check_number(beta, "beta", low=0.0)
-
-    def forward(
-        self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return LF.smooth_l1(input, target, beta=self.beta, reduction=self.reduction,
-                            validate_args=self.validate_args)
-
-    def extra_repr(self) -> str:
-        return f"beta={self.beta}, {super().extra_repr()}"
-
-
-@LOSSES.register("hinge", help="multi-class hinge on logits (crammer_singer | ova_squared)")
-class HingeLoss(Loss):
-    """Multi-class hinge, see :func:`~losskit.losses.functional.hinge`."""
-
-    def __init__(
-        self,
-        variant: str = "crammer_singer",
-        reduction: str = "mean",
-        *,
-        validate_args: bool | None = None,
-    ) -> None:
-        super().__init__(reduction, validate_args=validate_args)
-        if variant not in LF.HINGE_VARIANTS:
-            raise ValueError(f"variant must be one of {LF.HINGE_VARIANTS}, got {variant!r}")
-        self.variant = variant
-
-    def forward(
-        self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return LF.hinge(
-            input, target, variant=self.variant, reduction=self.reduction,
-            validate_args=self.validate_args,
-        )
-
-    def extra_repr(self) -> str:
-        return f"variant={self.variant!r}, {super().extra_repr()}"
-
-
-@LOSSES.register("cosine", help="1 - cosine(softmax probabilities, one-hot) (SLF)")
-class CosineLoss(Loss):
-    """Cosine-proximity loss, see :func:`~losskit.losses.functional.cosine`."""
-
-    def forward(
-        self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return LF.cosine(
-            input, target, reduction=self.reduction, validate_args=self.validate_args
-        )
-
-
-@LOSSES.register("focal", help="softmax focal loss -alpha_t (1-p_t)^gamma log p_t (Lin et al.)")
-class FocalLoss(_CrossEntropyFamily):
-    """Multi-class focal loss, see :func:`~losskit.losses.functional.focal`."""
-
-    def __init__(
-        self,
-        gamma: float = 2.0,
-        alpha: float | Sequence[float] | None = None,
-        reduction: str = "mean",
-        *,
-        weight: torch.Tensor | Sequence[float] | None = None,
-        ignore_index: int = -100,
-        validate_args: bool | None = None,
-    ) -> None:
-        super().__init__(
-            reduction, weight=weight, ignore_index=ignore_index, validate_args=validate_args
-        )
-        self.gamma = LF._check_number(gamma, "gamma", low=0.0)
-        if alpha is None or (isinstance(alpha, (int, float)) and not isinstance(alpha, bool)):
-            self.alpha = None if alpha is None else LF._check_number(alpha, "alpha", low=0.0)
-        else:
-            try:
-                weights = [float(a) for a in alpha]  # type: ignore[union-attr]
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"alpha must be a number or a sequence, got {alpha!r}") from exc
-            for a in weights:
-                LF._check_number(a, "alpha", low=0.0)
-            self.alpha = weights
-        # per-class alpha as a buffer: moved with the module, no tensor built per call
-        alpha_t = torch.tensor(self.alpha) if isinstance(self.alpha, list) else None
-        self.register_buffer("alpha_weights", alpha_t, persistent=False)
-
-    def forward(
-        self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        alpha = self.alpha if self.alpha_weights is None else self.alpha_weights
-        return LF.focal(
-            input, target, gamma=self.gamma, alpha=alpha, reduction=self.reduction,
-            **self._ce_kwargs(),
-        )
-
-    def extra_repr(self) -> str:
-        return f"gamma={self.gamma}, alpha={self.alpha}, {super().extra_repr()}"
-
-
-@LOSSES.register("binary_focal", help="sigmoid focal loss (Lin et al. 2017, Eq. 5)")
-class BinaryFocalLoss(Loss):
-    """Sigmoid focal loss, see :func:`~losskit.losses.functional.binary_focal`."""
-
-    def __init__(
-        self, gamma: float = 2.0, alpha: float | None = 0.25, reduction: str = "mean", *,
-        validate_args: bool | None = None,
-    ) -> None:
-        super().__init__(reduction, validate_args=validate_args)
-        self.gamma = LF._check_number(gamma, "gamma", low=0.0)
-        self.alpha = None if alpha is None else LF._check_number(alpha, "alpha", low=0.0, high=1.0)
-
-    def forward(
-        self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return LF.binary_focal(
-            input, target, gamma=self.gamma, alpha=self.alpha, reduction=self.reduction,
-            validate_args=self.validate_args,
-        )
-
-    def extra_repr(self) -> str:
-        return f"gamma={self.gamma}, alpha={self.alpha}, {super().extra_repr()}"
-
-
-@LOSSES.register("multi_margin", help="multi-class margin loss (torch MultiMarginLoss)")
-class MultiMarginLoss(Loss):
-    """Multi-class margin loss, see :func:`~losskit.losses.functional.multi_margin`."""
-
-    def __init__(
-        self,
-        p: int = 1, margin: float = 1.0,
-        reduction: str = "mean",
-        *,
-        validate_args: bool | None = None,
-    ) -> None:
-        super().__init__(reduction, validate_args=validate_args)
-        if isinstance(p, bool) or p not in (1, 2):
-            raise ValueError(f"p must be 1 or 2, got {p!r}")
-        self.p = int(p)
-        self.margin = LF._check_number(margin, "margin")
-
-    def forward(
-        self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return LF.multi_margin(
-            input, target, p=self.p, margin=self.margin, reduction=self.reduction,
-            validate_args=self.validate_args,
-        )
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, margin={self.margin}, {super().extra_repr()}"
-
-
-@LOSSES.register("label_smoothing", help="cross-entropy with label smoothing")
-class LabelSmoothingLoss(_CrossEntropyFamily):
-    """Label-smoothed cross-entropy, see :func:`~losskit.losses.functional.label_smoothing`."""
-
-    def __init__(
-        self,
-        smoothing: float = 0.1,
-        reduction: str = "mean",
-        *,
-        weight: torch.Tensor | Sequence[float] | None = None,
-        ignore_index: int = -100,
-        validate_args: bool | None = None,
-    ) -> None:
-        super().__init__(
-            reduction, weight=weight, ignore_index=ignore_index, validate_args=validate_args
-        )
-        self.smoothing = LF._check_number(smoothing, "smoothing", low=0.0, high=1.0)
-
-    def forward(
-        self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return LF.label_smoothing(
-            input, target, smoothing=self.smoothing, reduction=self.reduction,
-            **self._ce_kwargs(),
-        )
-
-    def extra_repr(self) -> str:
-        return f"smoothing={self.smoothing}, {super().extra_repr()}"
-
-
-@LOSSES.register("poly1", help="Poly-1 cross-entropy CE + epsilon (1 - p_t) (Leng et al. 2022)")
-class Poly1Loss(_CrossEntropyFamily):
-    """Poly-1 cross-entropy, see :func:`~losskit.losses.functional.poly1`."""
-
-    def __init__(
-        self,
-        epsilon: float = 1.0,
-        reduction: str = "mean",
-        *,
-        weight: torch.Tensor | Sequence[float] | None = None,
-        ignore_index: int = -100,
-        validate_args: bool | None = None,
-    ) -> None:
-        super().__init__(
-            reduction, weight=weight, ignore_index=ignore_index, validate_args=validate_args
-        )
-        self.epsilon = LF._check_number(epsilon, "epsilon")
-
-    def forward(
-        self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return LF.poly1(
-            input, target, epsilon=self.epsilon, reduction=self.reduction, **self._ce_kwargs()
-        )
-
-    def extra_repr(self) -> str:
-        return f"epsilon={self.epsilon}, {super().extra_repr()}"
+def _context_int(value: object, name: str) -> int:
+    try:
+        return check_int(value, name, low=1)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (the Trainer passes it as context)") from None
 
 
 @LOSSES.register("ce_center", help="softmax CE + lambda * center loss (Wen et al. 2016)")
@@ -488,10 +309,10 @@ class CenterLoss(Loss):
         validate_args: bool | None = None,
     ) -> None:
         super().__init__(reduction, validate_args=validate_args)
-        self.num_classes = _positive_int(num_classes, "num_classes")
-        self.feature_dim = _positive_int(feature_dim, "feature_dim")
-        self.lambda_ = LF._check_number(lambda_, "lambda_", low=0.0)
-        self.ce_weight = LF._check_number(ce_weight, "ce_weight", low=0.0)
+        self.num_classes = _context_int(num_classes, "num_classes")
+        self.feature_dim = _context_int(feature_dim, "feature_dim")
+        checked = check_hyperparameters(LF.center, lambda_=lambda_, ce_weight=ce_weight)
+        self.lambda_, self.ce_weight = checked["lambda_"], checked["ce_weight"]
         self.centers = nn.Parameter(
             torch.randn(self.num_classes, self.feature_dim, generator=generator)
         )
@@ -568,14 +389,13 @@ class LGMLoss(Loss):
         validate_args: bool | None = None,
     ) -> None:
         super().__init__(reduction, validate_args=validate_args)
-        self.num_classes = _positive_int(num_classes, "num_classes")
-        self.feature_dim = _positive_int(feature_dim, "feature_dim")
-        self.alpha = LF._check_number(alpha, "alpha", low=0.0)
-        self.lambda_ = LF._check_number(lambda_, "lambda_", low=0.0)
-        self.ce_weight = LF._check_number(ce_weight, "ce_weight", low=0.0)
-        if covariance not in ("identity", "diagonal"):
-            raise ValueError(f"covariance must be 'identity' or 'diagonal', got {covariance!r}")
-        self.covariance = covariance
+        self.num_classes = _context_int(num_classes, "num_classes")
+        self.feature_dim = _context_int(feature_dim, "feature_dim")
+        checked = check_hyperparameters(LF.lgm, alpha=alpha, lambda_=lambda_,
+                                        ce_weight=ce_weight)
+        self.alpha, self.lambda_ = checked["alpha"], checked["lambda_"]
+        self.ce_weight = checked["ce_weight"]
+        self.covariance = check_choice(covariance, ("identity", "diagonal"), "covariance")
         self.means = nn.Parameter(
             torch.randn(self.num_classes, self.feature_dim, generator=generator)
         )
@@ -620,25 +440,3 @@ class LGMLoss(Loss):
             f"alpha={self.alpha}, lambda_={self.lambda_}, ce_weight={self.ce_weight}, "
             f"covariance={self.covariance!r}, {super().extra_repr()}"
         )
-
-
-@LOSSES.register("heatmap_mse", help="MSE between pixel scores and a Gaussian keypoint heatmap")
-class HeatmapMSELoss(Loss):
-    """Keypoint heatmap MSE, see :func:`~losskit.losses.functional.heatmap_mse`."""
-
-    def __init__(
-        self, sigma: float = 1.0, reduction: str = "mean", *, validate_args: bool | None = None
-    ) -> None:
-        super().__init__(reduction, validate_args=validate_args)
-        self.sigma = LF._check_number(sigma, "sigma", low=0.0, low_open=True)
-
-    def forward(
-        self, input: torch.Tensor, target: torch.Tensor, features: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return LF.heatmap_mse(
-            input, target, sigma=self.sigma, reduction=self.reduction,
-            validate_args=self.validate_args,
-        )
-
-    def extra_repr(self) -> str:
-        return f"sigma={self.sigma}, {super().extra_repr()}"

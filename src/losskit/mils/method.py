@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from losskit._validation import split_list
 from losskit.method import Method, TrainContext
 from losskit.mils.acceptance import check_accept
 from losskit.mils.observation import sample_observation
@@ -18,20 +19,6 @@ from losskit.mils.statistics import check_statistics
 from losskit.step import StepResult
 
 REFRESH = ("fixed", "epoch")
-
-
-def _split_names(aux: str | Sequence[Any]) -> list[Any]:
-    if isinstance(aux, str):
-        names = [a.strip() for a in aux.split(",") if a.strip()]
-    elif isinstance(aux, nn.Module) or callable(aux):
-        names = [aux]
-    elif isinstance(aux, Sequence):
-        names = list(aux)
-    else:
-        raise ValueError(f"aux must be a comma-separated string or a list, got {aux!r}")
-    if not names:
-        raise ValueError(f"aux must name at least one loss, got {aux!r}")
-    return names
 
 
 class MILSMethod(Method):
@@ -85,7 +72,7 @@ class MILSMethod(Method):
         ):
             raise ValueError(f"observation_size must be an integer ≥ 1, got {observation_size!r}")
         self.primary_spec = primary
-        self.aux_specs = _split_names(aux)
+        self.aux_specs = split_list(aux, "aux")
         self.observation_size = observation_size
         self.observation_refresh = observation_refresh
         self.accept_ties = bool(accept_ties)

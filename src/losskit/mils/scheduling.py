@@ -71,7 +71,9 @@ from typing import Any, Union
 import torch
 from torch import nn
 
+from losskit._validation import split_list
 from losskit.distributed import all_reduce_sum, is_distributed, world_size
+from losskit.losses.base import loss_name
 from losskit.mils.acceptance import all_finite, capped, check_accept, gradient_test, project
 from losskit.mils.observation import check_observation, observation_counts
 from losskit.mils.selection import AuxSelector, check_participation, check_selection
@@ -114,15 +116,6 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)
 
 
-def _loss_name(spec: Any) -> str:
-    name = getattr(spec, "name", None)
-    if isinstance(name, str) and name and name != "method":
-        return name
-    if isinstance(spec, nn.Module):
-        return type(spec).__name__.lower()
-    return getattr(spec, "__name__", type(spec).__name__).lower()
-
-
 def _build_composite(name: str, context: dict[str, Any]) -> Any:
     """``"uniloss:<metric>"`` → ``UniLoss(metric)``; ``"slf:<a>+<b>+…"`` → a
     ``StochasticLoss`` over those zoo losses (``+`` because ``,`` separates auxiliaries)."""
@@ -138,8 +131,8 @@ def _build_composite(name: str, context: dict[str, Any]) -> Any:
         if "num_classes" not in context:
             raise ValueError(f"{name!r} needs the model's num_classes")
         return StochasticLoss(
-            [s.strip() for s in arg.split("+")], num_outputs=context["num_classes"],
-            context=context,
+            split_list(arg, name, separator="+", min_items=2),
+            num_outputs=context["num_classes"], context=context,
         )
     raise ValueError(f"unknown loss {name!r}; composite losses are 'uniloss:<metric>' or "
                      "'slf:<loss>+<loss>+…'")
@@ -159,7 +152,7 @@ def resolve_loss(spec: LossSpec, context: dict[str, Any], arg: str) -> tuple[str
         except ValueError as err:
             raise ValueError(f"{arg}: {err}") from None
     if isinstance(spec, nn.Module) or callable(spec):
-        return _loss_name(spec), spec
+        return loss_name(spec), spec
     raise ValueError(f"{arg} must be a loss name, an nn.Module or a callable, got {spec!r}")
 
 
@@ -167,23 +160,12 @@ def resolve_auxiliaries(
     auxiliaries: str | Sequence[LossSpec] | Mapping[str, LossSpec], context: dict[str, Any]
 ) -> list[tuple[str, Any]]:
     """Auxiliary losses from ``"a,b"``, a list of names/modules, or a ``{name: loss}`` mapping."""
-    if isinstance(auxiliaries, str):
-        items: list[tuple[str | None, LossSpec]] = [
-            (None, s.strip()) for s in auxiliaries.split(",") if s.strip()
-        ]
-    elif isinstance(auxiliaries, Mapping):
-        items = [(str(k), v) for k, v in auxiliaries.items()]
-    elif isinstance(auxiliaries, (nn.Module,)) or callable(auxiliaries):
-        items = [(None, auxiliaries)]
-    elif isinstance(auxiliaries, Sequence):
-        items = [(None, a) for a in auxiliaries]
+    if isinstance(auxiliaries, Mapping):
+        items: list[tuple[str | None, LossSpec]] = [(str(k), v) for k, v in auxiliaries.items()]
+        if not items:
+            raise ValueError("auxiliaries must name at least one loss, got none")
     else:
-        raise ValueError(
-            "auxiliaries must be a comma-separated string, a list or a mapping, "
-            f"got {auxiliaries!r}"
-        )
-    if not items:
-        raise ValueError("auxiliaries must name at least one loss, got none")
+        items = [(None, a) for a in split_list(auxiliaries, "auxiliaries")]
     out: list[tuple[str, Any]] = []
     seen: dict[str, int] = {}
     for given, spec in items:

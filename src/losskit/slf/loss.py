@@ -17,7 +17,8 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from losskit._random import register_generator
-from losskit._validation import check_finite_float
+from losskit._validation import check_finite_float, split_list
+from losskit.losses.base import loss_name
 from losskit.losses.fused import (
     check_fused_arguments,
     fusable_kind,
@@ -75,23 +76,10 @@ class _FunctionLoss(nn.Module):
 
 def parse_loss_list(losses: object) -> list[Any]:
     """``"ce,mse"`` or a sequence of names / modules / callables → a list (≥ 2 entries)."""
-    if isinstance(losses, str):
-        items: list[Any] = [s.strip() for s in losses.split(",")]
-        if any(not s for s in items):
-            raise ValueError(f"losses must be comma-separated loss names, got {losses!r}")
-    elif isinstance(losses, Mapping):
+    if isinstance(losses, Mapping):
         raise ValueError("losses must be a list or comma-separated string; for named parts use "
                          "StochasticLoss.from_parts({...})")
-    elif isinstance(losses, Sequence) or isinstance(losses, nn.ModuleList):
-        items = list(losses)
-    else:
-        raise ValueError(
-            f"losses must be a comma-separated string or a list of names/modules, got "
-            f"{type(losses).__name__}"
-        )
-    if len(items) < 2:
-        raise ValueError(f"losses must hold at least 2 candidate losses, got {len(items)}: "
-                         f"{losses!r}")
+    items = split_list(losses, "losses", min_items=2)
     for item in items:
         if not (isinstance(item, str) or callable(item)):
             raise ValueError(f"losses entries must be loss names or callables, got {item!r}")
@@ -121,16 +109,6 @@ def parse_weights(weights: object, n: int) -> list[float]:
     if not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:
         raise ValueError(f"weights must be finite, >= 0 and not all zero, got {values}")
     return values
-
-
-def _loss_name(item: Any) -> str:
-    if isinstance(item, str):
-        return item
-    name = getattr(item, "name", None)
-    if isinstance(name, str) and name:
-        return name
-    fn = getattr(item, "__name__", None)
-    return fn if isinstance(fn, str) else type(item).__name__.lower()
 
 
 class StochasticLoss(nn.Module):
@@ -247,7 +225,7 @@ class StochasticLoss(nn.Module):
         self.eps = float(eps)
 
         items = parse_loss_list(losses)
-        self.loss_names: list[str] = [_loss_name(i) for i in items]
+        self.loss_names: list[str] = [loss_name(i) for i in items]
         if names is not None:
             names = [str(s) for s in names]
             if len(names) != len(items):
@@ -334,7 +312,7 @@ class StochasticLoss(nn.Module):
             return zoo.build(item, ctx, **kwargs)
         if per_sample and getattr(item, "reduction", "none") != "none":
             raise ValueError(
-                f"granularity='sample' needs per-sample losses: loss {_loss_name(item)!r} has "
+                f"granularity='sample' needs per-sample losses: loss {loss_name(item)!r} has "
                 f"reduction={item.reduction!r}; build it with reduction='none'"
             )
         if isinstance(item, nn.Module):
