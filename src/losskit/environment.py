@@ -32,7 +32,9 @@ def git_commit() -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def versions() -> dict[str, str | None]:
-    """``python``, ``torch``, ``losskit``, ``platform`` and ``git_commit`` (or ``None``)."""
+    """``python``, ``torch``, ``numpy``, ``losskit``, ``platform`` and ``git_commit`` (or
+    ``None``): stored in every run directory's ``config.json`` and every experiment record."""
+    import numpy
     import torch
 
     import losskit
@@ -40,6 +42,7 @@ def versions() -> dict[str, str | None]:
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "numpy": numpy.__version__,
         "losskit": losskit.__version__,
         "platform": platform.platform(),
         "git_commit": git_commit(),

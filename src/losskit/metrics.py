@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import torch
 
+from losskit._validation import check_finite_float
 
-def binary_scores(logits: torch.Tensor) -> torch.Tensor:
-    """Positive-class score of a binary model: ``logit_1 − logit_0`` for two logits (the
-    log-odds under softmax), the logit itself for one."""
-    if logits.dim() == 2 and logits.shape[1] == 2:
-        return logits[:, 1] - logits[:, 0]
-    return logits.reshape(len(logits))
+
+def binary_scores(input: torch.Tensor, validate_args: bool | None = None) -> torch.Tensor:
+    """Positive-class score of a binary model ``(N,)``: ``logit_1 − logit_0`` for ``(N, 2)``
+    logits (the log-odds under softmax), the logit for ``(N,)`` / ``(N, 1)``; ``ValueError``
+    for another shape or (value checks on) a NaN / Inf score."""
+    check_finite_float(input, "input", validate_args)
+    if input.dim() == 2 and input.shape[1] == 2:
+        return input[:, 1] - input[:, 0]
+    if input.dim() == 1 or (input.dim() == 2 and input.shape[1] == 1):
+        return input.reshape(input.shape[0])
+    raise ValueError(
+        f"input must hold binary scores of shape (N,), (N, 1) or (N, 2), got {tuple(input.shape)}"
+    )
 
 
 def average_precision(scores: torch.Tensor, labels: torch.Tensor) -> float:

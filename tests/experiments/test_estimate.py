@@ -8,7 +8,8 @@ import pytest
 
 from losskit.experiments import runner
 from losskit.experiments.estimate import Estimator, calibrate, format_duration
-from losskit.experiments.runner import estimate_plan, read_results, run_experiments
+from losskit.experiments.results import read_results
+from losskit.experiments.runner import estimate_plan, run_experiments
 from tests.experiments.fakes import fake_fit, toy_experiment, tuned_experiment
 
 

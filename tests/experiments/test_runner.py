@@ -15,12 +15,8 @@ from collections import Counter
 import pytest
 
 from losskit.experiments import runner
-from losskit.experiments.runner import (
-    CorruptResultsError,
-    append_record,
-    read_results,
-    run_experiments,
-)
+from losskit.experiments.results import CorruptResultsError, append_record, jsonable, read_results
+from losskit.experiments.runner import run_experiments
 from losskit.experiments.spec import Variant
 from tests.experiments.fakes import (
     CountingFit,
@@ -152,7 +148,7 @@ def test_parallel_jobs_produce_the_same_keys(tmp_path):
 
 def test_jsonable_and_bad_arguments(tmp_path):
     torch = pytest.importorskip("torch")
-    out = runner.jsonable({"t": torch.tensor([1.0, 2.0]), 3: torch.tensor(0.5), "s": (1, "a")})
+    out = jsonable({"t": torch.tensor([1.0, 2.0]), 3: torch.tensor(0.5), "s": (1, "a")})
     assert out == {"t": [1.0, 2.0], "3": 0.5, "s": [1, "a"]}
     with pytest.raises(ValueError, match="jobs"):
         run_experiments(toy_experiment(), tmp_path / "r.jsonl", jobs=0, run_fn=fake_fit)

@@ -6,8 +6,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from losskit.data.base import DataSplits
+from losskit.metrics import average_precision, binary_scores
 from losskit.train import METHODS, TrainConfig, fit
-from losskit.train.evaluation import average_precision, binary_scores
 from losskit.uniloss import UniLoss, UniLossMethod
 from tests.conftest import TinyNet, make_blobs
 

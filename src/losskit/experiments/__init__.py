@@ -7,17 +7,15 @@ report); ``losskit report RESULTS`` → :func:`build_report`. The experiments th
 experiment (``quick`` + ``paper-full``).
 """
 
-from importlib.util import find_spec as _find_spec
-
+from losskit.experiments import catalog, paper  # noqa: F401  (register the suites)
 from losskit.experiments.estimate import Estimator
 from losskit.experiments.plan import Choice, Outcome, Plan, outcome
 from losskit.experiments.report import build_report, readme_table, update_readme
+from losskit.experiments.results import CorruptResultsError, read_results
 from losskit.experiments.runner import (
-    CorruptResultsError,
     ResultsLockedError,
     RunFailure,
     RunSummary,
-    read_results,
     reproduce,
     run_experiments,
 )
@@ -42,11 +40,6 @@ from losskit.experiments.stats import (
     paired_difference,
     summarize,
 )
-
-if _find_spec("losskit.experiments.catalog") is not None:  # suites quick + smoke
-    from losskit.experiments import catalog  # noqa: F401
-if _find_spec("losskit.experiments.paper") is not None:  # suite paper
-    from losskit.experiments import paper  # noqa: F401
 
 __all__ = [
     "EXPERIMENTS",

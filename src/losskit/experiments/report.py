@@ -32,7 +32,7 @@ from typing import Any
 
 from losskit._io import atomic_write
 from losskit.experiments.plan import Choice, Outcome, Plan, outcome
-from losskit.experiments.runner import read_results
+from losskit.experiments.results import read_results
 from losskit.experiments.spec import EXPERIMENTS, Experiment
 from losskit.experiments.stats import (
     HolmDecision,

@@ -27,7 +27,6 @@ import datetime as _dt
 import json
 import multiprocessing
 import os
-import platform
 import signal
 import sys
 import threading
@@ -40,92 +39,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from losskit._io import atomic_write
+from losskit.environment import versions
 from losskit.errors import ConfigError
 from losskit.experiments.estimate import Estimator, format_duration
 from losskit.experiments.plan import Plan, PlannedRun, outcome
+from losskit.experiments.report import build_report
+from losskit.experiments.results import append_record, jsonable, read_results
 from losskit.experiments.spec import Experiment, RunSpec, resolve
 from losskit.train.config import TrainConfig
 
 RunFn = Callable[[TrainConfig], Any]
-
-
-# ---------------------------------------------------------------------------- the JSONL file
-class CorruptResultsError(ValueError):
-    """A results file has an unreadable line that is not the (possibly truncated) last one."""
-
-
-def _parse_line(text: str) -> dict[str, Any] | None:
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("key"), str) else None
-
-
-def read_results(path: str | os.PathLike[str], repair: bool = False) -> list[dict[str, Any]]:
-    """The records of a results JSONL (``[]`` when it does not exist).
-
-    A last line that does not parse (a run killed mid-write) is dropped — and, with
-    ``repair=True``, removed from the file by an atomic rewrite. Any other bad line raises
-    :class:`CorruptResultsError` naming its line number. Blank lines are ignored.
-    """
-    path = Path(path)
-    if not path.exists():
-        return []
-    raw = path.read_bytes()
-    lines = raw.split(b"\n")
-    # index of the last non-blank line: the only one allowed to be damaged
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    records: list[dict[str, Any]] = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        record = _parse_line(line.decode("utf-8", errors="replace"))
-        if record is not None:
-            records.append(record)
-            continue
-        if i != last:
-            raise CorruptResultsError(
-                f"{path}: line {i + 1} is not a valid result record (corrupt file); "
-                "fix or delete that line and run again"
-            )
-        if repair:  # keep every complete line, drop the damaged tail
-            keep = b"".join(l + b"\n" for l in lines[:i] if l.strip())
-            atomic_write(path, keep)
-        return records
-    if repair and raw and not raw.endswith(b"\n"):
-        # the last record parsed but lost its newline: restore it so appends start a new line
-        atomic_write(path, raw + b"\n")
-    return records
-
-
-def append_record(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
-    """Append ``record`` as one JSON line: a single ``write``, then flush + ``fsync``."""
-    data = (json.dumps(jsonable(record), allow_nan=True) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        view = memoryview(data)
-        while view:  # a regular file takes it in one write; loop only for safety
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def jsonable(obj: Any) -> Any:
-    """``obj`` with tensors/NumPy values turned into plain Python (lists, floats, ints)."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (str, bool, int, float)) or obj is None:
-        return obj
-    if hasattr(obj, "tolist"):  # torch.Tensor, numpy array / scalar
-        return jsonable(obj.tolist())
-    if hasattr(obj, "item"):
-        return obj.item()
-    return str(obj)
 
 
 # ---------------------------------------------------------------------------- the lock
@@ -178,12 +101,10 @@ class RunDiverged(FloatingPointError):
 
 
 def default_run_fn(config: TrainConfig) -> Any:
-    """``losskit.train.fit`` (imported lazily, with every plugin registered); a non-finite
-    loss becomes :class:`RunDiverged` carrying the epochs finished before it."""
-    from losskit.plugins import load_all
+    """``losskit.train.fit`` (imported lazily: the Trainer is not needed to plan or report);
+    a non-finite loss becomes :class:`RunDiverged` carrying the epochs finished before it."""
     from losskit.train import fit
 
-    load_all()
     history: list[dict[str, Any]] = []
     try:
         return fit(config, callbacks=[history.append])
@@ -241,33 +162,6 @@ def _available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - macOS / Windows
         return os.cpu_count() or 1
-
-
-_VERSIONS: dict[str, str] | None = None
-
-
-def versions() -> dict[str, str]:
-    """python, torch, numpy, losskit versions and the platform string (stored per run)."""
-    global _VERSIONS
-    if _VERSIONS is None:
-        import torch
-
-        import losskit
-
-        v = {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "losskit": losskit.__version__,
-            "platform": platform.platform(),
-        }
-        try:
-            import numpy
-
-            v["numpy"] = numpy.__version__
-        except ImportError:  # pragma: no cover
-            pass
-        _VERSIONS = v
-    return dict(_VERSIONS)
 
 
 # ---------------------------------------------------------------------------- the runner
@@ -641,9 +535,6 @@ def reproduce(
     ``budget_hours``: with ``dry_run``, exit code 3 when the estimate exceeds it.
     SIGTERM is turned into a clean stop (workers terminated, exit code 143).
     """
-    from losskit.plugins import load_all
-
-    load_all()
     if isinstance(suite, str) and suite == "smoke":
         from losskit.experiments.catalog import smoke_experiments
 
@@ -681,8 +572,6 @@ def reproduce(
             signal.signal(signal.SIGTERM, previous)
     print(summary, flush=True)
     if report_dir is not None and Path(results).exists():
-        from losskit.experiments.report import build_report
-
         report = build_report(results, report_dir, experiments=exps)
         print(f"report written to {report}", flush=True)
     return summary.exit_code

@@ -27,6 +27,7 @@ from functools import partial
 
 import torch
 
+from losskit.metrics import average_precision
 from losskit.registry import Registry
 from losskit.uniloss.refactor import (
     Comparisons,
@@ -192,8 +193,6 @@ def topk_reference(input: torch.Tensor, target: torch.Tensor, k: int) -> float:
 
 def ap_reference(input: torch.Tensor, target: torch.Tensor) -> float:
     """Average precision as ``sklearn.metrics.average_precision_score`` (ties grouped)."""
-    from losskit.metrics import average_precision
-
     scores, positive = binary_labels(input, target)
     return average_precision(scores.detach(), positive.long())
 

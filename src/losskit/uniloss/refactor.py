@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from losskit._validation import check_finite_float, check_logits_and_labels, check_values
+from losskit.metrics import binary_scores
 from losskit.uniloss._random import generator_key, traced_uniform
 
 
@@ -111,20 +112,6 @@ def _check_labels(target: torch.Tensor, n: int, name: str = "target") -> None:
         raise ValueError(f"{name} must be an integer or bool tensor, got dtype {target.dtype}")
     if target.shape != (n,):
         raise ValueError(f"{name} must have shape (N,) = ({n},), got {tuple(target.shape)}")
-
-
-def binary_scores(input: torch.Tensor, validate_args: bool | None = None) -> torch.Tensor:
-    """Positive-class score of a binary model ``(N,)``: ``logit_1 − logit_0`` for ``(N, 2)``
-    logits (as :func:`losskit.train.evaluation.binary_scores`), the logit for ``(N,)``/``(N, 1)``.
-    """
-    check_finite_float(input, "input", validate_args)
-    if input.dim() == 2 and input.shape[1] == 2:
-        return input[:, 1] - input[:, 0]
-    if input.dim() == 1 or (input.dim() == 2 and input.shape[1] == 1):
-        return input.reshape(input.shape[0])
-    raise ValueError(
-        f"input must hold binary scores of shape (N,), (N, 1) or (N, 2), got {tuple(input.shape)}"
-    )
 
 
 def binary_labels(
