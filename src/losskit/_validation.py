@@ -12,6 +12,8 @@ Two kinds of check (the torchmetrics / ``torch.distributions`` convention):
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -140,9 +142,64 @@ def number(*, low: float | None = None, high: float | None = None, low_open: boo
     return check
 
 
+def integer(*, low: int | None = None, optional: bool = False) -> Check:
+    """A declared :func:`check_int` (``optional``: ``None`` passes)."""
+
+    def check(value: Any, name: str) -> Any:
+        if optional and value is None:
+            return None
+        return check_int(value, name, low)
+
+    return check
+
+
 def choice(*choices: Any) -> Check:
     """A declared :func:`check_choice`."""
     return lambda value, name: check_choice(value, choices, name)
+
+
+def checks(**declared: Check) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare the checks of a function's (or a constructor's) arguments once.
+
+    The decorated callable checks each declared argument it is given (by position or keyword;
+    defaults are trusted) and runs with the checked value; the declaration is kept as
+    ``fn.checks`` (name → ``check(value, name)``) for what derives from it: a loss module
+    checks its hyper-parameters at construction (:func:`losskit.losses.modules.loss_module`),
+    a method's options check the core's arguments before the core is built
+    (:func:`losskit.options.core_options`).
+    """
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        names = list(inspect.signature(fn).parameters)
+        where = [(name, names.index(name), check) for name, check in declared.items()]
+        first = min((i for _, i, _ in where), default=len(names))
+
+        @functools.wraps(fn)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            n = len(args)
+            if n > first:  # some declared argument given by position
+                args = list(args)  # type: ignore[assignment]
+                for name, i, check in where:
+                    if i < n:
+                        args[i] = check(args[i], name)  # type: ignore[index]
+                    elif name in kwargs:
+                        kwargs[name] = check(kwargs[name], name)
+            elif kwargs:
+                for name, _, check in where:
+                    if name in kwargs:
+                        kwargs[name] = check(kwargs[name], name)
+            return fn(*args, **kwargs)
+
+        checked.checks = dict(declared)  # type: ignore[attr-defined]
+        return checked
+
+    return decorate
+
+
+def check_declared(fn: Callable[..., Any], **values: Any) -> dict[str, Any]:
+    """``values`` checked with the checks declared on ``fn`` (:func:`checks`)."""
+    declared = getattr(fn, "checks", {})
+    return {k: declared[k](v, k) if k in declared else v for k, v in values.items()}
 
 
 REDUCTIONS = ("mean", "sum", "none")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -74,30 +73,41 @@ def _parse_pairs(pairs: list[str] | None, flag: str) -> dict[str, Any]:
     return out
 
 
-# Method-specific flags → method kwargs: (flag dest, method, kwarg name)
-_METHOD_FLAGS: list[tuple[str, str, str]] = [
-    ("loss", "loss", "loss"),
-    ("slf_losses", "slf", "losses"),
-    ("slf_k", "slf", "k"),
-    ("slf_tau", "slf", "tau"),
-    ("slf_mode", "slf", "mode"),
-    ("slf_granularity", "slf", "granularity"),
-    ("slf_normalize", "slf", "normalize"),
-    ("slf_update", "slf", "update"),
-    ("slf_val_loss", "slf", "val_loss"),
-    ("slf_preset", "slf", "preset"),
-    ("uniloss_metric", "uniloss", "metric"),
-    ("uniloss_anchors", "uniloss", "num_anchors"),
-    ("uniloss_temperature", "uniloss", "temperature"),
-    ("uniloss_scope", "uniloss", "scope"),
-    ("primary", "mils", "primary"),
-    ("aux", "mils", "aux"),
-    ("participation", "mils", "participation"),
-    ("observation_size", "mils", "observation_size"),
-    ("no_schedule", "mils", "no_schedule"),
-    ("mils_accept", "mils", "accept"),
-    ("accept_ties", "mils", "accept_ties"),
-]
+def method_flags() -> list[tuple[str, str, Any]]:
+    """``(flag, method, option field)`` of every registered method's options that have help
+    (:mod:`losskit.options`): derived from the declarations, in registration order."""
+    from losskit.options import flag_of, specs
+    from losskit.train import METHODS
+
+    return [(flag_of(method, f), method, f) for method, factory in METHODS.items()
+            for f, spec in specs(factory.Options) if spec.help]
+
+
+def _dest(flag: str) -> str:
+    return flag[2:].replace("-", "_")
+
+
+def _add_method_flags(group: argparse._ArgumentGroup) -> None:
+    """One flag per declared option, ``[method] help (default: …)``; ``None`` (not given)
+    leaves the method's default."""
+    from losskit.options import parser_of, spec_of
+
+    for flag, method, f in method_flags():
+        default = f.default
+        shown = "" if default in (None, False, "") else (
+            f" (default: {'yes' if default is True else default})")
+        text = f"[{method}] {spec_of(f).help}{shown}".replace("%", "%%")
+        if isinstance(default, bool):
+            if default:
+                group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                   help=text)
+            else:
+                group.add_argument(flag, action="store_const", const=True, default=None,
+                                   help=text)
+            continue
+        parse = parser_of(f)  # numbers are checked here; other text is parsed by the method
+        group.add_argument(flag, default=None, help=text,
+                           type=parse if parse in (int, float) else None)
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
@@ -143,41 +153,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="method keyword argument (repeatable)")
     g.add_argument("--nproc", type=int, default=1,
                    help="spawn N processes on this machine (DDP; or launch with torchrun)")
-    m = p.add_argument_group("method shortcuts")
-    m.add_argument("--loss", default=None, help="[loss] loss name, default ce")
-    m.add_argument("--slf-losses", default=None,
-                   help="[slf] comma-separated candidate losses (regression: mse,mae,huber)")
-    m.add_argument("--slf-k", type=int, default=None, help="[slf] Gumbel samples K")
-    m.add_argument("--slf-tau", type=float, default=None, help="[slf] temperature")
-    m.add_argument("--slf-mode", default=None, help="[slf] gumbel | softmax | fixed")
-    m.add_argument("--slf-granularity", default=None, help="[slf] batch | sample")
-    m.add_argument("--slf-normalize", default=None, help="[slf] none | running_mean")
-    m.add_argument("--slf-update", default=None,
-                   help="[slf] joint (paper) | bilevel (decision net follows validation)")
-    m.add_argument("--slf-val-loss", default=None,
-                   help="[slf] bilevel validation loss: ce | mse | another loss name "
-                        "(default: the first candidate's task)")
-    m.add_argument("--slf-preset", default=None,
-                   help="[slf] paper: the paper's candidate set (prob_mse, prob_mae, hinge, "
-                        "cosine, prob_bce)")
-    m.add_argument("--uniloss-metric", default=None, help="[uniloss] accuracy | ap | pck | …")
-    m.add_argument("--uniloss-anchors", type=int, default=None, help="[uniloss] per type")
-    m.add_argument("--uniloss-temperature", type=float, default=None,
-                   help="[uniloss] sigmoid relaxation temperature")
-    m.add_argument("--uniloss-scope", default=None,
-                   help="[uniloss] local | global (all-gather the batch across ranks)")
-    m.add_argument("--primary", default=None, help="[mils] primary loss")
-    m.add_argument("--aux", default=None,
-                   help="[mils] comma-separated auxiliary losses (zoo names, uniloss:<metric>, "
-                        "slf:<loss>+<loss>)")
-    m.add_argument("--participation", type=float, default=None, help="[mils] rate in [0, 1]")
-    m.add_argument("--observation-size", type=int, default=None, help="[mils] samples")
-    m.add_argument("--no-schedule", action="store_const", const=True, default=None,
-                   help="[mils] accept every auxiliary update (paper's ablation)")
-    m.add_argument("--mils-accept", default=None,
-                   help="[mils] observation (paper) | gradient | project: the acceptance test")
-    m.add_argument("--accept-ties", action=argparse.BooleanOptionalAction, default=None,
-                   help="[mils] keep updates the test cannot order (default: yes)")
+    _add_method_flags(p.add_argument_group("method options"))
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -190,14 +166,13 @@ def config_from_args(args: argparse.Namespace) -> Any:
     base = getattr(args, "config_base", None) or {}  # from --config: fields without a flag
     method_kwargs = dict(base.get("method_kwargs", {})) if base.get("method") == args.method else {}
     method_kwargs.update(_parse_pairs(args.method_arg, "--method-arg"))
-    for dest, method, kwarg in _METHOD_FLAGS:
-        value = getattr(args, dest)
+    for flag, method, f in method_flags():
+        value = getattr(args, _dest(flag), None)
         if value is None:
             continue
         if method != args.method:
-            flag = "--" + dest.replace("_", "-")
             raise UsageError(f"{flag} applies to --method {method}, not {args.method!r}")
-        method_kwargs[kwarg] = value
+        method_kwargs[f.name] = value
     extra = {k: base[k] for k in ("step_size", "gamma", "eval_batch_size") if k in base}
     return TrainConfig(
         data=args.data,
@@ -275,6 +250,24 @@ def _check_kwargs(config: Any) -> None:
             raise UsageError(f"{flag_of(field)}: {exc}") from exc
 
 
+def _check_method(config: Any) -> None:
+    """The method's options, parsed and checked before anything is built or launched; the
+    error names the option's flag."""
+    from losskit.train.trainer import build_method
+
+    try:
+        with user_input():
+            build_method(config)
+    except ConfigError as exc:
+        text = str(exc)
+        for flag, method, f in method_flags():
+            names = {f.name, f.metadata.get("core", f.name)}
+            if method == config.method and any(text.startswith(n + " ") for n in names):
+                name = next(n for n in names if text.startswith(n + " "))
+                raise UsageError(flag + text[len(name):]) from exc
+        raise UsageError(f"--method {config.method}: {text}") from exc
+
+
 def _check_names(config: Any) -> None:
     from losskit import data, models
 
@@ -291,6 +284,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     _check_names(config)
     _check_kwargs(config)
+    _check_method(config)
     tensorboard = args.tensorboard
     if tensorboard == "":
         if config.out_dir is None:
@@ -409,9 +403,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     suite = smoke_experiments() if args.suite == "smoke" else args.suite
     with user_input():
-        from losskit.experiments.spec import resolve
+        from losskit.experiments.spec import check_methods, resolve
 
         exps = resolve(suite)
+        check_methods(exps)
     missing = [] if args.dry_run and args.no_estimate else _missing_datasets(exps)
     if missing:
         raise UsageError(f"the suite needs {', '.join(missing)}")
@@ -485,34 +480,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Shows each option's default (a method shortcut's: the method's own default)."""
+    """Shows each option's default (a method option's: in its help, from its declaration)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         if "%(default)" in text or not action.option_strings:
             return text
         default = action.default
-        if default is None:
-            default = _method_default(action.dest)
         if default in (None, False, argparse.SUPPRESS) or "(default:" in text:
             return text
         return f"{text} (default: {str(default).replace('%', '%%')})"
-
-
-def _method_default(dest: str) -> Any:
-    """The default of the method argument behind a shortcut flag (None if unknown)."""
-    for flag_dest, method, kwarg in _METHOD_FLAGS:
-        if flag_dest == dest:
-            from losskit.train import METHODS
-
-            try:
-                param = inspect.signature(METHODS.factory(method)).parameters.get(kwarg)
-            except ValueError:
-                return None
-            if param is None or param.default is inspect.Parameter.empty:
-                return None
-            return param.default
-    return None
 
 
 class _VersionAction(argparse.Action):

@@ -23,14 +23,16 @@ backward, step" that every method reuses.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from losskit.options import Options, signature_of
 from losskit.step import StepResult
 
 
@@ -66,9 +68,30 @@ class TrainContext:
 
 
 class Method:
-    """Base class of training methods. Subclasses override :meth:`step` (and maybe others)."""
+    """Base class of training methods. Subclasses override :meth:`step` (and maybe others).
+
+    A method's parameters are its :attr:`Options` declaration (:mod:`losskit.options`): the
+    constructor takes them as keywords (``inspect.signature(SLFMethod)`` lists them) and keeps
+    the parsed, checked values in ``self.options``. Registering the class
+    (``METHODS.register("name", Cls)``, :mod:`losskit.train.methods`) gives it its
+    ``losskit train`` flags, ``--method-arg`` keys and experiment-spec keys.
+    """
 
     name: str = "method"
+    Options: ClassVar[type[Options]] = Options
+
+    def __init__(self, **options: Any) -> None:
+        self.options = self.Options(**options)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        takes = [] if init is None else list(inspect.signature(init).parameters.values())[1:]
+        if all(p.kind is inspect.Parameter.VAR_KEYWORD for p in takes):
+            # the options are the constructor's arguments
+            cls.__signature__ = signature_of(cls.Options)  # type: ignore[attr-defined]
+        else:  # a constructor of its own (LossMethod: loss keywords forwarded to the loss)
+            cls.__signature__ = None  # type: ignore[attr-defined]
 
     def setup(self, ctx: TrainContext) -> None:
         """Build what needs the model / data (called once, before the optimizer exists)."""

@@ -109,6 +109,10 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._factories)
 
+    def items(self) -> list[tuple[str, Callable[..., T]]]:
+        """``(name, factory)`` in registration order."""
+        return list(self._factories.items())
+
     def describe(self) -> dict[str, str]:
         """name → one-line description (for ``losskit list``)."""
         return {n: self._help[n] for n in self.names()}

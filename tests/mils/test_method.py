@@ -42,8 +42,8 @@ def _fit(method_kwargs: dict, epochs: int = 3, method: str = "mils", **config):
 
 def test_registered_and_parses_comma_separated_aux() -> None:
     m = METHODS.get("mils", aux="multi_margin, focal", participation=0.2)
-    assert isinstance(m, MILSMethod) and m.aux_specs == ["multi_margin", "focal"]
-    assert METHODS.get("mils", aux=["focal"]).aux_specs == ["focal"]
+    assert isinstance(m, MILSMethod) and m.options.aux == ["multi_margin", "focal"]
+    assert METHODS.get("mils", aux=["focal"]).options.aux == ["focal"]
 
 
 def test_epoch_logs_count_the_schedule() -> None:

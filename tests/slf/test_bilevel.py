@@ -72,8 +72,8 @@ def _harmful(output, target):
 @pytest.mark.parametrize("update, chosen", [("joint", 1), ("bilevel", 0)])
 def test_joint_collapses_onto_a_harmful_small_loss_and_bilevel_does_not(update, chosen,
                                                                          granularity):
-    method = SLFMethod(["ce", _harmful], k=3, mode="softmax", update=update, val_batch_size=64,
-                       granularity=granularity)
+    method = SLFMethod(losses=["ce", _harmful], k=3, mode="softmax", update=update,
+                       val_batch_size=64, granularity=granularity)
     result = fit(TrainConfig(epochs=3, batch_size=32, lr=0.05, seed=0, progress=False),
                  data=make_blobs(), model=TinyNet(), method=method)
     probs = result.history[-1]["slf_probs"]
@@ -84,19 +84,19 @@ def test_joint_collapses_onto_a_harmful_small_loss_and_bilevel_does_not(update, 
 
 def test_bilevel_bad_arguments():
     with pytest.raises(ValueError, match="update"):
-        SLFMethod("ce,prob_mse", update="nope")
+        SLFMethod(losses="ce,prob_mse", update="nope")
     with pytest.raises(ValueError, match="bilevel"):
-        SLFMethod("ce,prob_mse", update="bilevel", mode="fixed")
+        SLFMethod(losses="ce,prob_mse", update="bilevel", mode="fixed")
     with pytest.raises(ValueError, match="val_loss"):
-        SLFMethod("ce,prob_mse", val_loss="mse")  # only used with update='bilevel'
+        SLFMethod(losses="ce,prob_mse", val_loss="mse")  # only used with update='bilevel'
     with pytest.raises(ValueError, match="val_loss"):
-        SLFMethod("ce,prob_mse", update="bilevel", val_loss="nope")
+        SLFMethod(losses="ce,prob_mse", update="bilevel", val_loss="nope")
     with pytest.raises(ValueError, match="val_loss"):
-        SLFMethod("ce,prob_mse", update="bilevel", val_loss=3)
+        SLFMethod(losses="ce,prob_mse", update="bilevel", val_loss=3)
     with pytest.raises(ValueError, match="features"):
-        SLFMethod("ce,prob_mse", update="bilevel", val_loss="center")
+        SLFMethod(losses="ce,prob_mse", update="bilevel", val_loss="center")
     with pytest.raises(ValueError, match="val_batch_size"):
-        SLFMethod("ce,prob_mse", update="bilevel", val_batch_size=0)
+        SLFMethod(losses="ce,prob_mse", update="bilevel", val_batch_size=0)
 
 
 def test_per_sample_alignment_equals_exact_per_sample_directional_derivatives():
@@ -184,7 +184,7 @@ def test_bilevel_validation_batches_come_from_the_validation_split(monkeypatch):
         return real_step(ctx, slf, inputs, targets, vx, vy, **kw)
 
     monkeypatch.setattr(slf_method, "bilevel_step", spy)
-    method = SLFMethod("ce,prob_mse", update="bilevel", val_batch_size=16)
+    method = SLFMethod(losses="ce,prob_mse", update="bilevel", val_batch_size=16)
     result = fit(TrainConfig(epochs=1, batch_size=60, seed=0, progress=False),
                  data=data, model=TinyNet(), method=method)
     assert len(seen) == 3 and all(v.shape == (16, 8) for v in seen)
@@ -194,7 +194,7 @@ def test_bilevel_validation_batches_come_from_the_validation_split(monkeypatch):
     assert record["slf_val_split"] == "val" and record["slf_val_loss"] == "ce"
     assert len(record["slf_alignment"]) == 2
     data.val = None  # no held-out split: the training set, and the log says so
-    method = SLFMethod("ce,prob_mse", update="bilevel", val_batch_size=16)
+    method = SLFMethod(losses="ce,prob_mse", update="bilevel", val_batch_size=16)
     result = fit(TrainConfig(epochs=1, batch_size=60, seed=0, progress=False),
                  data=data, model=TinyNet(), method=method)
     assert result.history[0]["slf_val_split"] == "train"

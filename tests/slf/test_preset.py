@@ -51,9 +51,9 @@ def test_paper_composes_with_overrides():
 
 def test_method_preset_as_experiment_specs_write_it():
     m = METHODS.get("slf", preset="paper", k=4, mode="softmax", update="bilevel")
-    assert isinstance(m, SLFMethod) and m.loss_specs == list(PAPER_LOSSES) and m.k == 4
+    assert isinstance(m, SLFMethod) and m.loss_specs == list(PAPER_LOSSES) and m.options.k == 4
     fixed = METHODS.get("slf", preset="paper", mode="fixed", weights=[0.2] * 5)
-    assert fixed.mode == "fixed"
+    assert fixed.options.mode == "fixed"
     with pytest.raises(ValueError, match="preset"):
         SLFMethod(preset="paper", losses="ce,prob_mse")
     with pytest.raises(ValueError, match="preset"):

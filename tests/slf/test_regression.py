@@ -53,7 +53,7 @@ def test_wrong_task_targets_name_the_candidate():
 
 
 def test_fit_trains_a_regression_mlp_and_reports_mse_and_mae():
-    result = run(SLFMethod("mse,mae,huber"))
+    result = run(SLFMethod(losses="mse,mae,huber"))
     test_y = data.load("heavy-tail", n_train=500, val_fraction=0.2, n_test=400).test.tensors[1]
     variance = float(test_y.var(correction=0))  # the test MSE of predicting the mean
     assert result.final["test_mse"] < 0.5 * variance
@@ -66,13 +66,13 @@ def test_fit_trains_a_regression_mlp_and_reports_mse_and_mae():
 def test_joint_slf_collapses_onto_the_smallest_loss_on_regression(seed):
     """Huber ≤ min(MSE, MAE) for every residual, so minimising H over v selects it (the
     paper's joint update; the collapse is a property of Eq. 11, shown rather than hidden)."""
-    last = run(SLFMethod("mse,mae,huber", seed=seed), seed=seed).history[-1]
+    last = run(SLFMethod(losses="mse,mae,huber", seed=seed), seed=seed).history[-1]
     assert last["slf_weights"][2] > 0.95 and last["slf_select_freq"][2] == 1.0
 
 
 def test_bilevel_moves_p_away_from_uniform_on_regression():
     for seed in (0, 1):
-        method = SLFMethod("mse,mae,huber", update="bilevel", seed=seed)
+        method = SLFMethod(losses="mse,mae,huber", update="bilevel", seed=seed)
         last = run(method, seed=seed).history[-1]
         assert max(abs(p - 1 / 3) for p in last["slf_probs"]) > 0.2
         assert last["slf_val_split"] == "val" and last["slf_val_loss"] == "mse"
@@ -84,8 +84,8 @@ def test_bilevel_does_not_collapse_onto_a_harmful_scaled_down_mae_and_joint_does
     (Adam would undo the scale): joint SLF selects it, bilevel SLF selects MSE and learns f."""
     for seed in (0, 1):
         kw = {"seed": seed, "df": None, "optimizer": "sgd", "lr": 0.02}
-        joint = run(SLFMethod(["mse", small_mae], seed=seed), **kw)
-        bilevel = run(SLFMethod(["mse", small_mae], update="bilevel", seed=seed), **kw)
+        joint = run(SLFMethod(losses=["mse", small_mae], seed=seed), **kw)
+        bilevel = run(SLFMethod(losses=["mse", small_mae], update="bilevel", seed=seed), **kw)
         assert joint.history[-1]["slf_weights"][1] > 0.95
         assert bilevel.history[-1]["slf_weights"][0] > 0.95
         assert bilevel.final["test_mse"] < 0.75 * joint.final["test_mse"]

@@ -47,4 +47,4 @@ def test_methods_without_a_seed_parameter_get_none(fake_methods):
 def test_paper_methods_are_seeded_by_the_run(method, kwargs):
     for seed in (0, 4):
         m = build_method(TrainConfig(method=method, seed=seed, method_kwargs=kwargs))
-        assert m.seed == seed
+        assert m.options.seed == seed

@@ -100,7 +100,7 @@ def test_batches_without_positives_are_skipped_and_counted():
     x[y == 1] += 2.0
     splits = DataSplits("tiny", TensorDataset(x, y), None, TensorDataset(x, y), 2, (8,))
     result = fit(TrainConfig(epochs=2, batch_size=32, lr=0.05, seed=0, progress=False),
-                 data=splits, model=TinyNet(num_classes=2), method=UniLossMethod("ap"))
+                 data=splits, model=TinyNet(num_classes=2), method=UniLossMethod(metric="ap"))
     skipped = [h["uniloss_skipped"] for h in result.history]
     assert all(1 <= s <= 3 for s in skipped)
     assert all(torch.isfinite(p).all() for p in result.model.parameters())

@@ -139,4 +139,4 @@ def test_authors_relaxed_binaries_stay_inside_their_range():
 def test_method_adapter_takes_the_relaxation():
     method = METHODS.get("uniloss", metric="ap", relaxation="authors", seed=4)
     assert method.loss.relaxation == "authors" and method.loss.squash
-    assert method.loss.temperature == 2.0 and method.seed == 4
+    assert method.loss.temperature == 2.0 and method.options.seed == 4

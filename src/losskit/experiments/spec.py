@@ -393,6 +393,20 @@ def get(name: str) -> Experiment:
     return EXPERIMENTS.get(name)
 
 
+def check_methods(experiments: Sequence[Experiment]) -> None:
+    """Every variant's ``method`` and ``method_kwargs`` against the method's declared options
+    (:mod:`losskit.options`): a bad key or value is one ``ValueError`` naming the experiment
+    and the variant, before anything runs."""
+    from losskit.train.trainer import build_method
+
+    for e in experiments:
+        for v in e.variants:
+            try:
+                build_method(e.config(v.name, e.seeds[0]))
+            except ValueError as exc:
+                raise ValueError(f"experiment {e.name!r}, variant {v.name!r}: {exc}") from exc
+
+
 def resolve(
     names: str | Sequence[str | Experiment],
     registry: Registry[Experiment] | None = None,

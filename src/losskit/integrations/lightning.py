@@ -69,6 +69,15 @@ SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
 _PRECISION_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
+def _plain(value: Any) -> Any:
+    """A hyper-parameter as loggers and checkpoints take it (modules, callables: their repr)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return repr(value)
+
+
 class LossKitModule(L.LightningModule):
     """A ``LightningModule`` that trains ``model`` with a losskit method.
 
@@ -118,6 +127,13 @@ class LossKitModule(L.LightningModule):
         self.method = (
             METHODS.get(method, **(method_kwargs or {})) if isinstance(method, str) else method
         )
+        # Lightning's hyper-parameters: the method's declared options (losskit.options)
+        self.save_hyperparameters({
+            "method": method if isinstance(method, str) else type(method).__name__,
+            **{k: _plain(v) for k, v in self.method.options.as_dict().items()},
+            "optimizer": optimizer if isinstance(optimizer, str) else repr(optimizer),
+            "lr": lr, "momentum": momentum, "weight_decay": weight_decay, "seed": seed,
+        })
         self.optimizer_factory = optimizer if callable(optimizer) else None
         self.config = TrainConfig(
             optimizer=optimizer if isinstance(optimizer, str) else "sgd", lr=lr,

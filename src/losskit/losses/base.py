@@ -22,17 +22,12 @@ optimizer (the Trainer does this through ``Method.parameters()``).
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import nn
 
-from losskit._validation import Check, check_reduction
-
-F = TypeVar("F", bound=Callable[..., torch.Tensor])
+from losskit._validation import check_reduction
 
 TASKS = ("classification", "regression")
 REGRESSION_NAMES = "mse, mae, huber, smooth_l1, log_cosh"
@@ -114,49 +109,6 @@ def check_task(name: str, loss: object, target: torch.Tensor, num_outputs: int) 
         legacy = getattr(loss, "class_index_fallback", False) and class_index_call(shape, target)
         if not legacy:
             require_real_target(name, target)
-
-
-def hyperparameters(**checks: Check) -> Callable[[F], F]:
-    """Declare a functional loss's hyper-parameters and their checks once.
-
-    The decorated function checks each hyper-parameter it is given (positionally or by
-    keyword; defaults are trusted) and computes with the checked value; the checks are kept as
-    ``fn.hyperparameters`` (name → ``check(value, name)``), from which
-    :func:`~losskit.losses.modules.loss_module` builds the ``nn.Module`` mirror (checked once,
-    at construction: its calls go to the undecorated ``fn.__wrapped__``) and
-    :func:`check_hyperparameters` checks a hand-written module's values.
-    """
-
-    def decorate(fn: F) -> F:
-        names = list(inspect.signature(fn).parameters)
-        where = [(name, names.index(name), check) for name, check in checks.items()]
-
-        @functools.wraps(fn)
-        def checked(*args: Any, **kwargs: Any) -> torch.Tensor:
-            n = len(args)
-            if n > 2:  # hyper-parameters given by position
-                args = list(args)  # type: ignore[assignment]
-                for name, i, check in where:
-                    if i < n:
-                        args[i] = check(args[i], name)  # type: ignore[index]
-                    elif name in kwargs:
-                        kwargs[name] = check(kwargs[name], name)
-            elif kwargs:
-                for name, _, check in where:
-                    if name in kwargs:
-                        kwargs[name] = check(kwargs[name], name)
-            return fn(*args, **kwargs)
-
-        checked.hyperparameters = dict(checks)  # type: ignore[attr-defined]
-        return checked  # type: ignore[return-value]
-
-    return decorate
-
-
-def check_hyperparameters(fn: Callable[..., Any], **values: Any) -> dict[str, Any]:
-    """``values`` checked with the declared checks of ``fn`` (:func:`hyperparameters`)."""
-    checks = getattr(fn, "hyperparameters", {})
-    return {k: checks[k](v, k) if k in checks else v for k, v in values.items()}
 
 
 class Loss(nn.Module):

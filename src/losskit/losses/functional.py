@@ -62,6 +62,7 @@ from losskit._validation import (
     check_number,
     check_reduction,
     check_values,
+    checks,
     choice,
     number,
     reduce,
@@ -69,7 +70,6 @@ from losskit._validation import (
 from losskit.losses.base import (
     LosskitDeprecationWarning,
     class_index_call,
-    hyperparameters,
     require_class_target,
     require_real_target,
 )
@@ -262,7 +262,7 @@ def _smoothed_ce(
     return _ce_reduce(values, target, reduction, soft, weight, ignore_index)
 
 
-@hyperparameters(smoothing=number(low=0.0, high=1.0))
+@checks(smoothing=number(low=0.0, high=1.0))
 def label_smoothing(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -286,7 +286,7 @@ def label_smoothing(
     )
 
 
-@hyperparameters(epsilon=number())
+@checks(epsilon=number())
 def poly1(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -352,7 +352,7 @@ def _alpha_weights(
     return alpha
 
 
-@hyperparameters(gamma=number(low=0.0), alpha=_focal_alpha)
+@checks(gamma=number(low=0.0), alpha=_focal_alpha)
 def focal(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -464,7 +464,7 @@ def binary_cross_entropy_with_logits(
     return reduce(_per_sample_mean(values), reduction)
 
 
-@hyperparameters(gamma=number(low=0.0), alpha=number(low=0.0, high=1.0, optional=True))
+@checks(gamma=number(low=0.0), alpha=number(low=0.0, high=1.0, optional=True))
 def binary_focal(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -686,7 +686,7 @@ def mae(
     return reduce(_per_sample_mean((x - t).abs()), reduction)
 
 
-@hyperparameters(delta=number(low=0.0, low_open=True))
+@checks(delta=number(low=0.0, low_open=True))
 def huber(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -702,7 +702,7 @@ def huber(
     return reduce(_per_sample_mean(F.huber_loss(x, t, reduction="none", delta=delta)), reduction)
 
 
-@hyperparameters(beta=number(low=0.0))
+@checks(beta=number(low=0.0))
 def smooth_l1(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -735,7 +735,7 @@ def log_cosh(
 
 
 # --------------------------------------------------------------------------- margin losses
-@hyperparameters(variant=choice(*HINGE_VARIANTS))
+@checks(variant=choice(*HINGE_VARIANTS))
 def hinge(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -764,7 +764,7 @@ def hinge(
     return reduce(values, reduction)
 
 
-@hyperparameters(p=choice(1, 2), margin=number())
+@checks(p=choice(1, 2), margin=number())
 def multi_margin(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -816,7 +816,7 @@ def _check_class_params(
         raise ValueError(f"{name} must have dtype {like.dtype} like input, got {value.dtype}")
 
 
-@hyperparameters(lambda_=number(low=0.0), ce_weight=number(low=0.0))
+@checks(lambda_=number(low=0.0), ce_weight=number(low=0.0))
 def center(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -882,7 +882,7 @@ def lgm_logits(
     return -d - half_logdet.unsqueeze(0)
 
 
-@hyperparameters(alpha=number(low=0.0), lambda_=number(low=0.0), ce_weight=number(low=0.0))
+@checks(alpha=number(low=0.0), lambda_=number(low=0.0), ce_weight=number(low=0.0))
 def lgm(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -941,7 +941,7 @@ def gaussian_heatmap(
     return torch.exp(-sq / (2.0 * sigma * sigma)).reshape(target.shape[0], side * side)
 
 
-@hyperparameters(sigma=number(low=0.0, low_open=True))
+@checks(sigma=number(low=0.0, low_open=True))
 def heatmap_mse(
     input: torch.Tensor,
     target: torch.Tensor,

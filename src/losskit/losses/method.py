@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -11,24 +12,35 @@ from torch import nn
 from losskit.losses.base import check_task
 from losskit.losses.registry import build
 from losskit.method import Method, TrainContext
+from losskit.options import Options, option
 from losskit.step import StepResult, loss_step
+
+
+@dataclass(frozen=True, kw_only=True)
+class LossOptions(Options):
+    """``--method loss``: the loss (the zoo's name or a module); any other keyword is the
+    loss's own (``LossMethod(loss="focal", gamma=2.0)``; checked by the zoo)."""
+
+    loss: Any = option("ce", "loss name", flag="--loss")
 
 
 class LossMethod(Method):
     """Plain training with one loss from the zoo (``--method loss --loss ce``)."""
 
     name = "loss"
+    Options = LossOptions
 
     def __init__(self, loss: str | nn.Module = "ce", **loss_kwargs: Any) -> None:
-        self.loss_spec = loss
+        super().__init__(loss=loss)
         self.loss_kwargs = loss_kwargs
         self.loss: nn.Module | None = loss if isinstance(loss, nn.Module) else None
 
     def setup(self, ctx: TrainContext) -> None:
+        spec = self.options.loss
         if self.loss is None:
-            self.loss = build(str(self.loss_spec), ctx.context, **self.loss_kwargs)
+            self.loss = build(str(spec), ctx.context, **self.loss_kwargs)
         self.loss.to(ctx.device)
-        name = self.loss_spec if isinstance(self.loss_spec, str) else type(self.loss).__name__
+        name = spec if isinstance(spec, str) else type(self.loss).__name__
         check_task(name, self.loss, ctx.train_set.tensors[1], ctx.num_classes)
 
     def parameters(self) -> Iterator[nn.Parameter]:

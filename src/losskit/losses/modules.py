@@ -1,7 +1,7 @@
 """``nn.Module`` mirrors of :mod:`losskit.losses.functional`, registered in ``LOSSES``.
 
 Each mirror is built by :func:`loss_module` from its functional form — the hyper-parameters,
-their defaults and checks are the function's (:func:`~losskit.losses.base.hyperparameters`):
+their defaults and checks are the function's (:func:`~losskit._validation.checks`):
 checked at construction (one ``ValueError`` naming the argument), stored as attributes, shown
 by ``repr`` and passed to the function at every call. The parametric losses (center, L-GM) own
 their parameters and are written out. Registry names:
@@ -28,9 +28,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from losskit._validation import check_choice, check_finite_float, check_int
+from losskit._validation import check_choice, check_declared, check_finite_float, check_int
 from losskit.losses import functional as LF
-from losskit.losses.base import Loss, check_hyperparameters
+from losskit.losses.base import Loss
 from losskit.losses.registry import LOSSES
 
 __all__ = [
@@ -106,7 +106,7 @@ def loss_module(
         values = dict(bound.arguments)
         base.__init__(self, values.pop("reduction"),
                       **{p.name: values.pop(p.name) for p in keywords})
-        for name, value in check_hyperparameters(fn, **values).items():
+        for name, value in check_declared(fn, **values).items():
             setattr(self, name, value)
 
     compute = getattr(fn, "__wrapped__", fn)  # the hyper-parameters were checked at __init__
@@ -311,7 +311,7 @@ class CenterLoss(Loss):
         super().__init__(reduction, validate_args=validate_args)
         self.num_classes = _context_int(num_classes, "num_classes")
         self.feature_dim = _context_int(feature_dim, "feature_dim")
-        checked = check_hyperparameters(LF.center, lambda_=lambda_, ce_weight=ce_weight)
+        checked = check_declared(LF.center, lambda_=lambda_, ce_weight=ce_weight)
         self.lambda_, self.ce_weight = checked["lambda_"], checked["ce_weight"]
         self.centers = nn.Parameter(
             torch.randn(self.num_classes, self.feature_dim, generator=generator)
@@ -391,7 +391,7 @@ class LGMLoss(Loss):
         super().__init__(reduction, validate_args=validate_args)
         self.num_classes = _context_int(num_classes, "num_classes")
         self.feature_dim = _context_int(feature_dim, "feature_dim")
-        checked = check_hyperparameters(LF.lgm, alpha=alpha, lambda_=lambda_,
+        checked = check_declared(LF.lgm, alpha=alpha, lambda_=lambda_,
                                         ce_weight=ce_weight)
         self.alpha, self.lambda_ = checked["alpha"], checked["lambda_"]
         self.ce_weight = checked["ce_weight"]

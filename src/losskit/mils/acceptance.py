@@ -38,12 +38,6 @@ ACCEPTS = ("observation", "gradient", "project")
 Grads = Sequence[torch.Tensor | None]
 
 
-def check_accept(accept: str) -> str:
-    if accept not in ACCEPTS:
-        raise ValueError(f"accept must be one of {ACCEPTS}, got {accept!r}")
-    return accept
-
-
 def _sq_norms(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """Squared L2 norms (float64) of the tensors; not finite when an element is NaN / Inf or the
     norm overflows its dtype (float32: elements ≳ 1e19 — no usable weight or gradient)."""

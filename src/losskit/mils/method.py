@@ -2,23 +2,52 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
 import torch
 from torch import nn
 
-from losskit._validation import split_list
+from losskit._validation import choice, integer, split_list
 from losskit.method import Method, TrainContext
-from losskit.mils.acceptance import check_accept
 from losskit.mils.observation import sample_observation
-from losskit.mils.scheduling import MILS, resolve_auxiliaries, resolve_loss
-from losskit.mils.selection import check_participation, check_selection
-from losskit.mils.statistics import check_statistics
+from losskit.mils.scheduling import MILS, observes, resolve_auxiliaries, resolve_loss
+from losskit.options import core_kwargs, core_options, option
 from losskit.step import StepResult
 
 REFRESH = ("fixed", "epoch")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MILSOptions(core_options(  # type: ignore[misc]
+    MILS, "MILSCoreOptions",
+    skip=("model", "optimizer", "observation", "scheduler", "scaler", "generator",
+          "autocast_dtype"),
+    rename={"auxiliaries": "aux"},
+    help={"primary": "primary loss",
+          "aux": "comma-separated auxiliary losses (zoo names, uniloss:<metric>, "
+                 "slf:<loss>+<loss>)",
+          "participation": "rate in [0, 1]",
+          "no_schedule": "accept every auxiliary update (paper's ablation)",
+          "accept": "observation (paper) | gradient | project: the acceptance test",
+          "accept_ties": "keep updates the test cannot order",
+          "aux_selection": "uniform | adaptive: which auxiliary participates",
+          "statistics": "learn | rollback: class statistics of center / L-GM auxiliaries",
+          "norm_cap": "gradient tests: cap the auxiliary gradient at the primary's norm"},
+    flags={"primary": "--primary", "aux": "--aux", "participation": "--participation",
+           "no_schedule": "--no-schedule", "accept_ties": "--accept-ties"},
+    parse={"aux": lambda text: split_list(text, "aux")},
+)):
+    """``--method mils``: :class:`~losskit.mils.MILS`'s arguments (defaults and checks its
+    own) and the method's."""
+
+    observation_size: int = option(128, "samples", flag="--observation-size",
+                                   check=integer(low=1))
+    observation_refresh: str = option("fixed", "fixed | epoch: redraw the observation set "
+                                               "after every epoch", check=choice(*REFRESH))
+    seed: int = option(0, check=integer())  # the run's seed (no flag)
 
 
 class MILSMethod(Method):
@@ -35,53 +64,19 @@ class MILSMethod(Method):
     counters (``mils_attempts``, ``mils_successes``, ``mils_rollbacks``,
     ``mils_success_ratio``, ``mils_ties``, ``mils_nonfinite``, ``mils_projected``,
     ``mils_extra_forwards``, ``mils_extra_time_s``, and per auxiliary ``mils_aux_attempts`` /
-    ``mils_aux_successes``) and resets them. ``accept``, ``accept_ties``, ``statistics`` and
-    ``norm_cap`` are :class:`MILS`'s.
+    ``mils_aux_successes``) and resets them. Options (:class:`MILSOptions`): :class:`MILS`'s
+    arguments (``aux`` = ``auxiliaries``) with its defaults and checks, and the method's.
     """
 
     name = "mils"
+    Options = MILSOptions
 
-    def __init__(
-        self,
-        primary: str | nn.Module = "ce",
-        aux: str | Sequence[Any] = "multi_margin",
-        participation: float = 0.1,
-        observation_size: int = 128,
-        observation_refresh: str = "fixed",
-        aux_selection: str = "uniform",
-        accept_ties: bool = True,
-        no_schedule: bool = False,
-        seed: int = 0,
-        accept: str = "observation",
-        statistics: str = "learn",
-        norm_cap: bool = True,
-    ) -> None:
-        self.participation = check_participation(participation)
-        self.accept = check_accept(accept)
-        self.statistics = check_statistics(statistics)
-        self.norm_cap = bool(norm_cap)
-        self.aux_selection = check_selection(aux_selection)
-        if observation_refresh not in REFRESH:
-            raise ValueError(
-                f"observation_refresh must be one of {REFRESH}, got {observation_refresh!r}"
-            )
-        if (
-            isinstance(observation_size, bool)
-            or not isinstance(observation_size, int)
-            or observation_size < 1
-        ):
-            raise ValueError(f"observation_size must be an integer ≥ 1, got {observation_size!r}")
-        self.primary_spec = primary
-        self.aux_specs = split_list(aux, "aux")
-        self.observation_size = observation_size
-        self.observation_refresh = observation_refresh
-        self.accept_ties = bool(accept_ties)
-        self.no_schedule = bool(no_schedule)
-        self.seed = int(seed)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.primary: Any = None
         self.auxiliaries: list[tuple[str, Any]] = []
         self.mils: MILS | None = None
-        self._obs_generator = torch.Generator().manual_seed(self.seed + 1)
+        self._obs_generator = torch.Generator().manual_seed(self.options.seed + 1)
         self._obs_indices: torch.Tensor | None = None
         self._observation: tuple[torch.Tensor, torch.Tensor] | None = None
         self._train_set: Any = None
@@ -89,8 +84,8 @@ class MILSMethod(Method):
     # ------------------------------------------------------------------ set-up
     def setup(self, ctx: TrainContext) -> None:
         context = ctx.context
-        _, self.primary = resolve_loss(self.primary_spec, context, "primary")
-        self.auxiliaries = resolve_auxiliaries(self.aux_specs, context)
+        _, self.primary = resolve_loss(self.options.primary, context, "primary")
+        self.auxiliaries = resolve_auxiliaries(self.options.aux, context)
         for loss in [self.primary] + [loss for _, loss in self.auxiliaries]:
             if isinstance(loss, nn.Module):
                 loss.to(ctx.device)
@@ -101,10 +96,12 @@ class MILSMethod(Method):
     @property
     def _needs_observation(self) -> bool:
         """No observation set is drawn when it would never be evaluated."""
-        return self.accept == "observation" and not self.no_schedule and self.participation > 0
+        o = self.options
+        return observes(o.accept, o.no_schedule, o.participation)
 
     def _resample(self) -> None:
-        x, y, idx = sample_observation(self._train_set, self.observation_size, self._obs_generator)
+        x, y, idx = sample_observation(self._train_set, self.options.observation_size,
+                                       self._obs_generator)
         self._obs_indices = idx
         self._observation = (x, y)
         if self.mils is not None:
@@ -119,24 +116,12 @@ class MILSMethod(Method):
 
     def bind(self, ctx: TrainContext) -> None:
         assert ctx.optimizer is not None, "bind_method sets ctx.optimizer"
-        self.mils = MILS(
-            ctx.model,
-            ctx.optimizer,
-            primary=self.primary,
-            auxiliaries=dict(self.auxiliaries),
-            participation=self.participation,
-            observation=self._observation,
-            scheduler=ctx.scheduler,
-            scaler=ctx.scaler,
-            aux_selection=self.aux_selection,
-            accept_ties=self.accept_ties,
-            no_schedule=self.no_schedule,
-            generator=torch.Generator().manual_seed(self.seed),
-            autocast_dtype=ctx.autocast_dtype,
-            accept=self.accept,
-            statistics=self.statistics,
-            norm_cap=self.norm_cap,
-        )
+        kwargs = {**core_kwargs(self.options), "primary": self.primary,
+                  "auxiliaries": dict(self.auxiliaries)}  # the losses built by setup
+        self.mils = MILS(ctx.model, ctx.optimizer, observation=self._observation,
+                         scheduler=ctx.scheduler, scaler=ctx.scaler,
+                         generator=torch.Generator().manual_seed(self.options.seed),
+                         autocast_dtype=ctx.autocast_dtype, **kwargs)
 
     def _bound(self) -> MILS:
         if self.mils is None:
@@ -162,7 +147,7 @@ class MILSMethod(Method):
     def on_epoch_end(self, ctx: TrainContext, epoch: int) -> dict[str, Any]:
         stats = self._bound().reset_stats()
         if (
-            self.observation_refresh == "epoch"
+            self.options.observation_refresh == "epoch"
             and self._train_set is not None
             and self._needs_observation
         ):

@@ -71,14 +71,14 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from losskit._validation import split_list
+from losskit._validation import checks, choice, integer, split_list
 from losskit.distributed import all_reduce_sum, is_distributed, world_size
 from losskit.losses.base import loss_name
-from losskit.mils.acceptance import all_finite, capped, check_accept, gradient_test, project
+from losskit.mils.acceptance import ACCEPTS, all_finite, capped, gradient_test, project
 from losskit.mils.observation import check_observation, observation_counts
-from losskit.mils.selection import AuxSelector, check_participation, check_selection
+from losskit.mils.selection import PARTICIPATION, SELECTIONS, AuxSelector
 from losskit.mils.snapshot import TrainingStateSnapshot
-from losskit.mils.statistics import check_statistics, class_statistics, estimate_class_means
+from losskit.mils.statistics import STATISTICS, class_statistics, estimate_class_means
 from losskit.mils.stats import MILSStats
 from losskit.step import backward_and_step, compute_loss, forward, needs_features, optimizer_step
 
@@ -136,6 +136,12 @@ def _build_composite(name: str, context: dict[str, Any]) -> Any:
         )
     raise ValueError(f"unknown loss {name!r}; composite losses are 'uniloss:<metric>' or "
                      "'slf:<loss>+<loss>+…'")
+
+
+def observes(accept: str, no_schedule: bool, participation: float) -> bool:
+    """Whether attempts are judged on an observation set (else none is needed: the gradient
+    tests, the no-schedule ablation, or no participation)."""
+    return accept == "observation" and not no_schedule and participation > 0
 
 
 def resolve_loss(spec: LossSpec, context: dict[str, Any], arg: str) -> tuple[str, Any]:
@@ -213,6 +219,9 @@ class MILS:
             one is scaled down to its norm (see :mod:`losskit.mils.acceptance`).
     """
 
+    @checks(participation=PARTICIPATION, aux_selection=choice(*SELECTIONS),
+            observation_batch_size=integer(low=1, optional=True), accept=choice(*ACCEPTS),
+            statistics=choice(*STATISTICS))
     def __init__(
         self,
         model: nn.Module,
@@ -237,14 +246,8 @@ class MILS:
             raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise ValueError(f"optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
-        participation = check_participation(participation)
-        check_selection(aux_selection)
-        if observation_batch_size is not None and observation_batch_size < 1:
-            raise ValueError(
-                f"observation_batch_size must be ≥ 1 or None, got {observation_batch_size!r}"
-            )
-        self.accept = check_accept(accept)
-        self.statistics = check_statistics(statistics)
+        self.accept = accept  # the single arguments are checked as declared (@checks)
+        self.statistics = statistics
         self.norm_cap = bool(norm_cap)
         self.model = model
         self.optimizer = optimizer
@@ -319,7 +322,7 @@ class MILS:
     @property
     def needs_observation(self) -> bool:
         """Whether attempts are judged on the observation set."""
-        return self.accept == "observation" and not self.no_schedule and self.participation > 0
+        return observes(self.accept, self.no_schedule, self.participation)
 
     def set_observation(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """Use ``(x, y)`` as the observation set from now on (e.g. resampled each epoch)."""

@@ -15,36 +15,23 @@ extraction, so the choices here are ours and configurable:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
+from losskit._validation import checks, choice, number
+
 SELECTIONS = ("uniform", "adaptive")
 
 
-def check_participation(participation: float) -> float:
-    """``participation`` as a float in [0, 1]; ``ValueError`` otherwise."""
-    try:
-        value = float(participation)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"participation must be a number in [0, 1], got {participation!r}"
-        ) from None
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise ValueError(f"participation must be a number in [0, 1], got {participation!r}")
-    return value
-
-
-def check_selection(aux_selection: str) -> str:
-    if aux_selection not in SELECTIONS:
-        raise ValueError(f"aux_selection must be one of {SELECTIONS}, got {aux_selection!r}")
-    return aux_selection
+#: the declared check of a participation rate (MILS, its selector, its method options)
+PARTICIPATION = number(low=0.0, high=1.0)
 
 
 class AuxSelector:
     """Draws ``None`` (primary step) or the index of the auxiliary loss that trains this step."""
 
+    @checks(participation=PARTICIPATION, mode=choice(*SELECTIONS))
     def __init__(
         self,
         num_aux: int,
@@ -55,8 +42,8 @@ class AuxSelector:
         if num_aux < 1:
             raise ValueError(f"auxiliaries must name at least one loss, got {num_aux}")
         self.num_aux = num_aux
-        self.participation = check_participation(participation)
-        self.mode = check_selection(mode)
+        self.participation = participation
+        self.mode = mode
         if generator is None:
             generator = torch.Generator().manual_seed(0)
         if generator.device.type != "cpu":

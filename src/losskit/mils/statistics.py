@@ -43,12 +43,6 @@ from losskit.distributed import all_reduce_sum, is_distributed
 STATISTICS = ("learn", "rollback")
 
 
-def check_statistics(statistics: str) -> str:
-    if statistics not in STATISTICS:
-        raise ValueError(f"statistics must be one of {STATISTICS}, got {statistics!r}")
-    return statistics
-
-
 def class_statistics(loss: Any) -> list[nn.Parameter]:
     """The parameters ``loss`` declares as class statistics (empty for other losses)."""
     names = getattr(loss, "class_statistics", ()) if isinstance(loss, nn.Module) else ()

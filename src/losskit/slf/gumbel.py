@@ -16,10 +16,10 @@ import torch
 from losskit import _random
 
 
-def check_k(K: object) -> int:
+def check_k(K: object, name: str = "K") -> int:
     """``K`` (number of Gumbel samples, Eq. 9) as an ``int ≥ 1``; ``ValueError`` otherwise."""
     if isinstance(K, bool) or not isinstance(K, Integral) or int(K) < 1:
-        raise ValueError(f"K must be an integer >= 1, got {K!r}")
+        raise ValueError(f"{name} must be an integer >= 1, got {K!r}")
     return int(K)
 
 

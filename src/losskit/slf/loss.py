@@ -17,7 +17,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from losskit._random import register_generator
-from losskit._validation import check_finite_float, split_list
+from losskit._validation import check_finite_float, checks, choice, integer, number, split_list
 from losskit.losses.base import loss_name
 from losskit.losses.fused import (
     check_fused_arguments,
@@ -86,6 +86,27 @@ def parse_loss_list(losses: object) -> list[Any]:
     return items
 
 
+def _tau_like(tau: object, name: str) -> object:
+    """A valid ``tau`` (:func:`~losskit.slf.schedule.as_schedule` accepts it), as given."""
+    as_schedule(tau)
+    return tau
+
+
+def _generator_or_seed(generator: object, name: str) -> object:
+    if generator is None or isinstance(generator, torch.Generator):
+        return generator
+    if isinstance(generator, bool) or not isinstance(generator, int):
+        raise ValueError(f"{name} must be a torch.Generator, an int seed or None, got "
+                         f"{generator!r}")
+    return generator
+
+
+def _momentum(value: object, name: str) -> float:
+    if not isinstance(value, Real) or isinstance(value, bool) or not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return float(value)
+
+
 def parse_weights(weights: object, n: int) -> list[float]:
     """Fixed-mode weights: ``None`` → ``[1/n] * n``; else ``n`` finite numbers ``≥ 0``, not all
     zero (used as given, not renormalised)."""
@@ -93,7 +114,7 @@ def parse_weights(weights: object, n: int) -> list[float]:
         return [1.0 / n] * n
     if isinstance(weights, str):
         try:
-            values = [float(s) for s in weights.split(",")]
+            values = [float(s) for s in split_list(weights, "weights")]
         except ValueError:
             raise ValueError(f"weights must be comma-separated numbers, got {weights!r}") from None
     elif isinstance(weights, torch.Tensor):
@@ -172,6 +193,10 @@ class StochasticLoss(nn.Module):
     ``"regression"``; ``None`` for callables that declare none).
     """
 
+    @checks(num_outputs=integer(low=1), K=check_k, tau=_tau_like, mode=choice(*MODES),
+            granularity=choice(*GRANULARITIES), normalize=choice(*NORMALIZATIONS),
+            hidden=integer(low=0), generator=_generator_or_seed, momentum=_momentum,
+            eps=number(low=0.0, low_open=True))
     def __init__(
         self,
         losses: str | Sequence[str | nn.Module | Callable[..., torch.Tensor]],
@@ -192,37 +217,20 @@ class StochasticLoss(nn.Module):
         momentum: float = 0.99,
         eps: float = 1e-8,
     ) -> None:
-        super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if granularity not in GRANULARITIES:
-            raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
-        if normalize not in NORMALIZATIONS:
-            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
-        if not isinstance(num_outputs, int) or isinstance(num_outputs, bool) or num_outputs < 1:
-            raise ValueError(f"num_outputs must be an integer >= 1, got {num_outputs!r}")
-        if not isinstance(momentum, Real) or not 0.0 <= float(momentum) < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
-        if not isinstance(eps, Real) or not float(eps) > 0:
-            raise ValueError(f"eps must be > 0, got {eps!r}")
-        if generator is not None and not isinstance(generator, torch.Generator):
-            if isinstance(generator, bool) or not isinstance(generator, int):
-                raise ValueError(
-                    f"generator must be a torch.Generator, an int seed or None, got {generator!r}"
-                )
+        super().__init__()  # single arguments: checked as declared (@checks), then:
         if mode != "fixed" and weights is not None:
             raise ValueError("weights is only used with mode='fixed'")
         if mode == "fixed" and decision_net is not None:
             raise ValueError("decision_net is not used with mode='fixed'")
-        self.K = check_k(K)
+        self.K = K
         self.tau_schedule = as_schedule(tau)
         self.mode = mode
         self.granularity = granularity
         self.normalize = normalize
         self.detach_input = bool(detach_input)
         self.num_outputs = num_outputs
-        self.momentum = float(momentum)
-        self.eps = float(eps)
+        self.momentum = momentum
+        self.eps = eps
 
         items = parse_loss_list(losses)
         self.loss_names: list[str] = [loss_name(i) for i in items]

@@ -2,28 +2,67 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from losskit._validation import choice, integer, split_list
 from losskit.method import Method, TrainContext
+from losskit.options import core_kwargs, core_options, option
 from losskit.slf.bilevel import ValidationLoss, bilevel_step
-from losskit.slf.gumbel import check_k
-from losskit.slf.loss import (
-    GRANULARITIES,
-    MODES,
-    NORMALIZATIONS,
-    PAPER_LOSSES,
-    StochasticLoss,
-    parse_loss_list,
-)
-from losskit.slf.schedule import as_schedule
+from losskit.slf.loss import PAPER_LOSSES, StochasticLoss, parse_loss_list
 from losskit.step import StepResult, loss_step
 
 UPDATES = ("joint", "bilevel")
 PRESETS = ("paper",)
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(v) for v in split_list(text, "weights")]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SLFOptions(core_options(  # type: ignore[misc]
+    StochasticLoss, "StochasticLossOptions",
+    skip=("losses", "num_outputs", "decision_net", "generator", "names", "context"),
+    rename={"K": "k"},
+    help={"k": "Gumbel samples K", "tau": "temperature",
+          "mode": "gumbel | softmax | fixed (weights given: no decision network)",
+          "weights": "mode fixed: comma-separated weights, one per loss (default: 1/n each)",
+          "granularity": "batch | sample", "normalize": "none | running_mean",
+          "hidden": "hidden units of the decision network (0: one linear layer)",
+          "detach_input": "the decision network sees the outputs detached (ours)"},
+    parse={"weights": _numbers},
+)):
+    """``--method slf``: :class:`~losskit.slf.StochasticLoss`'s arguments (defaults and checks
+    its own) and the method's."""
+
+    losses: Any = option(None, "comma-separated candidate losses (regression: mse,mae,huber)",
+                         parse=lambda text: split_list(text, "losses", min_items=2))
+    update: str = option("joint", "joint (paper) | bilevel (decision net follows validation)",
+                         check=choice(*UPDATES))
+    val_loss: Any = option(None, "bilevel validation loss: ce | mse | another loss name "
+                                 "(default: the first candidate's task)")
+    val_batch_size: int = option(128, "bilevel: validation batch size",
+                                 check=integer(low=1))
+    preset: str | None = option(None, "paper: the paper's candidate set (prob_mse, prob_mae, "
+                                      "hinge, cosine, prob_bce)", check=choice(None, *PRESETS))
+    seed: int = option(0, check=integer())  # the run's seed (no flag)
+
+    def validate(self) -> None:
+        if self.preset is not None and self.losses is not None:
+            raise ValueError(f"preset={self.preset!r} fixes the candidate losses; drop losses= "
+                             "(or the preset)")
+        parse_loss_list(list(PAPER_LOSSES) if self.losses is None else self.losses)
+        if self.update == "bilevel" and self.mode == "fixed":
+            raise ValueError("update='bilevel' needs mode 'gumbel' or 'softmax' (mode='fixed' "
+                             "has no decision network to update)")
+        if self.update != "bilevel" and self.val_loss is not None:
+            raise ValueError("val_loss is only used with update='bilevel'")
+        ValidationLoss(self.val_loss)  # checks the name / type now
 
 
 def selection_share(weights: torch.Tensor) -> torch.Tensor:
@@ -43,9 +82,10 @@ class SLFMethod(Method):
     parametric candidate losses) are returned by :meth:`parameters`, so the Trainer's
     optimizer updates ``w`` and ``v`` together (Algorithm 1, line 10).
 
-    Args: as :class:`~losskit.slf.StochasticLoss` (``losses`` comma-separated or a list,
-    ``k`` = ``K``), with the same (paper) defaults; ``seed`` seeds the Gumbel-noise generator
-    (created on the model's device) and the draws of validation batches.
+    Options (:class:`SLFOptions`): :class:`~losskit.slf.StochasticLoss`'s arguments, with its
+    (paper) defaults and checks (``k`` = ``K``; ``losses`` comma-separated or a list), and the
+    method's own; ``seed`` seeds the Gumbel-noise generator (created on the model's device)
+    and the draws of validation batches.
 
     ``losses=None`` and ``preset="paper"`` both give the paper's candidate set
     (:data:`~losskit.slf.loss.PAPER_LOSSES`, a classifier's); the preset refuses an explicit
@@ -66,69 +106,13 @@ class SLFMethod(Method):
     """
 
     name = "slf"
+    Options = SLFOptions
 
-    def __init__(
-        self,
-        losses: Any = None,
-        k: int = 3,
-        tau: Any = 1.0,
-        mode: str = "gumbel",
-        weights: Any = None,
-        granularity: str = "sample",
-        normalize: str = "none",
-        hidden: int = 32,
-        detach_input: bool = False,
-        seed: int = 0,
-        momentum: float = 0.99,
-        update: str = "joint",
-        val_batch_size: int = 128,
-        val_loss: str | Callable[..., torch.Tensor] | None = None,
-        preset: str | None = None,
-    ) -> None:
-        # validate early (before any model / data is built): same checks as StochasticLoss
-        if preset is not None and preset not in PRESETS:
-            raise ValueError(f"preset must be one of {PRESETS} or None, got {preset!r}")
-        if preset is not None and losses is not None:
-            raise ValueError(f"preset={preset!r} fixes the candidate losses; drop losses= (or "
-                             "the preset)")
-        self.preset = preset
-        self.loss_specs = parse_loss_list(list(PAPER_LOSSES) if losses is None else losses)
-        self.k = check_k(k)
-        as_schedule(tau)
-        for arg, value, choices in (
-            ("mode", mode, MODES),
-            ("granularity", granularity, GRANULARITIES),
-            ("normalize", normalize, NORMALIZATIONS),
-        ):
-            if value not in choices:
-                raise ValueError(f"{arg} must be one of {choices}, got {value!r}")
-        if update not in UPDATES:
-            raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
-        if update == "bilevel" and mode == "fixed":
-            raise ValueError("update='bilevel' needs mode 'gumbel' or 'softmax' (mode='fixed' "
-                             "has no decision network to update)")
-        if update != "bilevel" and val_loss is not None:
-            raise ValueError("val_loss is only used with update='bilevel'")
-        if isinstance(val_batch_size, bool) or not isinstance(val_batch_size, int) or (
-            val_batch_size < 1
-        ):
-            raise ValueError(f"val_batch_size must be an integer >= 1, got {val_batch_size!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
-        self.val_loss_spec = val_loss
-        ValidationLoss(val_loss)  # checks the name / type now
-        self.tau = tau
-        self.mode = mode
-        self.weights = weights
-        self.granularity = granularity
-        self.normalize = normalize
-        self.hidden = hidden
-        self.detach_input = detach_input
-        self.seed = seed
-        self.momentum = momentum
-        self.update = update
-        self.val_batch_size = val_batch_size
-        self._val_generator = torch.Generator().manual_seed(seed + 1)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        o = self.options
+        self.loss_specs = parse_loss_list(list(PAPER_LOSSES) if o.losses is None else o.losses)
+        self._val_generator = torch.Generator().manual_seed(o.seed + 1)
         self._val_source: Any = None
         self._val_split = "train"
         self.val_loss: ValidationLoss | None = None
@@ -141,25 +125,13 @@ class SLFMethod(Method):
         self._sum_alignment: torch.Tensor | None = None
 
     def setup(self, ctx: TrainContext) -> None:
-        self.slf = StochasticLoss(
-            self.loss_specs,
-            num_outputs=ctx.num_classes,
-            K=self.k,
-            tau=self.tau,
-            mode=self.mode,
-            weights=self.weights,
-            granularity=self.granularity,
-            normalize=self.normalize,
-            hidden=self.hidden,
-            detach_input=self.detach_input,
-            generator=self.seed,
-            context=ctx.context,
-            momentum=self.momentum,
-        )
+        self.slf = StochasticLoss(self.loss_specs, num_outputs=ctx.num_classes,
+                                  generator=self.options.seed, context=ctx.context,
+                                  **core_kwargs(self.options))
         self.slf.to(ctx.device)
         self.slf.check_targets(ctx.train_set.tensors[1])
-        if self.update == "bilevel":
-            self.val_loss = ValidationLoss(self.val_loss_spec, self.slf.tasks[0])
+        if self.options.update == "bilevel":
+            self.val_loss = ValidationLoss(self.options.val_loss, self.slf.tasks[0])
             held_out = ctx.val_set is not None and len(ctx.val_set) > 0
             self._val_source = ctx.val_set if held_out else ctx.train_set
             self._val_split = "val" if held_out else "train"
@@ -168,7 +140,7 @@ class SLFMethod(Method):
     def _validation_batch(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """A random batch of the validation split (or of the training set if there is none)."""
         x, y = self._val_source.tensors[:2]
-        idx = torch.randint(len(y), (min(self.val_batch_size, len(y)),),
+        idx = torch.randint(len(y), (min(self.options.val_batch_size, len(y)),),
                             generator=self._val_generator)
         return x[idx].to(device), y[idx].to(device)
 
@@ -177,7 +149,7 @@ class SLFMethod(Method):
 
     def step(self, ctx: TrainContext, inputs: torch.Tensor, targets: torch.Tensor) -> StepResult:
         assert self.slf is not None, "setup() must run before step()"
-        if self.update == "bilevel":
+        if self.options.update == "bilevel":
             vx, vy = self._validation_batch(inputs.device)
             result = bilevel_step(ctx, self.slf, inputs, targets, vx, vy, val_loss=self.val_loss)
             c = result.info["slf_alignment"].double()
@@ -212,9 +184,9 @@ class SLFMethod(Method):
             "slf_losses": list(self.slf.loss_names),
             "slf_tau": self.slf.tau,
         }
-        if self.normalize == "running_mean":
+        if self.options.normalize == "running_mean":
             logs["slf_running_mean"] = self.slf.running_mean.cpu().tolist()
-        if self.update == "bilevel":
+        if self.options.update == "bilevel":
             assert self.val_loss is not None
             logs["slf_alignment"] = mean(self._sum_alignment)
             logs["slf_val_loss"] = self.val_loss.name

@@ -42,7 +42,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from losskit._validation import check_values
+from losskit._validation import check_int, check_values
 from losskit.distributed import gather_batch
 from losskit.uniloss._random import generator_key
 from losskit.uniloss.anchors import (
@@ -76,23 +76,6 @@ beyond, they are used by structure (cost flat in ``A``; see :mod:`losskit.unilos
 RELAXATIONS: dict[str, tuple[bool, float]] = {"logit": (False, 1.0), "authors": (True, 2.0)}
 """``relaxation`` presets → ``(squash, temperature)``: ``"logit"``: ``sigmoid(c)`` on raw score
 differences; ``"authors"``: the authors' code (sigmoid outputs, see the module docs)."""
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-    return value
-
-
-def _check_float(value: Any, name: str) -> float:
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            pass
-    return check_positive(value, name)
 
 
 class UniLoss(nn.Module):
@@ -211,9 +194,8 @@ class UniLoss(nn.Module):
         if squash is not None and not isinstance(squash, bool):
             raise ValueError(f"squash must be a bool, got {squash!r}")
         self.squash = preset_squash if squash is None else squash
-        self.temperature = (
-            preset_temperature if temperature is None else _check_float(temperature, "temperature")
-        )
+        self.temperature = (preset_temperature if temperature is None
+                            else check_positive(temperature, "temperature"))
         if on_degenerate not in ("raise", "zero"):
             raise ValueError(f"on_degenerate must be 'raise' or 'zero', got {on_degenerate!r}")
         self.on_degenerate = on_degenerate
@@ -223,14 +205,14 @@ class UniLoss(nn.Module):
         if validate_args is not None and not isinstance(validate_args, bool):
             raise ValueError(f"validate_args must be None or a bool, got {validate_args!r}")
         self.validate_args = validate_args
-        k = _check_int(k, "k", 1)
+        k = check_int(k, "k", 1)
         self.metric = resolve_metric(metric, k=k, radius=radius, layout=layout)
         self.metric_name = metric if isinstance(metric, str) else self.metric.name
         self._refactor_takes_flag = _takes_validate_args(self.metric.refactor)
-        num_anchors = _check_int(num_anchors, "num_anchors", 0)
-        self.num_good = _check_int(num_anchors if num_good is None else num_good, "num_good", 0)
-        self.num_bad = _check_int(num_anchors if num_bad is None else num_bad, "num_bad", 0)
-        self.num_nearby = _check_int(
+        num_anchors = check_int(num_anchors, "num_anchors", 0)
+        self.num_good = check_int(num_anchors if num_good is None else num_good, "num_good", 0)
+        self.num_bad = check_int(num_anchors if num_bad is None else num_bad, "num_bad", 0)
+        self.num_nearby = check_int(
             num_anchors if num_nearby is None else num_nearby, "num_nearby", 0
         )
         if not isinstance(include_truth, bool):
@@ -238,9 +220,9 @@ class UniLoss(nn.Module):
         self.include_truth = include_truth
         if self.num_good + self.num_bad + self.num_nearby + int(include_truth) == 0:
             raise ValueError("num_anchors must be ≥ 1 when include_truth is False")
-        self.power = _check_float(power, "power")
+        self.power = check_positive(power, "power")
         self.subsample = check_subsample(subsample)
-        self.flip_bits = _check_int(flip_bits, "flip_bits", 1)
+        self.flip_bits = check_int(flip_bits, "flip_bits", 1)
         if nearby not in NEARBY_MODES:
             raise ValueError(f"nearby must be one of {NEARBY_MODES}, got {nearby!r}")
         self.nearby = nearby
@@ -256,7 +238,7 @@ class UniLoss(nn.Module):
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
         if generator is None and seed is not None:
-            generator = torch.Generator().manual_seed(_check_int(seed, "seed", 0))
+            generator = torch.Generator().manual_seed(check_int(seed, "seed", 0))
         self.generator = generator
         self.last_surrogate: torch.Tensor | None = None
         self.last_metric: torch.Tensor | None = None

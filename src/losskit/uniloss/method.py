@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from losskit._validation import integer
 from losskit.method import Method, TrainContext
+from losskit.options import core_kwargs, core_options, option
 from losskit.step import StepResult, loss_step
 from losskit.uniloss.loss import UniLoss
+from losskit.uniloss.refactor import parse_subsample
+
+
+def _optional_int(text: str) -> int | None:
+    return None if text.strip().lower() in ("", "none") else int(text)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UniLossOptions(core_options(  # type: ignore[misc]
+    UniLoss, "UniLossCoreOptions",
+    skip=("generator", "seed"),
+    defaults={"on_degenerate": "zero"},  # a degenerate batch contributes 0 and is counted
+    help={"metric": "accuracy | ap | pck | …",
+          "num_anchors": "per type",
+          "temperature": "sigmoid relaxation temperature",
+          "scope": "local | global (all-gather the batch across ranks)",
+          "relaxation": "logit | authors (sigmoid outputs, temperature 2): the relaxation preset",
+          "subsample": "an int k (each group's k highest competitors) or a fraction of the "
+                       "binaries per step"},
+    flags={"num_anchors": "--uniloss-anchors"},
+    parse={"temperature": float, "subsample": parse_subsample, "num_good": _optional_int,
+           "num_bad": _optional_int, "num_nearby": _optional_int},
+)):
+    """``--method uniloss``: :class:`~losskit.uniloss.UniLoss`'s arguments (its defaults,
+    except ``on_degenerate="zero"``) and the method's ``seed``."""
+
+    seed: int = option(0, check=integer())  # the run's seed (no flag)
 
 
 class UniLossMethod(Method):
@@ -18,9 +48,10 @@ class UniLossMethod(Method):
     The anchor generator is seeded with ``seed`` and saved in :meth:`state_dict`, so a resumed
     run draws the same anchors as an uninterrupted one. ``on_epoch_end`` logs the epoch's mean
     surrogate ``uniloss_surrogate`` (``g̃``) and mean exact batch metric ``uniloss_metric``.
-    Every other keyword argument goes to :class:`UniLoss` (``relaxation``, ``num_anchors``,
-    ``temperature``, ``power``, ``subsample``, ``k``, ``radius``, ``scope``, ``flip_bits``,
-    ``nearby``, ``nearby_unit``, …), e.g. ``{"metric": "ap", "relaxation": "authors"}``.
+    Options (:class:`UniLossOptions`): every argument of :class:`UniLoss` (``relaxation``,
+    ``num_anchors``, ``temperature``, ``power``, ``subsample``, ``k``, ``radius``, ``scope``,
+    ``flip_bits``, ``nearby``, ``nearby_unit``, …), e.g. ``{"metric": "ap", "relaxation":
+    "authors"}``, and ``seed``.
     A batch on which the metric is undefined (AP without positives, e.g. a small last batch of a
     1:9 task) contributes a zero loss (``on_degenerate="zero"``) and is counted in the epoch's
     ``uniloss_skipped``. A step reads nothing back to the host (the sums stay on the device
@@ -28,13 +59,13 @@ class UniLossMethod(Method):
     """
 
     name = "uniloss"
+    Options = UniLossOptions
 
-    def __init__(self, metric: str = "accuracy", seed: int = 0, **kwargs: Any) -> None:
-        kwargs.setdefault("on_degenerate", "zero")
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.generator = torch.Generator()
-        self.loss = UniLoss(metric, generator=self.generator, **kwargs)
-        self.seed = int(seed)
-        self.generator.manual_seed(self.seed)
+        self.loss = UniLoss(generator=self.generator, **core_kwargs(self.options))
+        self.generator.manual_seed(self.options.seed)
         self._sums = torch.zeros(3, dtype=torch.float64)  # surrogate, metric, batches counted
         self._calls = 0
 

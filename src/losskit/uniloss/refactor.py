@@ -377,21 +377,26 @@ def subsample(
     return Comparisons(comps.pos, comps.neg.gather(1, idx), valid, dict(comps.extra))
 
 
+def parse_subsample(text: str) -> int | float | None:
+    """A ``subsample`` given as text (command line, config file): ``none``, an int or a
+    float."""
+    text = text.strip().lower()
+    if text in ("", "none"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"subsample must be none, an int or a float, got {text!r}"
+                             ) from None
+
+
 def check_subsample(spec: Any) -> int | float | None:
-    """Validate a ``subsample`` argument (see :func:`subsample`); strings from the CLI parse."""
+    """Validate a ``subsample`` argument (see :func:`subsample`)."""
     if spec is None:
         return None
-    if isinstance(spec, str):
-        text = spec.strip().lower()
-        if text in ("", "none"):
-            return None
-        try:
-            spec = int(text)
-        except ValueError:
-            try:
-                spec = float(text)
-            except ValueError:
-                spec = text
     if isinstance(spec, bool):
         pass
     elif isinstance(spec, int) and spec >= 1:

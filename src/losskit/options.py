@@ -1,0 +1,196 @@
+"""A method's parameters, declared once.
+
+Each training method (:class:`~losskit.method.Method`) declares its parameters in one
+:class:`Options` dataclass: name, type, default, a one-line help, how a string from the command
+line or a config file becomes the typed value (``parse``) and how it is checked (``check``,
+from :mod:`losskit._validation`). Everything else derives from it:
+
+* the method's constructor (``SLFMethod(k=4)``; ``inspect.signature`` lists the options, so the
+  registry refuses an unknown keyword naming the accepted ones);
+* the ``losskit train`` flags, with their help and default (``--slf-k``; :func:`flag_of`), and
+  the ``--method-arg KEY=VALUE`` / ``TrainConfig.method_kwargs`` / experiment-spec keys;
+* the hyper-parameters ``LossKitModule`` saves for Lightning (:meth:`Options.as_dict`).
+
+Parameters a method hands to its paper's core class are read from the core's signature
+(:func:`core_options`): their default is the core's, never a copy.
+
+>>> from dataclasses import dataclass
+>>> @dataclass(frozen=True, kw_only=True)
+... class ToyOptions(Options):
+...     scale: float = option(1.0, "multiplies the loss", check=number(low=0.0))
+>>> ToyOptions(scale="2.5").scale  # a string (CLI / config file) is parsed at the boundary
+2.5
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
+
+from losskit._validation import Check, number
+
+__all__ = ["Options", "OptionSpec", "core_options", "flag_of", "number", "option", "specs"]
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """What the declaration says beyond name, type and default.
+
+    ``help``: one line for ``--help`` (an option without help has no flag; it is still a
+    keyword of the method and of ``--method-arg``). ``flag``: the command-line spelling when it
+    is not ``--<method>-<name>``. ``parse``: ``str -> value`` at the CLI / config boundary
+    (default: by the default's type: ``int``, ``float``, ``bool``; else the string itself).
+    ``check``: ``check(value, name) -> value`` (a ``ValueError`` naming ``name``).
+    """
+
+    help: str = ""
+    flag: str | None = None
+    parse: Callable[[str], Any] | None = None
+    check: Check | None = None
+
+
+def option(
+    default: Any = MISSING,
+    help: str = "",
+    *,
+    flag: str | None = None,
+    parse: Callable[[str], Any] | None = None,
+    check: Check | None = None,
+) -> Any:
+    """A dataclass field of an :class:`Options` declaration (see :class:`OptionSpec`)."""
+    return field(default=default,
+                 metadata={"option": OptionSpec(help, flag, parse, check)})
+
+
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected a boolean (true / false), got {text!r}")
+
+
+def parser_of(f: dataclasses.Field[Any]) -> Callable[[str], Any] | None:
+    """How a string becomes the value of option ``f`` (``None``: it stays a string)."""
+    spec = spec_of(f)
+    if spec.parse is not None:
+        return spec.parse
+    default = f.default
+    if isinstance(default, bool):
+        return _parse_bool
+    if isinstance(default, (int, float)):
+        return type(default)
+    return None
+
+
+def spec_of(f: dataclasses.Field[Any]) -> OptionSpec:
+    return f.metadata.get("option", OptionSpec())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """Base of a method's option declaration (a frozen, keyword-only dataclass).
+
+    Construction parses string values (the CLI / config boundary, :func:`parser_of`), runs
+    each option's ``check``, then :meth:`validate` (checks across options).
+    """
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            parse = parser_of(f)
+            if isinstance(value, str) and parse is not None:
+                try:
+                    value = parse(value)
+                except ValueError as exc:
+                    raise ValueError(f"{f.name}: {exc}") from None
+            check = spec_of(f).check
+            if check is not None:  # an error names the core's argument where it is one
+                value = check(value, f.metadata.get("core", f.name))
+            object.__setattr__(self, f.name, value)
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks that involve several options (override)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The option values (e.g. Lightning's hyper-parameters)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def specs(options: type[Options]) -> Iterator[tuple[dataclasses.Field[Any], OptionSpec]]:
+    """The options of a declaration with their :class:`OptionSpec`, in declaration order."""
+    for f in fields(options):
+        yield f, spec_of(f)
+
+
+def flag_of(method: str, f: dataclasses.Field[Any]) -> str:
+    """The command-line flag of option ``f`` of ``method``: its declared spelling, else
+    ``--<method>-<name>`` (``slf``'s ``val_loss`` → ``--slf-val-loss``)."""
+    return spec_of(f).flag or f"--{method}-{f.name}".replace("_", "-")
+
+
+def signature_of(options: type[Options]) -> inspect.Signature:
+    """The keyword-only constructor signature of a declaration (for ``inspect.signature``)."""
+    params = []
+    for f in fields(options):
+        default = f.default
+        if default is MISSING and f.default_factory is not MISSING:
+            default = f.default_factory()
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
+                                        default=inspect.Parameter.empty if default is MISSING
+                                        else default, annotation=f.type))
+    return inspect.Signature(params)
+
+
+def core_options(
+    core: Callable[..., Any],
+    name: str,
+    *,
+    skip: tuple[str, ...] = (),
+    rename: Mapping[str, str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    help: Mapping[str, str] | None = None,
+    flags: Mapping[str, str] | None = None,
+    parse: Mapping[str, Callable[[str], Any]] | None = None,
+) -> type[Options]:
+    """An :class:`Options` declaration of the parameters of ``core`` (a paper's core class):
+    every keyword parameter of its signature except ``skip``, with the core's default (or
+    ``defaults[name]`` where the method's differs), ``rename``-d where the method spells it
+    otherwise (``K`` → ``k``), and ``help`` / ``flags`` / ``parse`` (by the method's name) for
+    those shown on the command line. Each option is checked by the check the core declares for
+    its parameter (:func:`~losskit._validation.checks` on the core's constructor), so a bad
+    value fails when the method is built, not when the core is; a method's own options extend
+    this class."""
+    rename, defaults = dict(rename or {}), dict(defaults or {})
+    help, flags, parse = dict(help or {}), dict(flags or {}), dict(parse or {})
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    declared = getattr(core.__init__ if isinstance(core, type) else core, "checks", {})
+    made = []
+    for p in inspect.signature(core).parameters.values():
+        if p.kind not in kinds or p.name in skip or p.name == "self":
+            continue
+        if p.default is inspect.Parameter.empty:
+            raise TypeError(f"core_options: {p.name!r} of {core.__qualname__} has no default; "
+                            "skip it and declare it in the method's options")
+        key = rename.get(p.name, p.name)
+        spec = OptionSpec(help.pop(key, ""), flags.pop(key, None), parse.pop(key, None),
+                          declared.get(p.name))
+        made.append((key, Any, field(default=defaults.pop(key, p.default),
+                                     metadata={"option": spec, "core": p.name})))
+    leftover = sorted({*help, *flags, *parse, *defaults})
+    if leftover:
+        raise TypeError(f"core_options: {core.__qualname__} has no parameter {leftover}")
+    return dataclasses.make_dataclass(name, made, bases=(Options,), frozen=True, kw_only=True)
+
+
+def core_kwargs(options: Options) -> dict[str, Any]:
+    """The values of the options read from the core's signature (:func:`core_options`), by
+    the core's parameter names: what the method passes to the core."""
+    return {f.metadata["core"]: getattr(options, f.name) for f in fields(options)
+            if "core" in f.metadata}
+
