@@ -447,11 +447,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from losskit import models
+    from losskit._validation import split_list
     from losskit.bench import SUITES, run_bench
 
     if args.what not in SUITES:
         raise UsageError(f"unknown benchmark {args.what!r}; expected one of: {', '.join(SUITES)}")
-    names = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    with user_input():
+        names = tuple(split_list(args.models, "--models"))
     unknown = [m for m in names if m not in models.MODELS]
     if not names or unknown:
         raise UsageError(

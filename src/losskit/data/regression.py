@@ -29,15 +29,10 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from losskit._validation import check_int
 from losskit.data.base import DATASETS, DataSplits
 from losskit.data.sklearn_sets import standardize
 from losskit.data.splits import check_fraction, check_seed, generator, random_split
-
-
-def _positive_int(value: Any, name: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 def _as_targets(y: torch.Tensor) -> torch.Tensor:
@@ -130,8 +125,8 @@ def make_heavy_tail(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``n`` samples ``(x, f(x), f(x) + noise_scale · ε)``, ``ε ~ t_df`` (``df=None``:
     standard normal). Deterministic given ``gen``."""
-    n = _positive_int(n, "n")
-    dim = _positive_int(dim, "dim", low=4)
+    n = check_int(n, "n", low=1)
+    dim = check_int(dim, "dim", low=4)
     if df is not None and (isinstance(df, bool) or not isinstance(df, (int, float))
                            or not math.isfinite(df) or df <= 0):
         raise ValueError(f"df must be a number > 0 (Student-t degrees of freedom) or None, "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from losskit._validation import split_list
 from losskit.experiments.spec import (
     Experiment,
     Tuning,
@@ -56,7 +57,7 @@ def _mils(name: str, aux: str, paper: float | None = None, **kwargs: Any) -> Var
 
 def _joint_sum(name: str, losses: str) -> Variant:
     """Plain equal-weight sum of ``losses`` (SLF's fixed mode: no decision network)."""
-    n = len(losses.split(","))
+    n = len(split_list(losses, "losses"))
     return Variant(name, {"method": "slf", "method_kwargs": {
         "losses": losses, "mode": "fixed", "weights": [1.0 / n] * n}})
 

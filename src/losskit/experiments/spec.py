@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from losskit._validation import split_list
 from losskit.registry import Registry
 from losskit.train.config import NON_SEMANTIC_FIELDS, TrainConfig
 
@@ -416,7 +417,7 @@ def resolve(
     reg = EXPERIMENTS if registry is None else registry
     suites = SUITES if suites is None else suites
     items: list[str | Experiment] = (
-        [n.strip() for n in names.split(",") if n.strip()] if isinstance(names, str)
+        split_list(names, "suite") if isinstance(names, str)
         else list(names)
     )
     out: list[Experiment] = []

@@ -8,6 +8,8 @@ from typing import Any
 
 from torch import nn
 
+from losskit._validation import check_int, split_list
+
 
 def check_input_shape(input_shape: Any) -> tuple[int, ...]:
     """``input_shape`` as a tuple of positive ints (no batch dim)."""
@@ -43,9 +45,7 @@ def as_image_shape(input_shape: Any) -> tuple[int, int, int]:
 
 def check_positive_int(value: Any, name: str) -> int:
     """``value`` as an int ≥ 1 (bools rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
+    return check_int(value, name, low=1)
 
 
 def check_probability(value: Any, name: str) -> float:
@@ -58,9 +58,8 @@ def check_probability(value: Any, name: str) -> float:
 def parse_int_list(value: Any, name: str) -> tuple[int, ...]:
     """An int sequence given as a list/tuple, a single int or a comma-separated string."""
     if isinstance(value, str):
-        parts = [p.strip() for p in value.split(",") if p.strip()]
         try:
-            items: Sequence[Any] = [int(p) for p in parts]
+            items: Sequence[Any] = [int(p) for p in split_list(value, name)]
         except ValueError:
             raise ValueError(
                 f"{name} must be comma-separated positive ints, got {value!r}"

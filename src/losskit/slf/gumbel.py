@@ -7,13 +7,13 @@ constant, which the softmax ignores) over the last dimension, an optional ``torc
 
 from __future__ import annotations
 
-import math
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any
 
 import torch
 
 from losskit import _random
+from losskit._validation import check_number
 
 
 def check_k(K: object, name: str = "K") -> int:
@@ -25,11 +25,7 @@ def check_k(K: object, name: str = "K") -> int:
 
 def check_tau(tau: object, name: str = "tau") -> float:
     """A temperature as a finite ``float > 0``; ``ValueError`` naming ``name`` otherwise."""
-    if isinstance(tau, bool) or not isinstance(tau, Real) or not math.isfinite(float(tau)):
-        raise ValueError(f"{name} must be a finite number > 0, got {tau!r}")
-    if float(tau) <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {tau!r}")
-    return float(tau)
+    return check_number(tau, name, low=0.0, low_open=True)
 
 
 def sample_gumbel(

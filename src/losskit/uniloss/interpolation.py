@@ -20,10 +20,9 @@ IDW (Shepard 1968)
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from losskit._validation import check_number
 from losskit.uniloss.anchors import Anchors, _as_float, _extend
 
 DISTANCES = ("euclidean", "manhattan")
@@ -31,12 +30,7 @@ DISTANCES = ("euclidean", "manhattan")
 
 def check_positive(value: object, name: str) -> float:
     """``float(value)`` if it is a finite number > 0, else ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    v = float(value)
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
+    return check_number(value, name, low=0.0, low_open=True)
 
 
 def sigmoid_relaxation(
