@@ -1,1 +1,2 @@
-"""Optional integrations with other frameworks (imported on demand, never by ``load_all``)."""
+"""Optional integrations with other frameworks (imported on demand: nothing in losskit imports
+them)."""
