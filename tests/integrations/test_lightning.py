@@ -48,7 +48,7 @@ def test_plain_loss_equals_hand_written_sgd_steps():
 @pytest.mark.parametrize(
     "method, kwargs",
     [
-        ("slf", {"losses": "ce,mse,mae", "k": 3}),
+        ("slf", {"losses": "ce,prob_mse,prob_mae", "k": 3}),
         ("uniloss", {"metric": "accuracy"}),
         ("mils", {"aux": "multi_margin", "participation": 1.0, "observation_size": 32}),
     ],
@@ -71,7 +71,7 @@ def test_every_method_trains_under_lightning(method, kwargs):
 
 
 def test_fast_dev_run_runs_two_steps_per_method():
-    for method, kwargs in [("slf", {"losses": "ce,mae"}), ("mils", {"participation": 1.0,
+    for method, kwargs in [("slf", {"losses": "ce,prob_mae"}), ("mils", {"participation": 1.0,
                                                                     "observation_size": 16})]:
         data = make_blobs()
         module = LossKitModule(TinyNet(), method, data.train, method_kwargs=kwargs, lr=0.05)
@@ -94,7 +94,7 @@ def _fit(module, epochs, tmp_path=None, ckpt_path=None, **kw):
 
 RESUME_CASES = [
     ("mils", {"aux": "multi_margin,center", "participation": 0.5, "observation_size": 32}),
-    ("slf", {"losses": "ce,mse,mae", "k": 2}),
+    ("slf", {"losses": "ce,prob_mse,prob_mae", "k": 2}),
     ("uniloss", {"metric": "accuracy"}),
 ]
 
@@ -172,7 +172,7 @@ def test_16_mixed_scales_the_methods_updates_with_lightnings_scaler():
     assert float(trainer.callback_metrics["mils_attempts"]) == 6
 
 
-@pytest.mark.parametrize("method, kwargs", [("loss", {"loss": "ce"}), ("slf", {"losses": "ce,mse"}),
+@pytest.mark.parametrize("method, kwargs", [("loss", {"loss": "ce"}), ("slf", {"losses": "ce,prob_mse"}),
                                             ("uniloss", {"metric": "accuracy"})])
 def test_a_plain_sequential_trains(method, kwargs):
     from torch import nn

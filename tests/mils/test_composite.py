@@ -17,14 +17,14 @@ from tests.mils.util import DropNet, assert_same, full_state
 
 def test_composite_names_build_slf_and_uniloss() -> None:
     ctx = {"num_classes": 3, "feature_dim": 16}
-    (n1, uni), (n2, slf) = resolve_auxiliaries("uniloss:accuracy, slf:ce+mae+hinge", ctx)
-    assert (n1, n2) == ("uniloss:accuracy", "slf:ce+mae+hinge")
+    (n1, uni), (n2, slf) = resolve_auxiliaries("uniloss:accuracy, slf:ce+prob_mae+hinge", ctx)
+    assert (n1, n2) == ("uniloss:accuracy", "slf:ce+prob_mae+hinge")
     assert isinstance(uni, UniLoss) and uni.metric_name == "accuracy"
-    assert isinstance(slf, StochasticLoss) and slf.loss_names == ["ce", "mae", "hinge"]
+    assert isinstance(slf, StochasticLoss) and slf.loss_names == ["ce", "prob_mae", "hinge"]
     with pytest.raises(ValueError, match="auxiliaries: unknown loss 'nope:x'"):
         resolve_auxiliaries("nope:x", ctx)
     with pytest.raises(ValueError, match="auxiliaries.*num_classes"):
-        resolve_auxiliaries("slf:ce+mae", {})
+        resolve_auxiliaries("slf:ce+prob_mae", {})
 
 
 def _forced(monkeypatch, mils: MILS, outcomes: list[tuple[int, int]]) -> None:
@@ -35,7 +35,7 @@ def _forced(monkeypatch, mils: MILS, outcomes: list[tuple[int, int]]) -> None:
 def test_slf_auxiliary_is_trained_when_kept_and_rolled_back_bitwise(monkeypatch) -> None:
     torch.manual_seed(0)
     model = DropNet()
-    slf = StochasticLoss("ce,mae,hinge", num_outputs=3, generator=5)
+    slf = StochasticLoss("ce,prob_mae,hinge", num_outputs=3, generator=5)
     opt = torch.optim.SGD([*model.parameters(), *slf.parameters()], lr=0.1, momentum=0.9)
     x, y = _data()
     mils = MILS(model, opt, "ce", {"slf": slf}, 1.0, (x[:16], y[:16]))
@@ -80,11 +80,11 @@ def test_uniloss_auxiliary_generator_is_rolled_back(monkeypatch) -> None:
 
 def test_cli_spellings_train_through_the_method() -> None:
     torch.manual_seed(0)
-    method = MILSMethod(aux="slf:ce+mae,uniloss:accuracy", participation=0.5,
+    method = MILSMethod(aux="slf:ce+prob_mae,uniloss:accuracy", participation=0.5,
                         observation_size=16)
     cfg = TrainConfig(method="mils", epochs=1, batch_size=16, lr=0.05, progress=False)
     res = fit(cfg, data=make_blobs(), model=TinyNet(), method=method)
-    slf = dict(method.auxiliaries)["slf:ce+mae"]
+    slf = dict(method.auxiliaries)["slf:ce+prob_mae"]
     in_opt = {id(p) for g in method.mils.optimizer.param_groups for p in g["params"]}
     assert {id(p) for p in slf.parameters()} <= in_opt
-    assert set(res.history[0]["mils_aux_attempts"]) == {"slf:ce+mae", "uniloss:accuracy"}
+    assert set(res.history[0]["mils_aux_attempts"]) == {"slf:ce+prob_mae", "uniloss:accuracy"}

@@ -13,7 +13,7 @@ from tests.conftest import TinyNet, make_blobs
 
 CASES = {
     "loss": {"loss": "ce"},
-    "slf": {"losses": "ce,mse,mae,hinge,cosine", "k": 3},
+    "slf": {"losses": "ce,prob_mse,prob_mae,hinge,cosine", "k": 3},
     "uniloss": {"metric": "accuracy"},
     "mils": {"aux": "focal", "participation": 0.5, "observation_size": 32},
 }

@@ -31,7 +31,7 @@ def _state(model: nn.Module) -> list[torch.Tensor]:
     "method,kwargs",
     [
         ("loss", {"loss": "ce"}),
-        ("slf", {"losses": "ce,mse,mae", "k": 3}),
+        ("slf", {"losses": "ce,prob_mse,prob_mae", "k": 3}),
         ("uniloss", {"metric": "accuracy"}),
         ("mils", {"aux": "multi_margin", "participation": 0.5, "observation_size": 32}),
     ],
