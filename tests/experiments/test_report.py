@@ -81,8 +81,11 @@ def test_report_tables_sections_and_plots(results, tmp_path):
         assert (figs / name).read_bytes()[:8] == PNG_MAGIC, name
         assert f"(figures/{name})" in md
     assert not (figs / "single_sweep.png").exists()  # no sweep declared
-    # regenerating gives the same report
+    # regenerating gives the same report, and drops figures an earlier report left behind
+    stale = figs / "old-suite_curves.png"
+    stale.write_bytes(PNG_MAGIC)
     assert build_report(path, out).read_text() == md
+    assert not stale.exists() and (figs / "toy_curves.png").exists()
 
 
 def test_report_uses_given_specs_and_shows_missing(results, tmp_path):

@@ -172,7 +172,8 @@ def test_16_mixed_scales_the_methods_updates_with_lightnings_scaler():
     assert float(trainer.callback_metrics["mils_attempts"]) == 6
 
 
-@pytest.mark.parametrize("method, kwargs", [("loss", {"loss": "ce"}), ("slf", {"losses": "ce,prob_mse"}),
+@pytest.mark.parametrize("method, kwargs", [("loss", {"loss": "ce"}),
+                                            ("slf", {"losses": "ce,prob_mse"}),
                                             ("uniloss", {"metric": "accuracy"})])
 def test_a_plain_sequential_trains(method, kwargs):
     from torch import nn

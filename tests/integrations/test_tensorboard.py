@@ -58,8 +58,8 @@ def test_tensorboard_shows_slf_shares_per_loss_and_the_cli_flag(tmp_path, capsys
 
     out = tmp_path / "run"
     assert main(["train", "--data", "digits", "--model", "mlp", "--method", "slf",
-                 "--slf-losses", "ce,prob_mse", "--epochs", "1", "--threads", "1", "--out", str(out),
-                 "--tensorboard"]) == 0
+                 "--slf-losses", "ce,prob_mse", "--epochs", "1", "--threads", "1",
+                 "--out", str(out), "--tensorboard"]) == 0
     acc = _events(out / "tensorboard")
     tags = set(acc.Tags()["scalars"])
     assert {"slf/select_freq/ce", "slf/select_freq/prob_mse", "test/acc", "train/loss"} <= tags

@@ -785,8 +785,19 @@ def build_report(
     if versions:
         lines += ["## Environment", ""] + [f"- {v}" for v in versions] + [""]
     report = out / "report.md"
-    atomic_write(report, "\n".join(lines).encode())
+    text = "\n".join(lines)
+    atomic_write(report, text.encode())
+    if fig_dir.is_dir():
+        _remove_stale_figures(fig_dir, rel, text)
     return report
+
+
+def _remove_stale_figures(fig_dir: Path, rel: str, report_text: str) -> None:
+    """Delete the ``*.png`` in ``fig_dir`` that the new report does not link (left by an earlier
+    report of other experiments), so the folder holds exactly this report's figures."""
+    for png in fig_dir.glob("*.png"):
+        if f"({rel}/{png.name})" not in report_text:
+            png.unlink()
 
 
 def _readme_table_from(
