@@ -18,6 +18,7 @@ from typing import Any
 
 from losskit._validation import split_list
 from losskit.experiments.spec import (
+    REPORT_SEEDS,
     Experiment,
     Tuning,
     Variant,
@@ -26,7 +27,7 @@ from losskit.experiments.spec import (
     sweep_variants,
 )
 
-SEEDS = [0, 1, 2, 3, 4]
+SEEDS = REPORT_SEEDS
 TRAIN_SIZE = 10_000
 SLF_LOSSES = "ce,prob_mse,prob_mae,hinge,cosine"  # (prob_*: softmax vs one-hot)
 

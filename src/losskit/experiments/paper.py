@@ -46,6 +46,7 @@ from __future__ import annotations
 from typing import Any
 
 from losskit.experiments.spec import (
+    REPORT_SEEDS,
     Experiment,
     Tuning,
     Variant,
@@ -54,7 +55,7 @@ from losskit.experiments.spec import (
     sweep_variants,
 )
 
-SEEDS = [0, 1, 2, 3, 4]
+SEEDS = REPORT_SEEDS
 #: SGD + momentum learning rates tried per method (on validation, tuning seed 100).
 LR_GRID = Tuning((0.01, 0.03, 0.1), seed=100)
 MLP_EPOCHS = 20

@@ -35,6 +35,8 @@ from losskit.train.config import NON_SEMANTIC_FIELDS, TrainConfig
 # different thread count or progress setting on restart does not re-run finished work.
 
 SELECTIONS = ("final", "best_val")
+#: The seeds every registered suite reports (at least 5 per variant).
+REPORT_SEEDS = [0, 1, 2, 3, 4]
 
 _FIELDS = frozenset(TrainConfig.__dataclass_fields__)
 _DICT_FIELDS = frozenset(
