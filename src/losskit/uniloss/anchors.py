@@ -33,12 +33,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from losskit.uniloss._random import (
-    generator_for,
+from losskit._random import (
     generator_key,
     opaque_when_compiling,
+    rand,
     randint,
-    uniform,
 )
 
 TRUTH, GOOD, BAD, NEARBY = 0, 1, 2, 3
@@ -271,14 +270,14 @@ def _pick_positions(
         elif m == 1:
             picks = randint(key, length, (count, 1), device)
         else:
-            picks = uniform(key, (count, length), device).topk(m, dim=1, sorted=False).indices
+            picks = rand(key, (count, length), device).topk(m, dim=1, sorted=False).indices
     elif bits == 1:
         ranks = candidates.cumsum(0)
-        r = uniform(key, (count, 1), device, torch.float64)
+        r = rand(key, (count, 1), device, torch.float64)
         k = (r * ranks[-1:]).floor_().long()  # the k-th candidate (0-based); none: position L
         picks = torch.searchsorted(ranks, k + 1)
     else:
-        keys = uniform(key, (count, length), device).masked_fill_(~candidates, -1.0)
+        keys = rand(key, (count, length), device).masked_fill_(~candidates, -1.0)
         top = keys.topk(min(bits, length), dim=1, sorted=False)
         picks = top.indices.masked_fill_(top.values < 0, length)
     if picks.shape[1] < bits:
@@ -377,7 +376,7 @@ def _draw_fake(
 
 
 draw = opaque_when_compiling("uniloss_anchors", _draw_fake, _draw)
-""":func:`_draw`, an opaque op while ``torch.compile`` traces (see :mod:`._random`)."""
+""":func:`_draw`, an opaque op while ``torch.compile`` traces (see :mod:`losskit._random`)."""
 
 
 def check_anchor_options(
@@ -416,7 +415,7 @@ def sample_anchors(
     ``valid`` (same shape, bool) marks the binaries that may be flipped / randomised (for
     ``unit="score"`` it must be constant along ``P``: a column mask). Returns
     ``1 + num_good + num_bad + num_nearby`` anchors (``include_truth`` adds the 1).
-    ``generator``: a ``torch.Generator``, a key of :func:`~._random.generator_key` or ``None``
+    ``generator``: a ``torch.Generator``, a key of :func:`losskit._random.generator_key` or ``None``
     (torch's default generator).
     """
     check_anchor_options(num_good, num_bad, num_nearby, flip_bits, nearby, unit, include_truth)
@@ -455,7 +454,6 @@ __all__ = [
     "NEARBY_MODES",
     "UNITS",
     "draw",
-    "generator_for",
     "random_bits",
     "sample_anchors",
 ]

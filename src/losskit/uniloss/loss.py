@@ -42,9 +42,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from losskit._random import generator_key
 from losskit._validation import check_int, check_values
 from losskit.distributed import gather_batch
-from losskit.uniloss._random import generator_key
 from losskit.uniloss.anchors import (
     NEARBY_MODES,
     UNITS,

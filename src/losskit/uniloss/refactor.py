@@ -34,9 +34,9 @@ from typing import Any
 
 import torch
 
+from losskit._random import generator_key, uniform
 from losskit._validation import check_finite_float, check_logits_and_labels, check_values
 from losskit.metrics import binary_scores
-from losskit.uniloss._random import generator_key, traced_uniform
 
 
 def binarize(c: torch.Tensor) -> torch.Tensor:
@@ -348,7 +348,7 @@ def subsample(
       strongest competitor is always kept.
     * a ``float`` in ``(0, 1]``: per group a uniformly random ``ceil(fraction · Q)`` columns
       (valid ones first), drawn from ``generator`` (or the generator key of
-      :func:`losskit.uniloss._random.generator_key`).
+      :func:`losskit._random.generator_key`).
 
     Returns ``comps`` unchanged when nothing would be dropped.
     """
@@ -369,7 +369,7 @@ def subsample(
         if keep >= q:
             return comps
         rng = generator if isinstance(generator, int) else generator_key(generator)
-        key = traced_uniform(comps.neg, rng, (g, q))
+        key = uniform(rng, (g, q), comps.neg, torch.float32)
         if comps.valid is not None:
             key = key.masked_fill(~comps.valid, -1.0)
     idx = key.topk(keep, dim=1, sorted=False).indices
