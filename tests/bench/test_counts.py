@@ -54,3 +54,13 @@ def test_markdown_table_shows_counts_with_the_ops_goal():
     assert "| 250 (2.50× ✗) | 2 / 0 |" in table[3]
     assert "| 0.20 ✓ |" in table[4] and "≤ 0.25 ms" in table[4]
     assert table[5].endswith("| — | — |")
+
+
+def test_saved_table_states_how_it_was_measured(tmp_path):
+    from losskit.bench import run_bench
+
+    assert run_bench("slf", steps=20, threads=1, out=str(tmp_path), models=("mlp",)) == 0
+    text = (tmp_path / "bench-slf.md").read_text()
+    assert text.startswith("`losskit bench slf --threads 1 --steps 20 --models mlp`")
+    rows = [line for line in text.splitlines() if line.startswith("| SLF K=3")]
+    assert len(rows) == 1 and "mlp" in rows[0]

@@ -71,12 +71,15 @@ def run_bench(
     if what in ("scaling", "all"):
         rows += bench_scaling(blocks=steps)
     table = markdown_table(rows)
-    print(f"torch {torch.__version__}, {threads} threads, median of {steps} blocks after warm-up\n")
+    header = (f"`losskit bench {what} --threads {threads} --steps {steps} --models "
+              f"{','.join(models)}`: torch {torch.__version__}, {threads} threads, median of "
+              f"{steps} blocks after warm-up")
+    print(header + "\n")
     print(table)
     if out:
         out_dir = Path(out)
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"bench-{what}.md").write_text(table + "\n")
+        (out_dir / f"bench-{what}.md").write_text(header + "\n\n" + table + "\n")
         try:
             _plot(rows, out_dir / f"bench-{what}.png")
         except ImportError:
