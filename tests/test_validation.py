@@ -30,3 +30,26 @@ def test_metadata_checks_stay_on():
 def test_set_validate_args_rejects_non_bool():
     with pytest.raises(ValueError, match="enabled must be a bool"):
         losskit.set_validate_args("no")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_finite_flag_equals_isfinite_all(dtype):
+    """The one-reduction finiteness test agrees with ``isfinite(x).all()``: the largest finite
+    values of each dtype (whose own-dtype sum would overflow) are finite, and every kind of
+    non-finite entry is seen, also +Inf next to −Inf (whose sum is NaN)."""
+    from losskit._validation import finite_flag
+
+    big = torch.finfo(dtype).max
+    cases = [torch.full((4096, 3), big, dtype=dtype), torch.full((7,), -big, dtype=dtype),
+             torch.randn(5, 4).to(dtype), torch.zeros(0, dtype=dtype)]
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        x = torch.randn(64, 10).to(dtype)
+        x[17, 3] = bad
+        cases.append(x)
+    pair = torch.zeros(8, dtype=dtype)
+    pair[2], pair[5] = float("inf"), float("-inf")
+    cases.append(pair)
+    for x in cases:
+        flag = finite_flag(x)
+        assert flag.dtype == torch.bool and flag.dim() == 0
+        assert bool(flag) == bool(torch.isfinite(x).all()), x

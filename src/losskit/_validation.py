@@ -232,11 +232,19 @@ def _check_float_tensor(x: object, name: str) -> None:
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
 
 
-def _finite(x: torch.Tensor) -> torch.Tensor:
-    """Device-side ``all(isfinite(x))`` (no host sync until a caller reads it): ``x - x`` is
-    exactly 0 for finite ``x`` and NaN for ±Inf/NaN (3 ops where ``isfinite`` takes 5)."""
+def finite_flag(x: torch.Tensor) -> torch.Tensor:
+    """Device-side ``all(isfinite(x))`` as a 0-d bool tensor (no host sync until a caller reads
+    it), in one pass over ``x``: the float64 sum of finite float32/16 values cannot overflow
+    (at most ``2^128`` per element), and any ±Inf/NaN makes it ±Inf/NaN; ``s - s`` is then
+    exactly 0 or NaN. float64 inputs (whose sum could overflow) and devices without float64
+    take the elementwise form ``(x - x).eq(0).all()``. Several times faster than
+    ``isfinite(x).all()`` on large inputs on the CPU (one reduction instead of three
+    full-size passes)."""
     with torch.no_grad():
-        return (x - x).eq(0).all()
+        if x.dtype == torch.float64 or x.device.type == "mps":
+            return (x - x).eq(0).all()
+        s = x.sum(dtype=torch.float64)
+        return (s - s).eq(0)
 
 
 def _all_true(conditions: list[torch.Tensor]) -> bool:
@@ -251,7 +259,7 @@ def _all_true(conditions: list[torch.Tensor]) -> bool:
 
 def check_finite_float(x: torch.Tensor, name: str, validate_args: bool | None = None) -> None:
     _check_float_tensor(x, name)
-    if x.numel() and check_values(validate_args) and not bool(_finite(x)):
+    if x.numel() and check_values(validate_args) and not bool(finite_flag(x)):
         raise ValueError(f"{name} contains NaN or Inf")
 
 
@@ -272,8 +280,8 @@ def check_logits_and_labels(
     _check_label_shapes(input, target, spatial, name)
     if check_values(validate_args):
         labels_ok = _labels_in_range(target, input.shape[1], ignore_index)
-        if not _all_true([_finite(input), labels_ok]):
-            if not bool(_finite(input)):
+        if not _all_true([finite_flag(input), labels_ok]):
+            if not bool(finite_flag(input)):
                 raise ValueError(f"{name} contains NaN or Inf")
             _raise_label_range(target, input.shape[1], ignore_index)
 
@@ -388,7 +396,7 @@ def check_class_target(
         _check_label_shapes(input, target, spatial=True)
     if not check_values(validate_args):
         return soft
-    checks = [_finite(input)]
+    checks = [finite_flag(input)]
     if weight is not None:
         checks.append((torch.isfinite(weight) & (weight >= 0)).all())
     if soft:
@@ -397,7 +405,7 @@ def check_class_target(
         checks.append(_labels_in_range(target, input.shape[1], ignore_index))
     if _all_true(checks):
         return soft
-    if not bool(_finite(input)):
+    if not bool(finite_flag(input)):
         raise ValueError("input contains NaN or Inf")
     if weight is not None and not bool(checks[1]):
         raise ValueError("weight values must be finite and >= 0")

@@ -54,7 +54,7 @@ import torch.nn.functional as F
 
 from losskit._validation import (
     _all_true,
-    _finite,
+    finite_flag,
     check_class_target,
     check_finite_float,
     check_labels,
@@ -628,8 +628,8 @@ def _regression(
         else:
             raise ValueError(f"target must have the shape of input {tuple(input.shape)} for the "
                              f"regression loss {name!r}, got {tuple(target.shape)}")
-    if check_values(validate_args) and not _all_true([_finite(input), _finite(target)]):
-        raise ValueError(f"{'input' if not bool(_finite(input)) else 'target'} contains NaN "
+    if check_values(validate_args) and not _all_true([finite_flag(input), finite_flag(target)]):
+        raise ValueError(f"{'input' if not bool(finite_flag(input)) else 'target'} contains NaN "
                          "or Inf")
     return input, target.to(dtype=input.dtype, device=input.device)
 

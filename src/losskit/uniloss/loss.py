@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from losskit._random import generator_key
-from losskit._validation import check_int, check_values
+from losskit._validation import check_int, check_values, finite_flag
 from losskit.distributed import gather_batch
 from losskit.uniloss.anchors import (
     NEARBY_MODES,
@@ -408,7 +408,7 @@ class UniLoss(nn.Module):
         if not check_values(self.validate_args):
             # unchecked scores: a NaN/Inf makes the loss and its gradients non-finite (÷ False),
             # as torch's losses do, so that an AMP GradScaler skips the step
-            loss = loss / torch.isfinite(input).all()
+            loss = loss / finite_flag(input)
         return loss
 
     def extra_repr(self) -> str:
