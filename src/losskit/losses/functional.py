@@ -54,7 +54,6 @@ import torch.nn.functional as F
 
 from losskit._validation import (
     _all_true,
-    finite_flag,
     check_class_target,
     check_finite_float,
     check_labels,
@@ -64,6 +63,7 @@ from losskit._validation import (
     check_values,
     checks,
     choice,
+    finite_flag,
     number,
     reduce,
 )
