@@ -196,7 +196,10 @@ class Anchors:
             counts = counts.scatter_add_(1, self.good_pos // row_of, lost)
             blocks.append(counts[:, :rows] if pad else counts)
         if d and dense is not None:
-            blocks.append(q - _as_float(dense, dtype).reshape(d, rows, q).sum(-1))
+            # ones per row as a matrix-vector product: exact (integer sums of 0/1), and about
+            # twice as fast on the CPU as a sum over a short last dimension
+            ones = _as_float(dense, dtype).reshape(d * rows, q) @ dense.new_ones(q, dtype=dtype)
+            blocks.append(q - ones.reshape(d, rows))
         if n and self.nearby_pos is not None and self.nearby_val is not None:
             if base_counts is None or self.base is None:
                 raise ValueError("nearby anchors need the counts of their base configuration")
@@ -243,7 +246,7 @@ def random_bits(
         else:
             table = torch.tensor(rows, dtype=dtype)
         table = _UNPACK[(device, dtype)] = table.to(device)
-    bits = table.index_select(0, words.reshape(-1).long())
+    bits = table.index_select(0, words.reshape(-1).int())  # int32 indices: ~2× faster on CPU
     if dtype == torch.bool:
         bits = bits.view(torch.bool)
     bits = bits.reshape(count, words.shape[1] * 8)
