@@ -45,7 +45,9 @@ lint: setup
 bench: setup
 	$(BIN)/losskit bench all --threads $(THREADS) --out results/bench
 
-# E=paper (default; MNIST, the papers' protocols, ~4 h on 2 cores), E=quick, E=smoke
+# E=paper (default; MNIST, the papers' protocols, ~4 h on 2 cores), E=paper-full (+ the trimmed
+# ablations, ~45 min more; what the README table shows: make reproduce report E=paper-full),
+# E=quick, E=smoke
 reproduce: setup data
 	$(BIN)/losskit reproduce $(E) --jobs 2
 
