@@ -13,20 +13,18 @@ for MNIST).
 
 from __future__ import annotations
 
-import json
 import sys
 
+from losskit.experiments.results import read_results
 from losskit.train import TrainConfig, fit
 from losskit.train.evaluation import predict_logits
 
 
 def find_record(path: str, experiment: str, variant: str, seed: int) -> dict:
-    with open(path) as f:
-        for line in f:
-            record = json.loads(line)
-            if (record["experiment"], record["variant"], record["seed"]) == (
-                    experiment, variant, seed) and record.get("role") != "tune":
-                return record
+    for record in read_results(path):
+        if (record["experiment"], record["variant"], record["seed"]) == (
+                experiment, variant, seed) and record.get("role") != "tune":
+            return record
     raise SystemExit(f"no run {experiment!r} / {variant!r} / seed {seed} in {path}")
 
 
@@ -43,12 +41,13 @@ def main(argv: list[str]) -> None:
     predicted = predict_logits(run.model, x).argmax(1)
     print(f"{experiment} / {variant} / seed {seed}: final-epoch test_acc "
           f"{run.history[-1]['test_acc']:.4f} (recorded: {record['history'][-1]['test_acc']:.4f})")
+    num_classes = int(y.max()) + 1
     print("class  recall  predicted")
-    for c in range(int(y.max()) + 1):
+    for c in range(num_classes):
         recall = (predicted[y == c] == c).float().mean()
         print(f"{c:5d}  {float(recall):6.3f}  {int((predicted == c).sum()):9d}")
-    print("classes never predicted:", [c for c in range(int(y.max()) + 1)
-                                       if not bool((predicted == c).any())])
+    print("classes never predicted:",
+          [c for c in range(num_classes) if not bool((predicted == c).any())])
 
 
 if __name__ == "__main__":

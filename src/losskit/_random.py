@@ -84,12 +84,19 @@ def _on(out: torch.Tensor, device: torch.device) -> torch.Tensor:
     return out if out.device == device else out.to(device)
 
 
+def _generator_and_device(
+    key: int, device: torch.device
+) -> tuple[torch.Generator | None, torch.device]:
+    """Generator ``key`` for ``device`` and the device to draw on (the generator's own)."""
+    generator = generator_for(key, device)
+    return generator, generator.device if generator is not None else device
+
+
 def rand(
     key: int, size: tuple[int, ...], device: torch.device, dtype: torch.dtype = torch.float32
 ) -> torch.Tensor:
     """``torch.rand(size)`` from generator ``key``, drawn on its device, on ``device``."""
-    generator = generator_for(key, device)
-    gen_device = generator.device if generator is not None else device
+    generator, gen_device = _generator_and_device(key, device)
     return _on(torch.rand(size, generator=generator, device=gen_device, dtype=dtype), device)
 
 
@@ -101,8 +108,7 @@ def randint(
     dtype: torch.dtype = torch.int64,
 ) -> torch.Tensor:
     """``torch.randint(high, size)`` from generator ``key``, drawn on its device, on ``device``."""
-    generator = generator_for(key, device)
-    gen_device = generator.device if generator is not None else device
+    generator, gen_device = _generator_and_device(key, device)
     out = torch.randint(high, size, generator=generator, device=gen_device, dtype=dtype)
     return _on(out, device)
 

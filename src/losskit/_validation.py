@@ -279,9 +279,10 @@ def check_logits_and_labels(
     _check_float_tensor(input, name)
     _check_label_shapes(input, target, spatial, name)
     if check_values(validate_args):
+        finite = finite_flag(input)
         labels_ok = _labels_in_range(target, input.shape[1], ignore_index)
-        if not _all_true([finite_flag(input), labels_ok]):
-            if not bool(finite_flag(input)):
+        if not _all_true([finite, labels_ok]):
+            if not bool(finite):
                 raise ValueError(f"{name} contains NaN or Inf")
             _raise_label_range(target, input.shape[1], ignore_index)
 
@@ -405,7 +406,7 @@ def check_class_target(
         checks.append(_labels_in_range(target, input.shape[1], ignore_index))
     if _all_true(checks):
         return soft
-    if not bool(finite_flag(input)):
+    if not bool(checks[0]):  # finite_flag(input)
         raise ValueError("input contains NaN or Inf")
     if weight is not None and not bool(checks[1]):
         raise ValueError("weight values must be finite and >= 0")

@@ -628,9 +628,10 @@ def _regression(
         else:
             raise ValueError(f"target must have the shape of input {tuple(input.shape)} for the "
                              f"regression loss {name!r}, got {tuple(target.shape)}")
-    if check_values(validate_args) and not _all_true([finite_flag(input), finite_flag(target)]):
-        raise ValueError(f"{'input' if not bool(finite_flag(input)) else 'target'} contains NaN "
-                         "or Inf")
+    if check_values(validate_args):
+        input_ok = finite_flag(input)
+        if not _all_true([input_ok, finite_flag(target)]):
+            raise ValueError(f"{'input' if not bool(input_ok) else 'target'} contains NaN or Inf")
     return input, target.to(dtype=input.dtype, device=input.device)
 
 
