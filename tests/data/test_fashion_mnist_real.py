@@ -48,3 +48,12 @@ def test_binary_is_exactly_one_to_nine():
     assert torch.bincount(d.val.tensors[1]).tolist() == [5400, 600]
     assert torch.bincount(d.test.tensors[1]).tolist() == [9000, 1000]
     assert d.meta["task"] == "binary" and d.num_classes == 2
+
+
+def test_binary_one_to_nineteen_thins_positives():
+    d = data.load("fashion-mnist-binary", positive_class=9, neg_per_pos=19, val_fraction=0.1)
+    for part, (neg, pos) in {"train": (48602, 2558), "val": (5396, 284),
+                             "test": (8987, 473)}.items():
+        assert torch.bincount(getattr(d, part).tensors[1]).tolist() == [neg, pos]
+        assert neg == 19 * pos
+        assert d.meta["counts"][part] == {"positives": pos, "negatives": neg, "ratio": 19.0}

@@ -117,8 +117,25 @@ def test_binary_is_zero_vs_rest_with_the_same_validation_images(tmp_path, tiny_o
         assert torch.equal(xd, xb) and torch.equal(yb, (yd == 0).long())
     three = data.load("mnist-binary", root=str(tmp_path), positive_class=3)
     assert int(three.train.tensors[1].sum()) == 3
+    assert three.meta["counts"]["train"] == {"positives": 3, "negatives": 27, "ratio": 9.0}
     with pytest.raises(ValueError, match="positive_class"):
         data.load("mnist-binary", root=str(tmp_path), positive_class=10)
+
+
+def test_binary_with_neg_per_pos_is_exact(tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist, "TRAIN_COUNTS", (20,) * 10)
+    monkeypatch.setattr(mnist, "TEST_COUNTS", (5,) * 10)
+    write_mnist_folder(tmp_path, n_train=200, n_test=50)
+    b = data.load("mnist-binary", root=str(tmp_path), neg_per_pos=19, val_fraction=0.25)
+    # train pool 20 : 180 -> 9 : 171; val round(0.25 * 9) = 2 : 38; test 5 : 45 -> 2 : 38
+    assert b.meta["counts"] == {
+        "train": {"positives": 7, "negatives": 133, "ratio": 19.0},
+        "val": {"positives": 2, "negatives": 38, "ratio": 19.0},
+        "test": {"positives": 2, "negatives": 38, "ratio": 19.0},
+    }
+    assert torch.bincount(b.test.tensors[1]).tolist() == [38, 2]
+    with pytest.raises(ValueError, match="neg_per_pos"):
+        data.load("mnist-binary", root=str(tmp_path), neg_per_pos=50)
 
 
 def test_retention_thins_train_only(tmp_path, monkeypatch):

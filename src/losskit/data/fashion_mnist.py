@@ -1,8 +1,8 @@
 """Fashion-MNIST (Xiao et al. 2017) from the installed IDX files, plus its paper variants.
 
 * ``fashion-mnist``: 10 classes; ``retention < 1`` gives the SLF imbalanced train subset.
-* ``fashion-mnist-binary``: class ``positive_class`` vs the rest at 1:``neg_per_pos`` (UniLoss
-  §5.3 uses 1:9 for average precision).
+* ``fashion-mnist-binary``: class ``positive_class`` vs the rest at exactly 1:``neg_per_pos``
+  (UniLoss §5.3 uses 1:9 for average precision).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import torch
 
 from losskit.data import mnist_style
 from losskit.data.base import DATASETS, INSTALL_CHECKS, DataSplits
-from losskit.data.binary import one_vs_rest
-from losskit.data.splits import check_seed, generator, make_splits
+from losskit.data.binary import binary_splits
+from losskit.data.splits import check_seed
 
 ENV_VAR = "LOSSKIT_FASHION_MNIST"
 DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -83,17 +83,15 @@ def load_fashion_mnist_binary(
 ) -> DataSplits:
     """Fashion-MNIST ``positive_class`` (label 1) vs the rest (label 0), UniLoss §5.3.
 
-    Negatives are subsampled (seeded) to ``neg_per_pos`` per positive in train and in test; with
-    the defaults both are exactly 1:9 (6000:54000 and 1000:9000). ``x`` stays (N,1,28,28).
+    Train, validation and test are each exactly 1:``neg_per_pos`` (for an integer
+    ``neg_per_pos``): negatives are subsampled (seeded), and when there are too few of them the
+    positives are thinned instead (:mod:`losskit.data.binary`). The defaults give 6000:54000
+    and 1000:9000; ``positive_class=9, neg_per_pos=19`` gives 2842:53998 and 473:8987. The
+    realised counts are in ``meta["counts"]``. ``x`` stays (N,1,28,28).
     """
     seed = check_seed(seed)
     if isinstance(positive_class, bool) or positive_class not in range(NUM_CLASSES):
         raise ValueError(f"positive_class must be an int in [0, 9], got {positive_class!r}")
-    x_tr, y_tr, x_te, y_te = fashion_mnist_tensors(root)
-    x_tr, y_tr = one_vs_rest(x_tr, y_tr, positive_class, neg_per_pos, generator(seed, "train"))
-    x_te, y_te = one_vs_rest(x_te, y_te, positive_class, neg_per_pos, generator(seed, "test"))
-    return make_splits(
-        "fashion-mnist-binary", x_tr, y_tr, x_te, y_te, 2,
-        seed=seed, val_fraction=val_fraction,
-        meta={"task": "binary", "positive_class": positive_class, "neg_per_pos": neg_per_pos},
-    )
+    return binary_splits("fashion-mnist-binary", fashion_mnist_tensors(root),
+                         positive_class=positive_class, neg_per_pos=neg_per_pos, seed=seed,
+                         val_fraction=val_fraction)

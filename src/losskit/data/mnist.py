@@ -29,6 +29,7 @@ from torch.utils.data import TensorDataset
 
 from losskit.data import mnist_style
 from losskit.data.base import DATASETS, INSTALL_CHECKS, DataSplits
+from losskit.data.binary import binary_counts, binary_splits
 from losskit.data.splits import check_seed
 
 ENV_VAR = "LOSSKIT_MNIST"
@@ -150,18 +151,25 @@ def load_mnist_binary(
     val_fraction: float = 0.0,
     positive_class: int = 0,
     check: bool = True,
+    neg_per_pos: float | None = None,
 ) -> DataSplits:
     """MNIST ``positive_class`` (label 1) vs every other digit (label 0), all images kept.
 
     The UniLoss paper's AP task: "predicting zeros or non-zeros … positive-negative ratio of
     1:9", which is MNIST's own ratio (no subsampling). The validation split is taken
     stratified on the ten digits, so it is the same 6,000 images as ``mnist`` at the same
-    ``seed``/``val_fraction``.
+    ``seed``/``val_fraction``. ``neg_per_pos=r`` instead subsamples every split to exactly
+    1:``r`` like ``fashion-mnist-binary`` (:func:`losskit.data.binary.binary_splits`). The
+    realised counts are in ``meta["counts"]``.
     """
     if isinstance(positive_class, bool) or positive_class not in range(NUM_CLASSES):
         raise ValueError(f"positive_class must be an int in [0, 9], got {positive_class!r}")
+    if neg_per_pos is not None:
+        return binary_splits("mnist-binary", mnist_tensors(root, check),
+                             positive_class=positive_class, neg_per_pos=neg_per_pos,
+                             seed=check_seed(seed), val_fraction=val_fraction)
     digits = load_mnist(root, seed=seed, val_fraction=val_fraction, check=check)
-    return DataSplits(
+    splits = DataSplits(
         name="mnist-binary",
         train=_relabel(digits.train, positive_class),
         val=None if digits.val is None else _relabel(digits.val, positive_class),
@@ -170,3 +178,5 @@ def load_mnist_binary(
         input_shape=digits.input_shape,
         meta={"task": "binary", "positive_class": positive_class},
     )
+    splits.meta["counts"] = binary_counts(splits)  # type: ignore[index]
+    return splits

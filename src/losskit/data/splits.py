@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -47,26 +48,40 @@ def generator(seed: int, stream: str = "") -> torch.Generator:
 
 
 def stratified_split(
-    y: torch.Tensor, fraction: float, gen: torch.Generator
+    y: torch.Tensor,
+    fraction: float,
+    gen: torch.Generator,
+    counts: Sequence[int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Split indices ``0..len(y)-1`` into (kept, held) with ``fraction`` of each class held out.
 
     ``round(fraction * len(y))`` indices are held in total, shared among classes by largest
     remainder, so class ``c`` with ``n_c`` samples gives ``floor`` or ``ceil(fraction * n_c)``
-    random members. Both index tensors are sorted (original order preserved) and disjoint.
+    random members. ``counts`` (one per class present, in increasing class order) replaces that
+    quota with explicit held-out counts (``fraction`` is then unused), e.g. to keep a binary
+    set's positive:negative ratio exact in both parts. Both index tensors are sorted (original
+    order preserved) and disjoint.
     """
-    fraction = check_fraction(fraction, "fraction")
     if y.dim() != 1:
         raise ValueError(f"y must be 1-D class indices, got shape {tuple(y.shape)}")
     classes, sizes = torch.unique(y, return_counts=True)
-    quota = fraction * sizes.double()
-    counts = torch.floor(quota).long()
-    extra = _round_half_up(fraction * y.numel()) - int(counts.sum())
-    if extra > 0:
-        order = torch.argsort(quota - counts, descending=True, stable=True)
-        counts[order[:extra]] += 1
+    if counts is None:
+        fraction = check_fraction(fraction, "fraction")
+        quota = fraction * sizes.double()
+        held = torch.floor(quota).long()
+        extra = _round_half_up(fraction * y.numel()) - int(held.sum())
+        if extra > 0:
+            order = torch.argsort(quota - held, descending=True, stable=True)
+            held[order[:extra]] += 1
+    else:
+        held = torch.tensor([int(c) for c in counts], dtype=torch.long)
+        if held.shape != sizes.shape or bool((held < 0).any() or (held > sizes).any()):
+            raise ValueError(
+                f"counts must give 0..n_c held-out samples for each of the {sizes.numel()} "
+                f"classes (sizes {sizes.tolist()}), got {list(counts)}"
+            )
     mask = torch.zeros(y.numel(), dtype=torch.bool)
-    for c, count in zip(classes.tolist(), counts.tolist()):
+    for c, count in zip(classes.tolist(), held.tolist()):
         if count:
             members = torch.nonzero(y == c).flatten()
             mask[members[torch.randperm(members.numel(), generator=gen)[:count]]] = True
@@ -141,10 +156,12 @@ def make_splits(
     val_fraction: float,
     meta: dict[str, Any],
     stratify: bool = True,
+    val_counts: Sequence[int] | None = None,
 ) -> DataSplits:
     """Assemble a :class:`DataSplits`, taking a seeded validation part off train.
 
-    The validation part is stratified by class (``stratify``) or a plain random subset.
+    The validation part is stratified by class (``stratify``) or a plain random subset;
+    ``val_counts`` fixes how many of each class it holds (:func:`stratified_split`'s ``counts``).
     """
     val_fraction = check_fraction(val_fraction, "val_fraction")
     if "task" not in meta:
@@ -153,7 +170,7 @@ def make_splits(
     if val_fraction > 0:
         gen = generator(seed, "val")
         if stratify:
-            keep, held = stratified_split(y_train, val_fraction, gen)
+            keep, held = stratified_split(y_train, val_fraction, gen, val_counts)
         else:
             keep, held = random_split(y_train.shape[0], val_fraction, gen)
         val = TensorDataset(x_train[held], y_train[held])
