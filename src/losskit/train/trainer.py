@@ -203,7 +203,9 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _unreadable(path: Path, why: str) -> ConfigError:
+def _unreadable(path: Path, why: str | Exception) -> ConfigError:
+    if isinstance(why, Exception):  # torch's whole message, on one line (never cut mid-word)
+        why = " ".join([f"{type(why).__name__}:", *str(why).split()]).rstrip(":")
     return ConfigError(
         f"checkpoint {str(path)!r} cannot be resumed ({why}); delete it or pass --no-resume "
         "(resume=False) to start the run over", "resume",
@@ -216,8 +218,7 @@ def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location=device, weights_only=False)
     except Exception as exc:  # truncated zip, garbage bytes, empty file, …
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise _unreadable(path, f"{type(exc).__name__}: {first}"[:200]) from exc
+        raise _unreadable(path, exc) from exc
     missing = [k for k in _CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
         raise _unreadable(path, f"not a losskit checkpoint: missing {', '.join(missing)}")
@@ -378,8 +379,7 @@ class Trainer:
         try:
             self.load_state_dict(state)
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            raise _unreadable(path, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"[:200]
-                              ) from exc
+            raise _unreadable(path, exc) from exc
         self.resumed_from = self.saved_epochs = len(self.history)
 
     def prepare(self) -> None:
