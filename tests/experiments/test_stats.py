@@ -119,3 +119,81 @@ def test_holm_interval_excludes_zero_exactly_when_rejected():
                                         scale=scipy_stats.sem(pd.differences))
         assert (ci.ci_low, ci.ci_high) == (pytest.approx(lo), pytest.approx(hi))
         assert (stats.verdict(ci) != "no significant difference") == d.reject
+
+
+# ----------------------------------------------------------------------------- rank tests
+def _brute_wilcoxon(d):
+    """Two-sided exact Wilcoxon p by enumerating all 2ⁿ sign patterns (the definition)."""
+    import itertools
+
+    d = [x for x in d if x != 0]
+    a = np.abs(d)
+    ranks = scipy_stats.rankdata(a)  # mid-ranks for ties
+    w = ranks[np.array(d) > 0].sum()
+    mean = ranks.sum() / 2
+    hits = 0
+    for signs in itertools.product([0, 1], repeat=len(d)):
+        if abs(ranks[np.array(signs) == 1].sum() - mean) >= abs(w - mean) - 1e-9:
+            hits += 1
+    return hits / 2 ** len(d)
+
+
+def test_sign_test_against_hand_values():
+    # all of n on one side: 2 / 2ⁿ (the issue's 10 of 10 below CE: p = 0.002)
+    assert stats.sign_test([-1.0] * 10) == pytest.approx(2 / 1024)
+    assert stats.sign_test([0.3] * 5) == pytest.approx(2 / 32)
+    # 4 of 5 above: 2 · (C(5,0) + C(5,1)) / 32 = 12/32
+    assert stats.sign_test([1, 2, 3, 4, -1]) == pytest.approx(12 / 32)
+    # zeros are dropped: 3 of 3 above
+    assert stats.sign_test([0.0, 1.0, 2.0, 0.5, 0.0]) == pytest.approx(2 / 8)
+    assert stats.sign_test([0.0, 0.0]) is None
+    pd = stats.paired_difference([1.0, 2.0, 3.0, 0.5], [2.0, 1.0, 3.0, 1.0])
+    assert (pd.below, pd.above) == (2, 1)
+    assert pd.sign_p == pytest.approx(scipy_stats.binomtest(1, 3).pvalue)
+
+
+def test_wilcoxon_hand_table_and_scipy_exact():
+    # hand table: n of n positive → 2/2ⁿ; n = 5, W⁺ = 14 (rank 1 negative) → 4/32
+    assert stats.wilcoxon_signed_rank([1, 2, 3, 4, 5]) == pytest.approx(2 / 32)
+    assert stats.wilcoxon_signed_rank([-1, 2, 3, 4, 5]) == pytest.approx(4 / 32)
+    assert stats.wilcoxon_signed_rank([0.1 * i for i in range(1, 11)]) == pytest.approx(2 / 1024)
+    rng = np.random.default_rng(0)
+    for n in (5, 6, 8, 12):
+        for _ in range(5):
+            d = rng.normal(0.3, 1.0, n)
+            ref = scipy_stats.wilcoxon(d, method="exact").pvalue
+            assert stats.wilcoxon_signed_rank(d) == pytest.approx(ref, rel=1e-12)
+
+
+def test_wilcoxon_is_exact_with_ties_and_zeros():
+    for d in ([1, 1, 2, -3], [0.5, 0.5, -0.5, 2, 0.0, 2], [-1, -1, -1, -1], [2, -2, 1, 3, 3, 0]):
+        assert stats.wilcoxon_signed_rank(d) == pytest.approx(_brute_wilcoxon(d), rel=1e-12)
+    assert stats.wilcoxon_signed_rank([0.0, 0.0]) is None
+    assert stats.wilcoxon_signed_rank([1.0, -1.0]) == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- robust flags
+def test_robust_outliers_flag_stalled_runs():
+    # the issue's SLF K=3: three runs near 98 %, two stalled near 88–90 %
+    vals = [0.981, 0.980, 0.9805, 0.889, 0.901]
+    assert stats.robust_outliers(vals) == [3, 4]
+    # hand: median 0.9805, MAD = median(|…|) = 0.0005 → SD 0.000741; 3 SD = 0.00222
+    assert stats.robust_outliers([0.98, 0.981, 0.9805, 0.977, 0.9835]) == [3, 4]
+    assert stats.robust_outliers([0.98, 0.981, 0.9805, 0.977, 0.9835], min_sd=0.002) == []
+    assert stats.robust_outliers([0.5, 0.9]) == []  # no robust centre from 2 values
+    assert stats.robust_outliers([1.0, 1.0, 1.0, 0.99]) == [3]  # MAD 0: any other value
+
+
+# ----------------------------------------------------------------------------- bounded intervals
+def test_intervals_never_pass_the_metric_range():
+    # the issue's 95.19 ± 5.14 (past 100 %)
+    s = stats.summarize([0.99, 0.985, 0.99, 0.889, 0.9058])
+    assert s.ci_high > 1.0
+    shown, clipped = stats.clip(s, 0.0, 1.0)
+    assert clipped and shown.ci_high == 1.0 and shown.ci_low == s.ci_low
+    text = stats.format_interval(s, 100, (0.0, 1.0))
+    assert text == f"{100 * s.mean:.2f} [{100 * s.ci_low:.2f}, 100.00]‡"
+    inside = stats.summarize(VALUES)
+    assert stats.format_interval(inside, 1, (0, 100)) == stats.format_ci(inside)
+    assert stats.clip(inside, 0, 100) == (inside, False)
+    assert stats.format_interval(stats.summarize([0.5]), 100, (0, 1)) == "50.00 (n=1)"

@@ -1,9 +1,17 @@
-"""Statistics for experiment reports: means, t-intervals, paired t-tests (``scipy.stats``) and the
-Holm correction across the comparisons of one report.
+"""Statistics for experiment reports: means, t-intervals, paired tests on matched seeds, robust
+outlier flags, and the Holm correction within a family of comparisons.
 
 * :func:`summarize`: mean ± ``t_{(1+c)/2, n−1} · s/√n`` (sample std, ddof = 1).
 * :func:`paired_difference`: the paired t-test of ``scipy.stats.ttest_rel`` on matched seeds, with
-  the interval of the mean difference.
+  the interval of the mean difference, plus two tests that assume no normality: the exact
+  two-sided **sign test** (``scipy.stats.binomtest`` on the non-zero differences) and the exact
+  **Wilcoxon signed-rank test** (:func:`wilcoxon_signed_rank`), and the counts "k of n below /
+  above". With 5 seeds neither exact test can go below ``2/2⁵ = 0.0625``: they tell whether the
+  seeds agree in direction, they cannot make a verdict alone.
+* :func:`robust_outliers`: runs more than 3 robust SDs (``1.4826 · MAD``) from the median — how
+  a group of runs that sometimes stalls (bimodal) is recognised and reported as counts.
+* :func:`clip`: an interval limited to what the metric can take (an accuracy's t-interval must
+  not pass 100 %).
 * :func:`holm`: Holm's step-down procedure (Holm 1979) over ``m`` p-values. The i-th smallest
   p-value is tested at ``α/(m − i + 1)`` until the first failure; every later comparison is not
   rejected. Each comparison's interval is shown at the level it was tested at — ``1 − α/(m − i +
@@ -48,9 +56,9 @@ def _check_confidence(confidence: float) -> None:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
 
 
-def _as_floats(values: Sequence[float], name: str) -> list[float]:
+def _as_floats(values: Sequence[float], name: str, empty: bool = False) -> list[float]:
     out = [float(v) for v in values]
-    if not out:
+    if not out and not empty:
         raise ValueError(f"{name} must hold at least one value")
     if not all(math.isfinite(v) for v in out):
         raise ValueError(f"{name} must be finite, got {out}")
@@ -93,6 +101,26 @@ class PairedDifference:
         """The interval of the mean difference at ``confidence``."""
         return summarize(self.differences, confidence)
 
+    @property
+    def below(self) -> int:
+        """Seeds where ``a < b``."""
+        return sum(d < 0 for d in self.differences)
+
+    @property
+    def above(self) -> int:
+        """Seeds where ``a > b``."""
+        return sum(d > 0 for d in self.differences)
+
+    @property
+    def sign_p(self) -> float | None:
+        """Exact two-sided sign test (:func:`sign_test`)."""
+        return sign_test(self.differences)
+
+    @property
+    def wilcoxon_p(self) -> float | None:
+        """Exact two-sided Wilcoxon signed-rank test (:func:`wilcoxon_signed_rank`)."""
+        return wilcoxon_signed_rank(self.differences)
+
 
 def paired_difference(
     values: Sequence[float], baseline: Sequence[float], confidence: float = 0.95
@@ -114,6 +142,89 @@ def paired_difference(
         return PairedDifference(diff, math.copysign(math.inf, diff.mean), 0.0, d)
     res = _scipy_stats.ttest_rel(a, b)
     return PairedDifference(diff, float(res.statistic), float(res.pvalue), d)
+
+
+def sign_test(differences: Sequence[float]) -> float | None:
+    """Exact two-sided sign test of median 0: ``binomtest(#positive, #non-zero, 1/2)``
+    (``scipy.stats.binomtest``); zero differences are dropped. ``None`` when all are zero or
+    there are none. 10 of 10 on one side: ``2/2¹⁰ ≈ 0.002``."""
+    d = _as_floats(differences, "differences", empty=True)
+    above = sum(x > 0 for x in d)
+    n = above + sum(x < 0 for x in d)
+    if n == 0:
+        return None
+    return float(_scipy_stats.binomtest(above, n, 0.5).pvalue)
+
+
+def wilcoxon_signed_rank(differences: Sequence[float]) -> float | None:
+    """Exact two-sided Wilcoxon signed-rank p-value (Wilcoxon 1945) of median 0.
+
+    Zero differences are dropped (Wilcoxon's rule); tied ``|d|`` get their mean rank. The null
+    distribution of ``W⁺`` (the sum of the ranks of the positive differences) is computed
+    exactly over all ``2ⁿ`` sign patterns by dynamic programming on doubled (integer) ranks, so
+    the p-value is exact with ties too — where ``scipy.stats.wilcoxon`` falls back to a normal
+    approximation; without ties it equals scipy's ``method="exact"``. Two-sided:
+    ``P(|W⁺ − E W⁺| ≥ |w − E W⁺|)``. ``None`` when no difference is non-zero.
+    """
+    d = [x for x in _as_floats(differences, "differences", empty=True) if x != 0.0]
+    n = len(d)
+    if n == 0:
+        return None
+    order = sorted(range(n), key=lambda i: abs(d[i]))
+    ranks2 = [0] * n  # doubled mid-ranks: integers
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and abs(d[order[j + 1]]) == abs(d[order[i]]):
+            j += 1
+        for k in range(i, j + 1):
+            ranks2[order[k]] = i + j + 2  # 2 × mean of the 1-based ranks i+1 … j+1
+        i = j + 1
+    total = sum(ranks2)
+    counts = [0] * (total + 1)  # counts[w]: sign patterns with doubled W⁺ = w
+    counts[0] = 1
+    for r in ranks2:
+        for w in range(total, r - 1, -1):
+            counts[w] += counts[w - r]
+    observed = sum(r for r, x in zip(ranks2, d) if x > 0)
+    dev = abs(2 * observed - total)  # |2·(W⁺ − E W⁺)| in doubled units
+    extreme = sum(c for w, c in enumerate(counts) if abs(2 * w - total) >= dev)
+    return min(1.0, extreme / 2.0 ** n)
+
+
+def robust_outliers(
+    values: Sequence[float], k: float = 3.0, min_sd: float = 0.0
+) -> list[int]:
+    """Indices of values more than ``k`` robust SDs from the median; robust SD =
+    ``max(1.4826 · MAD, min_sd)`` (MAD: median absolute deviation; 1.4826 makes it the SD of a
+    normal sample). ``min_sd`` keeps a group whose values mostly tie (MAD = 0) from flagging its
+    every other run. Fewer than 3 values: nothing is flagged (no robust centre)."""
+    xs = _as_floats(values, "values", empty=True)
+    if len(xs) < 3:
+        return []
+    med = _median(xs)
+    sd = max(1.4826 * _median([abs(x - med) for x in xs]), float(min_sd))
+    if sd == 0.0:
+        return [i for i, x in enumerate(xs) if x != med]
+    return [i for i, x in enumerate(xs) if abs(x - med) > k * sd]
+
+
+def _median(xs: Sequence[float]) -> float:
+    s = sorted(xs)
+    m = len(s) // 2
+    return s[m] if len(s) % 2 else 0.5 * (s[m - 1] + s[m])
+
+
+def clip(s: Summary, low: float, high: float) -> tuple[Summary, bool]:
+    """``s`` with its interval limited to ``[low, high]`` (what the metric can take) and whether
+    it had to be: a t-interval is symmetric by construction and passes a bound when the values
+    sit near it or spread widely (a bimodal group)."""
+    if s.ci_low is None or s.ci_high is None:
+        return s, False
+    lo, hi = max(s.ci_low, low), min(s.ci_high, high)
+    if (lo, hi) == (s.ci_low, s.ci_high):
+        return s, False
+    return Summary(s.mean, s.std, s.n, lo, hi, s.confidence), True
 
 
 @dataclass(frozen=True)
@@ -175,6 +286,25 @@ def format_ci(s: Summary, scale: float = 1.0, digits: int = 2, signed: bool = Fa
     text = f"{mean:+.{digits}f}" if signed else format_number(mean, digits)
     half = s.half_width
     return f"{text} ± {format_number(None if half is None else half * scale, digits)}"
+
+
+def format_interval(
+    s: Summary, scale: float = 1.0, bounds: tuple[float, float] | None = None,
+    digits: int = 2, signed: bool = False,
+) -> str:
+    """``mean ± half-width``, or — when the interval passes ``bounds`` (the metric's range) —
+    the range-bounded interval ``mean [low, high]‡`` (‡: clipped); ``mean (n=1)`` for one value.
+    """
+    mean = s.mean * scale
+    text = f"{mean:+.{digits}f}" if signed else format_number(mean, digits)
+    if s.ci_low is None or s.ci_high is None:
+        return f"{text} (n={s.n})"
+    shown, clipped = clip(s, *bounds) if bounds is not None else (s, False)
+    if not clipped:
+        return format_ci(s, scale, digits, signed)
+    assert shown.ci_low is not None and shown.ci_high is not None
+    fmt = f"{{:+.{digits}f}}" if signed else f"{{:.{digits}f}}"
+    return f"{text} [{fmt.format(shown.ci_low * scale)}, {fmt.format(shown.ci_high * scale)}]‡"
 
 
 def format_p(p: float | None) -> str:
