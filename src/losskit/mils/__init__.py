@@ -11,10 +11,14 @@ paper: the table in :mod:`losskit.mils.scheduling`.
 """
 
 from losskit.mils.acceptance import ACCEPTS, GradientTest, gradient_test
+from losskit.mils.guards import check_optimizer_owner, warn_all_ties
 from losskit.mils.method import MILSMethod
 from losskit.mils.observation import (
+    check_label_width,
     check_observation,
+    materialise,
     observation_counts,
+    observation_set_from,
     sample_observation,
 )
 from losskit.mils.scheduling import MILS, MILSStepResult, resolve_auxiliaries, resolve_loss
@@ -32,12 +36,17 @@ __all__ = [
     "MILSStats",
     "MILSStepResult",
     "TrainingStateSnapshot",
+    "check_label_width",
     "check_observation",
+    "check_optimizer_owner",
     "class_statistics",
     "estimate_class_means",
     "gradient_test",
+    "materialise",
     "observation_counts",
+    "observation_set_from",
     "resolve_auxiliaries",
     "resolve_loss",
     "sample_observation",
+    "warn_all_ties",
 ]

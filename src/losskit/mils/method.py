@@ -12,7 +12,7 @@ from torch import nn
 
 from losskit._validation import choice, integer, split_list
 from losskit.method import Method, TrainContext
-from losskit.mils.observation import sample_observation
+from losskit.mils.observation import materialise, observation_set_from
 from losskit.mils.scheduling import MILS, observes, resolve_auxiliaries, resolve_loss
 from losskit.options import core_kwargs, core_options, option
 from losskit.step import StepResult
@@ -54,7 +54,9 @@ class MILSMethod(Method):
     """Trainer plug-in around :class:`~losskit.mils.scheduling.MILS` (paper §4).
 
     ``setup`` builds the losses with the Trainer's context and samples the observation set
-    (``observation_size`` training samples, drawn with a generator seeded by ``seed + 1``;
+    (``observation_size`` training samples of any map-style dataset,
+    :func:`~losskit.mils.observation.observation_set_from`, drawn with a generator seeded by
+    ``seed + 1``;
     none is drawn under ``no_schedule``, ``participation == 0`` or the gradient tests
     ``accept="gradient"`` / ``"project"``, where it is never used);
     ``observation_refresh="epoch"`` redraws it after every epoch. The participation /
@@ -100,8 +102,8 @@ class MILSMethod(Method):
         return observes(o.accept, o.no_schedule, o.participation)
 
     def _resample(self) -> None:
-        x, y, idx = sample_observation(self._train_set, self.options.observation_size,
-                                       self._obs_generator)
+        x, y, idx = observation_set_from(self._train_set, self.options.observation_size,
+                                         self._obs_generator)
         self._obs_indices = idx
         self._observation = (x, y)
         if self.mils is not None:
@@ -182,9 +184,8 @@ class MILSMethod(Method):
             module.load_state_dict(saved)
         idx = state.get("obs_indices")
         if idx is not None and self._train_set is not None:
-            x, y = self._train_set.tensors[:2]
             self._obs_indices = idx
-            self._observation = (x[idx].clone(), y[idx].clone())
+            self._observation = materialise(self._train_set, idx)
             mils.set_observation(*self._observation)
         if state.get("mils") is not None:
             mils.load_state_dict(state["mils"])

@@ -75,6 +75,7 @@ from losskit._validation import checks, choice, integer, split_list
 from losskit.distributed import all_reduce_sum, is_distributed, world_size
 from losskit.losses.base import loss_name
 from losskit.mils.acceptance import ACCEPTS, all_finite, capped, gradient_test, project
+from losskit.mils.guards import check_optimizer_owner, warn_all_ties
 from losskit.mils.observation import check_observation, observation_counts
 from losskit.mils.selection import PARTICIPATION, SELECTIONS, AuxSelector
 from losskit.mils.snapshot import TrainingStateSnapshot
@@ -190,7 +191,9 @@ class MILS:
             is used only for losses with ``needs_features``) or any module returning logits.
         optimizer: optimises the model *and* every parameter of the loss modules (center /
             L-GM centres, SLF's decision network); ``ValueError`` if a loss parameter is
-            missing from it.
+            missing from it or if it holds a parameter that is neither the model's nor a
+            loss's (an optimizer of another model would never change this one: every
+            attempt would tie).
         primary: the primary loss (name in the zoo, module or callable), default ``"ce"``.
         auxiliaries: ``"multi_margin,focal"``, a list of names / modules, or ``{name: loss}``.
             Names are built with ``losses.build(name, context)`` where ``context`` holds the
@@ -199,8 +202,9 @@ class MILS:
         participation: probability in [0, 1] that an auxiliary loss trains a step.
         observation: ``(x, y)`` observation set (required under ``accept="observation"`` unless
             ``no_schedule`` or ``participation == 0``); replace it with
-            :meth:`set_observation`. Validated: non-empty, same length, labels in
-            ``[0, num_classes)`` (when the model has ``num_classes``), finite inputs.
+            :meth:`set_observation`. Validated: non-empty, same length, finite inputs, labels
+            in ``[0, num_classes)`` — with the model's ``num_classes``, else the width of its
+            logits, checked on the first observation evaluation (any ``nn.Module`` works).
         scheduler, scaler: LR scheduler / ``torch.amp.GradScaler`` whose state is restored on a
             rollback (MILS never steps the scheduler; the scaler scales every update).
         aux_selection: ``"uniform"`` or ``"adaptive"`` (see :mod:`losskit.mils.selection`).
@@ -269,6 +273,10 @@ class MILS:
         self.auxiliaries = resolve_auxiliaries(auxiliaries, context)
         self._move_losses()
         self._check_loss_parameters()
+        check_optimizer_owner(optimizer, model, self._loss_modules())
+        self._unchecked_label: int | None = None  # a label to check against the logits' width
+        self._last_obs_acc: float | None = None
+        self._warned_ties = False
         self.selector = AuxSelector(len(self.auxiliaries), participation, aux_selection, generator)
         self.stats = MILSStats()
         self.observation: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -312,6 +320,10 @@ class MILS:
                     "it first and give its parameters to the optimizer (MILSMethod does this)"
                 )
 
+    def _loss_modules(self) -> list[nn.Module]:
+        losses = [self.primary] + [loss for _, loss in self.auxiliaries]
+        return [loss for loss in losses if isinstance(loss, nn.Module)]
+
     def _optimizer_params(self) -> list[torch.Tensor]:
         return [p for g in self.optimizer.param_groups for p in g["params"]]
 
@@ -325,13 +337,22 @@ class MILS:
         return observes(self.accept, self.no_schedule, self.participation)
 
     def set_observation(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """Use ``(x, y)`` as the observation set from now on (e.g. resampled each epoch)."""
+        """Use ``(x, y)`` as the observation set from now on (e.g. resampled each epoch).
+
+        Without the model's ``num_classes`` the labels are checked against the width of its
+        logits on the next observation evaluation (one ``ValueError`` naming both)."""
         x, y = check_observation((x, y), num_classes=self.num_classes)
         self.observation = (x.to(self.device), y.to(self.device))
+        self._unchecked_label = None if self.num_classes is not None else int(y.max())
 
     def reset_stats(self) -> MILSStats:
-        """Start new per-epoch counters; returns the finished ones."""
+        """Start new per-epoch counters; returns the finished ones (an epoch's end: the first
+        epoch whose every attempt was a tie gets one ``UserWarning``, :func:`warn_all_ties`)."""
         old, self.stats = self.stats, MILSStats()
+        if not self._warned_ties and old.attempts > 0 and old.ties == old.attempts:
+            self._warned_ties = True
+            warn_all_ties(old, self.accept, self.accept_ties, self._last_obs_acc,
+                          None if self.observation is None else len(self.observation[1]))
         return old
 
     # ------------------------------------------------------------------ pieces of a step
@@ -384,8 +405,10 @@ class MILS:
         assert self.observation is not None
         x, y = self.observation
         counts = observation_counts(
-            self.model, x, y, self.observation_batch_size, self.autocast_dtype
+            self.model, x, y, self.observation_batch_size, self.autocast_dtype,
+            max_label=self._unchecked_label,
         )
+        self._unchecked_label = None  # checked (it raises otherwise)
         chunk = self.observation_batch_size or len(x)
         self.stats.extra_forwards += -(-len(x) // chunk)
         return counts
@@ -478,6 +501,7 @@ class MILS:
         b_correct, _, a_correct, a_bad, n_broken, n_obs = (int(c) for c in counts)
         nonfinite = n_broken > 0 or a_bad > 0
         tie = not nonfinite and a_correct == b_correct
+        self._last_obs_acc = b_correct / n_obs
         accepted = not nonfinite and (a_correct > b_correct or (tie and self.accept_ties))
         if accepted:
             trained = name
