@@ -195,3 +195,220 @@ def test_feature_losses_take_a_layer_of_a_plain_module():
     assert centre.ctx.feature_dim == 16
     _fit(centre, 1)
     assert any(p.requires_grad for p in centre.method_params)
+
+
+# ---------------------------------------------------------------- any data, every stage
+from functools import partial  # noqa: E402
+
+import torch.nn.functional as F  # noqa: E402,F811
+from torch import nn  # noqa: E402
+from torch.utils.data import Dataset, TensorDataset  # noqa: E402
+
+from losskit.errors import ConfigError  # noqa: E402
+
+METHODS = [
+    ("loss", {"loss": "ce"}),
+    ("slf", {"losses": "ce,prob_mse,prob_mae", "k": 3}),
+    ("uniloss", {"metric": "accuracy"}),
+    ("mils", {"aux": "multi_margin", "participation": 1.0, "observation_size": 32}),
+]
+
+
+class DictSet(Dataset):
+    """A map-style dataset (not a TensorDataset) of ``{"input", "target"}`` samples."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"input": self.x[i], "target": self.y[i]}
+
+
+class Blobs(L.LightningDataModule):
+    """Blobs as dict batches: 180 train / 60 val (= test) samples; predict gives ``(x,)``."""
+
+    def __init__(self, batch_size: int = 32) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        data = make_blobs(n=240)
+        self.train_xy = data.train.tensors
+        self.test_xy = data.test.tensors
+
+    def train_dataloader(self):
+        return DataLoader(DictSet(*self.train_xy), batch_size=self.batch_size, shuffle=True,
+                          generator=torch.Generator().manual_seed(0))
+
+    def val_dataloader(self):
+        return DataLoader(DictSet(*self.test_xy), batch_size=16)
+
+    test_dataloader = val_dataloader
+
+    def predict_dataloader(self):
+        return DataLoader(TensorDataset(self.test_xy[0]), batch_size=16)
+
+
+def _quiet(**kw):
+    kw = {"accelerator": "cpu", "logger": False, "enable_checkpointing": False,
+          "enable_progress_bar": False, "enable_model_summary": False, **kw}
+    return L.Trainer(**kw)
+
+
+@torch.no_grad()
+def _outputs(module, x):
+    was = module.training
+    module.eval()
+    try:
+        return module.model(x)
+    finally:
+        module.train(was)
+
+
+@pytest.mark.parametrize("method, kwargs", METHODS)
+def test_a_datamodule_runs_fit_validate_test_predict(method, kwargs):
+    """No train_set: the method's training sample comes from the datamodule's (dict) dataset;
+    val_loss / val_acc / test_acc are whole-epoch values; predict returns logits."""
+    dm = Blobs()
+    torch.manual_seed(0)
+    module = LossKitModule(TinyNet(), method, method_kwargs=kwargs, lr=0.05)
+    assert module.ctx is None  # set up when fit starts
+    stop = L.pytorch.callbacks.EarlyStopping(monitor="val_loss", patience=5)
+    trainer = _quiet(max_epochs=2, callbacks=[stop])
+    trainer.fit(module, datamodule=dm)
+    assert trainer.current_epoch == 2 and trainer.global_step == 12  # 6 batches per epoch
+    x_train, y_train = dm.train_xy
+    assert torch.equal(module.ctx.train_set.tensors[0], x_train)  # the whole (small) dataset
+    assert torch.isfinite(stop.best_score)
+    if method == "mils":
+        assert float(trainer.callback_metrics["mils_attempts"]) == 6
+
+    x, y = dm.test_xy
+    logits = _outputs(module, x)
+    val = trainer.validate(module, datamodule=dm, verbose=False)[0]
+    assert val["val_loss"] == pytest.approx(float(F.cross_entropy(logits, y)), rel=1e-5)
+    assert val["val_acc"] == pytest.approx(float((logits.argmax(1) == y).float().mean()))
+    test = trainer.test(module, datamodule=dm, verbose=False)[0]
+    assert test["test_acc"] == val["val_acc"] and test["test_loss"] == val["val_loss"]
+    predicted = torch.cat(trainer.predict(module, datamodule=dm))
+    torch.testing.assert_close(predicted, logits)
+    if method == "mils":  # the observation set: rows of the training data
+        obs_x, obs_y = module.method._observation
+        rows = (obs_x.unsqueeze(1) == x_train.unsqueeze(0)).all(2)
+        assert len(obs_y) == 32 and bool(rows.any(1).all())
+
+
+def test_early_stopping_on_val_loss_stops_a_run_that_does_not_improve():
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    module = LossKitModule(model, "loss", optimizer=partial(torch.optim.SGD, lr=0.0))
+    stop = L.pytorch.callbacks.EarlyStopping(monitor="val_loss", patience=1)
+    trainer = _quiet(max_epochs=10, callbacks=[stop])
+    trainer.fit(module, datamodule=Blobs())
+    assert trainer.current_epoch == 2  # epoch 0 sets the best, epoch 1 does not beat it
+
+
+def test_the_training_sample_of_a_large_dataset_is_a_seeded_subset():
+    class Augmented(DictSet):  # random augmentation: must not move the global RNG
+        def __getitem__(self, i):
+            item = super().__getitem__(i)
+            return {**item, "input": item["input"] + 0.01 * torch.rand(())}
+
+    x, y = make_blobs(n=400).train.tensors
+    loader = DataLoader(Augmented(x, y), batch_size=32)
+    from losskit.integrations.lightning import training_sample
+
+    state = torch.get_rng_state()
+    first = training_sample(loader, 64, seed=3)
+    assert torch.equal(torch.get_rng_state(), state)
+    again = training_sample(loader, 64, seed=3)
+    assert len(first) == 64 and torch.equal(first.tensors[1], again.tensors[1])
+    near = (first.tensors[0].unsqueeze(1) - x.unsqueeze(0)).abs().amax(2) < 0.011
+    assert bool(near.any(1).all())  # each sample is a (slightly augmented) training row
+    other = training_sample(loader, 64, seed=4)
+    assert not torch.equal(other.tensors[0], first.tensors[0])
+    # a plain iterable of batches: its first batches
+    batches = [(x[i:i + 10], y[i:i + 10]) for i in range(0, 50, 10)]
+    head = training_sample(batches, 25, seed=0)
+    assert torch.equal(head.tensors[0], x[:25])
+    # an explicit train_set of any kind works as before
+    module = LossKitModule(TinyNet(), "mils", DictSet(x, y), train_sample_size=100,
+                           method_kwargs={"observation_size": 16})
+    assert len(module.ctx.train_set) == 100
+    module = LossKitModule(TinyNet(), "loss", (x, y))
+    assert module.ctx.train_set.tensors[0] is x
+
+
+@pytest.mark.parametrize("form", ["tensor", "(x,)", "(x, y)", "dict"])
+def test_predict_takes_every_batch_form(form):
+    x, y = make_blobs().test.tensors
+    module = LossKitModule(TinyNet(), "loss", input_key="image", target_key="label")
+    batch = {"tensor": x, "(x,)": (x,), "(x, y)": (x, y), "dict": {"image": x}}[form]
+    module.eval()
+    torch.testing.assert_close(module.predict_step(batch, 0), module.model(x))
+    with pytest.raises(ConfigError, match="input_key"):
+        module.predict_step({"input": x}, 0)
+
+
+def test_evaluation_before_fit_loads_the_models_weights_from_a_checkpoint(tmp_path):
+    dm = Blobs()
+    torch.manual_seed(0)
+    trained = LossKitModule(TinyNet(), "slf", method_kwargs={"losses": "ce,prob_mae"})
+    trainer = _quiet(max_epochs=1)
+    trainer.fit(trained, datamodule=dm)
+    trainer.save_checkpoint(tmp_path / "slf.ckpt")
+    fresh = LossKitModule(TinyNet(), "slf", method_kwargs={"losses": "ce,prob_mae"})
+    got = _quiet().test(fresh, datamodule=dm, ckpt_path=tmp_path / "slf.ckpt", verbose=False)
+    x, y = dm.test_xy
+    expected = (_outputs(trained, x).argmax(1) == y).float().mean()
+    assert got[0]["test_acc"] == pytest.approx(float(expected))
+
+
+# ------------------------------------------------------------------- binary, one logit
+def _binary_blobs(n: int = 320):
+    g = torch.Generator().manual_seed(5)
+    y = (torch.rand(n, generator=g) < 0.25).long()  # 1:3
+    x = torch.randn(n, 8, generator=g) + y.unsqueeze(1) * torch.linspace(0.2, 1.0, 8)
+    return (x[:240], y[:240]), (x[240:], y[240:])
+
+
+@pytest.mark.parametrize("method, kwargs", [("uniloss", {"metric": "ap"}),
+                                            ("loss", {"loss": "bce"})])
+def test_a_one_logit_binary_model_logs_whole_epoch_ap(method, kwargs):
+    """UniLoss AP and BCE on an (N, 1) model: val_ap / val_auc / val_acc / val_loss are the
+    sklearn / torch values on the whole validation set (16-sample batches)."""
+    metrics = pytest.importorskip("sklearn.metrics")
+    (x, y), (vx, vy) = _binary_blobs()  # int 0/1 targets (UniLoss AP rejects float ones)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+    module = LossKitModule(model, method, method_kwargs=kwargs, lr=0.05)
+    trainer = _quiet(max_epochs=2)
+    val_loader = DataLoader(TensorDataset(vx, vy), batch_size=16)
+    trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True),
+                val_loader)
+    logged = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    scores = torch.cat(trainer.predict(module, val_loader)).squeeze(1)
+    assert logged["val_ap"] == pytest.approx(metrics.average_precision_score(vy, scores),
+                                             abs=1e-6)
+    assert logged["val_auc"] == pytest.approx(metrics.roc_auc_score(vy, scores), abs=1e-6)
+    assert logged["val_acc"] == pytest.approx(float(((scores > 0).long() == vy).float().mean()))
+    assert logged["val_loss"] == pytest.approx(
+        float(F.binary_cross_entropy_with_logits(scores, vy.float())), rel=1e-5)
+    assert logged["val_ap"] > 0.5  # learned something (the positive share is ~0.25)
+
+
+@pytest.mark.parametrize("width", [0, 1, 2])
+@pytest.mark.parametrize("dtype", [torch.long, torch.float32])
+def test_validate_reads_every_binary_output_shape(width, dtype):
+    metrics = pytest.importorskip("sklearn.metrics")
+    _, (vx, vy) = _binary_blobs()
+    head = nn.Linear(8, max(width, 1))
+    model = head if width else nn.Sequential(head, nn.Flatten(0))
+    module = LossKitModule(model, "loss")
+    got = _quiet().validate(module, DataLoader(TensorDataset(vx, vy.to(dtype)), batch_size=16),
+                            verbose=False)[0]
+    with torch.no_grad():
+        out = model(vx)
+    scores = out[:, 1] - out[:, 0] if width == 2 else out.reshape(-1)
+    assert got["val_ap"] == pytest.approx(metrics.average_precision_score(vy, scores), abs=1e-6)
+    assert got["val_acc"] == pytest.approx(float(((scores > 0).long() == vy).float().mean()))
