@@ -1,8 +1,14 @@
 """``losskit`` command line: ``list | train | reproduce | report | bench | plot``.
 
-Bad names or values give one line ``losskit: error: …`` (naming the flag and the valid choices)
-and exit code 2: a :class:`~losskit.errors.ConfigError`, raised where input becomes objects
-(:func:`user_input`). Any other exception is a bug: traceback, exit code 1.
+A failure the user caused gives one line ``losskit: error: …`` on stderr and exit code 2, mapped
+in one place (:func:`main`, :func:`user_error_line`): a :class:`~losskit.errors.UserError` — a bad
+name, value or file (:class:`~losskit.errors.ConfigError`, raised where input becomes objects:
+:func:`user_input`; it names the flag and the valid choices), a place that cannot be written
+(:class:`~losskit.errors.OutputError`), a missing optional extra
+(:class:`~losskit.errors.MissingDependencyError`) —, a bad flag (argparse's own errors), or an
+``OSError`` about a file or folder the user chose (no permission, disk full, read-only, a file
+where a folder should be). Any other exception is a bug: traceback, exit code 1.
+:class:`~losskit.errors.LossKitWarning` s are printed once each as ``losskit: warning: …``.
 
 ``losskit train`` prints one flushed line per finished epoch (``--log-format text|json``) and,
 on a terminal, a tqdm bar per epoch. Under ``torchrun`` (``RANK`` / ``WORLD_SIZE`` set) it joins
@@ -13,13 +19,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from losskit.errors import ConfigError
+from losskit.errors import ConfigError, LossKitWarning, OutputError, UserError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -41,6 +49,65 @@ def _message(exc: ConfigError) -> str:
     if exc.field and text.startswith(exc.field):
         return flag_of(exc.field) + text[len(exc.field):]
     return text
+
+
+#: ``OSError`` numbers that mean "the file system refused what the user asked for"
+_USER_ERRNOS = frozenset(getattr(errno, name) for name in (
+    "EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT", "EFBIG", "ENOTDIR", "EISDIR", "EEXIST",
+    "ENOENT", "ENAMETOOLONG", "ELOOP") if hasattr(errno, name))
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _os_error_text(exc: OSError) -> str | None:
+    """``PATH: reason`` for an ``OSError`` about a path outside losskit's own files with an
+    errno of :data:`_USER_ERRNOS`; ``None`` otherwise (a bug: keep the traceback)."""
+    if exc.errno not in _USER_ERRNOS or exc.filename is None:
+        return None
+    with contextlib.suppress(OSError, TypeError, ValueError):
+        if Path(exc.filename).resolve().is_relative_to(_PACKAGE_DIR):
+            return None  # losskit's own file: not the user's doing
+    where = str(exc.filename) + (f" → {exc.filename2}" if exc.filename2 else "")
+    return f"{where}: {exc.strerror or exc}"
+
+
+def user_error_line(exc: BaseException) -> str | None:
+    """The one line ``losskit`` prints for a user-caused failure (without the ``losskit:
+    error:`` prefix), or ``None`` when ``exc`` is a bug. The one place that decides."""
+    if isinstance(exc, ConfigError):
+        return _one_line(_message(exc))
+    if isinstance(exc, UserError):
+        return _one_line(str(exc))
+    if isinstance(exc, OSError):
+        text = _os_error_text(exc)
+        return None if text is None else _one_line(text)
+    return None
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Print each :class:`~losskit.errors.LossKitWarning` once, as ``losskit: warning: …`` on
+    stderr (other warnings as Python shows them)."""
+    seen: set[str] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", LossKitWarning)
+        show = warnings.showwarning
+
+        def one_line(message: Warning | str, category: type[Warning], *args: Any,
+                     **kwargs: Any) -> None:
+            if not issubclass(category, LossKitWarning):
+                show(message, category, *args, **kwargs)
+                return
+            text = _one_line(str(message))
+            if text not in seen:
+                seen.add(text)
+                print(f"losskit: warning: {text}", file=sys.stderr, flush=True)
+
+        warnings.showwarning = one_line
+        yield
 
 
 @contextlib.contextmanager
@@ -313,7 +380,7 @@ def train_and_report(config: Any, log_format: str = "text", tensorboard: str | N
 
     trainer = None
     try:
-        with user_input():
+        with user_input(), _keeping(config, lambda: trainer):
             callbacks: list[Any] = [ConsoleLogger(log_format)]
             if tensorboard is not None:
                 from losskit.integrations.tensorboard import TensorBoardLogger
@@ -328,7 +395,8 @@ def train_and_report(config: Any, log_format: str = "text", tensorboard: str | N
                   "train (--no-resume trains it again, a new --out trains another)"
                   if done >= total else f"losskit: resuming {where} from epoch {done}/{total}",
                   file=sys.stderr, flush=True)
-        result = trainer.fit()
+        with _keeping(config, lambda: trainer):
+            result = trainer.fit()
     except KeyboardInterrupt:
         print(f"losskit: interrupted; {_saved_state(config, trainer)}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -338,6 +406,20 @@ def train_and_report(config: Any, log_format: str = "text", tensorboard: str | N
     if trainer.is_main:
         _print_final(result, log_format)
     return 0
+
+
+@contextlib.contextmanager
+def _keeping(config: Any, trainer: Any) -> Iterator[None]:
+    """A user-caused ``OSError`` (e.g. the run directory became unwritable) becomes an
+    :class:`~losskit.errors.OutputError` that also says what the run directory still holds.
+    ``trainer``: a callable returning the Trainer (or ``None`` before it exists)."""
+    try:
+        yield
+    except OSError as exc:
+        text = None if isinstance(exc, UserError) else _os_error_text(exc)
+        if text is None:
+            raise
+        raise OutputError(f"{text}; {_saved_state(config, trainer())}", exc) from exc
 
 
 def _saved_state(config: Any, trainer: Any) -> str:
@@ -469,7 +551,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
     metrics = run_dir / "metrics.jsonl"
     if not metrics.exists():
         raise UsageError(f"RUN_DIR {str(run_dir)!r} has no metrics.jsonl (train with --out first)")
-    history = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    history = []
+    for i, line in enumerate(metrics.read_text(errors="replace").splitlines(), 1):
+        try:
+            history += [json.loads(line)] if line.strip() else []
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{metrics}: line {i} is not JSON ({exc.msg}); it holds one record "
+                             "per epoch (train again with --out to rewrite it)") from exc
     out = Path(args.out) if args.out else run_dir / f"{args.kind}.png"
     if args.kind == "slf":
         from losskit.slf.plot import plot_selection_trace as plot_fn
@@ -479,6 +567,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
         plot_fn(history, out)
     print(f"plot written to {out}")
     return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's errors as one line (no usage block) through :func:`main`: exit code 2."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -510,7 +605,7 @@ class _VersionAction(argparse.Action):
 
 def build_parser(train_defaults: dict[str, Any] | None = None) -> argparse.ArgumentParser:
     """The ``losskit`` parser; ``train_defaults`` replace ``train``'s defaults (``--config``)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="losskit", description="Train neural networks with more than one loss.",
         formatter_class=_HelpFormatter,
     )
@@ -579,15 +674,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = parse_args(argv)
-        return int(args.fn(args) or 0)
-    except ConfigError as exc:
-        print(f"losskit: error: {_message(exc)}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("losskit: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    """Run ``losskit ARGV``; a user-caused failure is one line on stderr and exit code 2
+    (:func:`user_error_line`), anything else propagates with its traceback."""
+    with _warnings_as_lines():
+        try:
+            args = parse_args(argv)
+            return int(args.fn(args) or 0)
+        except (UserError, OSError) as exc:
+            line = user_error_line(exc)
+            if line is None:
+                raise
+            print(f"losskit: error: {line}", file=sys.stderr, flush=True)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print("losskit: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -75,7 +75,12 @@ def _read_pickle_batch(
 ) -> tuple[np.ndarray, np.ndarray]:
     del stamp  # cache key only
     with open(path, "rb") as fh:
-        batch = pickle.load(fh, encoding="bytes")
+        try:
+            batch = pickle.load(fh, encoding="bytes")
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError,
+                TypeError, ValueError) as exc:  # what unpickling garbage raises
+            raise ValueError(f"{path}: not a CIFAR python batch (unpickling failed: "
+                             f"{type(exc).__name__}: {' '.join(str(exc).split())})") from exc
     if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
         raise ValueError(
             f"{path}: expected a CIFAR python batch with keys b'data' and {label_key!r}"

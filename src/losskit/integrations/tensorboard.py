@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from losskit.errors import ConfigError
+from losskit.errors import require
 from losskit.train.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -62,13 +62,9 @@ class TensorBoardLogger(Callback):
     """Writes a run's TensorBoard event files to ``log_dir`` (module doc)."""
 
     def __init__(self, log_dir: str | os.PathLike[str]) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as exc:
-            raise ConfigError(
-                "tensorboard is not installed; pip install 'losskit[tensorboard]' (or "
-                "tensorboard)", "tensorboard",
-            ) from exc
+        require("tensorboard", "tensorboard", "--tensorboard")
+        from torch.utils.tensorboard import SummaryWriter
+
         self._writer_cls = SummaryWriter
         self.log_dir = str(log_dir)
         self.writer: Any = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from losskit.errors import require
+
 
 def plot_success(history: list[dict[str, Any]], path: str | Path) -> None:
     """Draw attempts (pale bars) and successes (dark bars) per epoch and, on a secondary axis,
@@ -19,6 +21,7 @@ def plot_success(history: list[dict[str, Any]], path: str | Path) -> None:
         raise ValueError(
             f"history records {missing[:5]} have no 'mils_attempts'; expected a --method mils run"
         )
+    require("matplotlib", "plot", "the MILS attempts/successes plot (losskit plot mils)")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

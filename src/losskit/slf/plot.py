@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from losskit.errors import require
+
 _PANELS = (
     ("slf_probs", "mean p (decision net)"),
     ("slf_weights", "mean p̂ (sampled weights)"),
@@ -45,8 +47,7 @@ def plot_selection_trace(history: list[dict[str, Any]], path: str | Path) -> Non
     metric = next(((k, t) for k, t in _METRICS if all(k in r for r in records)), None)
     epochs = [int(r.get("epoch", i + 1)) for i, r in enumerate(records)]
 
-    import matplotlib
-
+    matplotlib = require("matplotlib", "plot", "the SLF selection-trace plot (losskit plot slf)")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
