@@ -63,8 +63,16 @@ class TrainContext:
 
     @property
     def context(self) -> dict[str, Any]:
-        """Keys handed to loss factories (``losses.build(name, ctx.context)``)."""
-        return {"num_classes": self.num_classes, "feature_dim": self.feature_dim}
+        """Keys handed to loss factories (``losses.build(name, ctx.context)``): the model's
+        ``num_classes`` and ``feature_dim``, and ``class_counts`` — the training labels' counts
+        per class (``None`` for real-valued targets), for the losses that take them
+        (:mod:`losskit.losses.priors`)."""
+        from losskit.losses.priors import class_counts
+
+        tensors = getattr(self.train_set, "tensors", ())
+        counts = class_counts(tensors[1], self.num_classes) if len(tensors) > 1 else None
+        return {"num_classes": self.num_classes, "feature_dim": self.feature_dim,
+                "class_counts": counts}
 
 
 class Method:

@@ -13,7 +13,8 @@ import torch
 from losskit import losses
 
 N, C, D = 16, 4, 3
-CONTEXT = {"num_classes": C, "feature_dim": D}
+# the Trainer's context (class_counts: for the class-imbalance losses, losskit.losses.priors)
+CONTEXT = {"num_classes": C, "feature_dim": D, "class_counts": list(range(1, C + 1))}
 
 
 def _batch(seed: int, kind: str = "index"):

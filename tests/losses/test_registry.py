@@ -61,7 +61,7 @@ def test_every_registered_regression_loss_builds_and_runs(name: str) -> None:
 
 
 def test_every_registered_loss_declares_a_known_task() -> None:
-    context = {"num_classes": 3, "feature_dim": 2}
+    context = {"num_classes": 3, "feature_dim": 2, "class_counts": [5, 2, 1]}
     tasks = {n: losses.build(n, context).task for n in losses.names()}
     assert set(tasks.values()) <= set(losses.TASKS)
     assert {n: tasks[n] for n in ALL} == {

@@ -13,7 +13,8 @@ from losskit import losses
 from losskit.bench.counts import SyncCounter, count_syncs
 
 N, C, D = 8, 4, 3  # C = 4 is square: heatmap_mse takes (N, 2·2) scores
-CONTEXT = {"num_classes": C, "feature_dim": D}
+# the Trainer's context (class_counts: for the class-imbalance losses, losskit.losses.priors)
+CONTEXT = {"num_classes": C, "feature_dim": D, "class_counts": list(range(1, C + 1))}
 
 
 def _example(name: str):

@@ -7,6 +7,11 @@ Every loss declares its ``task``: ``"classification"`` (integer class-index targ
 ``log_cosh``, with torch's meaning). A target of the other task raises one ``ValueError``
 naming the loss.
 
+Label noise: ``gce``, ``sce``, ``rce``, ``nce``, ``nce+rce`` (:mod:`losskit.losses.robust`).
+Class imbalance: ``logit_adjusted_ce``, ``ldam`` (:mod:`losskit.losses.imbalance`) and
+class-balanced weights for the cross-entropy family (``class_balanced_beta=``); the class
+counts they need come from the training labels (:mod:`losskit.losses.priors`).
+
 >>> from losskit import losses
 >>> losses.get("focal", gamma=2.0)
 FocalLoss(gamma=2.0, alpha=None, reduction='mean')
@@ -20,6 +25,7 @@ import warnings
 
 from losskit.losses import functional
 from losskit.losses.base import TASKS, Loss, LosskitDeprecationWarning
+from losskit.losses.imbalance import LDAMLoss, LogitAdjustedLoss
 from losskit.losses.modules import (
     BinaryCrossEntropyLoss,
     BinaryFocalLoss,
@@ -42,7 +48,9 @@ from losskit.losses.modules import (
     ProbMSELoss,
     SmoothL1Loss,
 )
+from losskit.losses.priors import class_balanced_weights, class_counts, class_priors
 from losskit.losses.registry import LOSSES, build, get, names
+from losskit.losses.robust import GCELoss, NCELoss, NCERCELoss, RCELoss, SCELoss
 
 # deprecations of losskit names are shown (once per call site), not hidden like torch's
 warnings.filterwarnings("default", category=LosskitDeprecationWarning)
@@ -76,4 +84,15 @@ __all__ = [
     "ProbMAELoss",
     "ProbMSELoss",
     "SmoothL1Loss",
+    # label noise (losskit.losses.robust) and class imbalance (losskit.losses.imbalance)
+    "GCELoss",
+    "NCELoss",
+    "NCERCELoss",
+    "RCELoss",
+    "SCELoss",
+    "LDAMLoss",
+    "LogitAdjustedLoss",
+    "class_balanced_weights",
+    "class_counts",
+    "class_priors",
 ]

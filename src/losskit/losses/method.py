@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from losskit.losses.base import check_task
+from losskit.losses.priors import epoch_losses, sync_epoch
 from losskit.losses.registry import build
 from losskit.method import Method, TrainContext
 from losskit.options import Options, option
@@ -34,6 +35,7 @@ class LossMethod(Method):
         super().__init__(loss=loss)
         self.loss_kwargs = loss_kwargs
         self.loss: nn.Module | None = loss if isinstance(loss, nn.Module) else None
+        self._epoch_losses: list[nn.Module] = []
 
     def setup(self, ctx: TrainContext) -> None:
         spec = self.options.loss
@@ -42,11 +44,13 @@ class LossMethod(Method):
         self.loss.to(ctx.device)
         name = spec if isinstance(spec, str) else type(self.loss).__name__
         check_task(name, self.loss, ctx.train_set.tensors[1], ctx.num_classes)
+        self._epoch_losses = epoch_losses(self.loss)  # deferred re-weighting (set_epoch)
 
     def parameters(self) -> Iterator[nn.Parameter]:
         return self.loss.parameters() if self.loss is not None else iter(())
 
     def step(self, ctx: TrainContext, inputs: torch.Tensor, targets: torch.Tensor) -> StepResult:
+        sync_epoch(self._epoch_losses, ctx.epoch)
         return loss_step(ctx, inputs, targets, self.loss)
 
     def state_dict(self) -> dict[str, Any]:

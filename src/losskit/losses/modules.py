@@ -31,6 +31,7 @@ from torch import nn
 from losskit._validation import check_choice, check_declared, check_finite_float, check_int
 from losskit.losses import functional as LF
 from losskit.losses.base import Loss
+from losskit.losses.priors import class_balanced_weights
 from losskit.losses.registry import LOSSES
 
 __all__ = [
@@ -136,7 +137,14 @@ def loss_module(
 
 class _CrossEntropyFamily(Loss):
     """``weight`` (a ``(C,)`` buffer, moved with the module) and ``ignore_index`` as in
-    ``torch.nn.CrossEntropyLoss`` (see :mod:`losskit.losses.functional`)."""
+    ``torch.nn.CrossEntropyLoss`` (see :mod:`losskit.losses.functional`).
+
+    Class-balanced weights (Cui et al. 2019, :func:`~losskit.losses.priors.
+    class_balanced_weights`): ``class_balanced_beta=β`` fills ``weight`` from
+    ``class_counts`` (the training methods pass them, :mod:`losskit.losses.priors`);
+    ``drw_epoch=k`` defers them to epochs ``>= k`` (Cao et al. 2019's DRW; the training
+    method calls :meth:`set_epoch`). ``"mean"`` then divides by ``Σ w_y`` (torch's and Cao et
+    al.'s convention; Cui et al. divide by ``N``: use ``focal``'s per-class ``alpha``)."""
 
     weight: torch.Tensor | None
 
@@ -146,20 +154,52 @@ class _CrossEntropyFamily(Loss):
         *,
         weight: torch.Tensor | Sequence[float] | None = None,
         ignore_index: int = -100,
+        class_balanced_beta: float | None = None,
+        drw_epoch: int | None = None,
+        class_counts: torch.Tensor | Sequence[float] | None = None,
         validate_args: bool | None = None,
     ) -> None:
         super().__init__(reduction, validate_args=validate_args)
         self.ignore_index = check_int(ignore_index, "ignore_index")
-        self.register_buffer("weight", None if weight is None else _class_weights(weight))
+        self.class_balanced_beta = class_balanced_beta
+        self.drw_epoch = None if drw_epoch is None else check_int(drw_epoch, "drw_epoch", low=0)
+        if class_balanced_beta is None:
+            if drw_epoch is not None:
+                raise ValueError("drw_epoch needs class_balanced_beta (the re-weighting it "
+                                 "defers; Cao et al. use 0.9999)")
+            self.register_buffer("weight", None if weight is None else _class_weights(weight))
+            return
+        if weight is not None:
+            raise ValueError("give weight or class_balanced_beta, not both")
+        balanced = class_balanced_weights(class_counts, class_balanced_beta)
+        self.register_buffer("balanced_weight", balanced, persistent=False)
+        # the active weight: derived from the counts, so not saved (DRW switches it on)
+        self.register_buffer("weight", balanced if self.drw_epoch in (None, 0) else None,
+                             persistent=False)
+
+    @property
+    def uses_epoch(self) -> bool:
+        """Whether :meth:`set_epoch` changes the loss (deferred re-weighting)."""
+        return self.drw_epoch is not None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Deferred re-weighting: the class-balanced weights from epoch ``drw_epoch`` on."""
+        if self.drw_epoch is not None:
+            self.weight = self.balanced_weight if epoch >= self.drw_epoch else None
 
     def _call_kwargs(self) -> dict[str, Any]:
         return {"weight": self.weight, "ignore_index": self.ignore_index,
                 "validate_args": self.validate_args}
 
     def extra_repr(self) -> str:
-        extra = "" if self.weight is None else f", weight={self.weight.tolist()}"
+        balanced = self.class_balanced_beta is not None
+        extra = "" if self.weight is None or balanced else f", weight={self.weight.tolist()}"
         if self.ignore_index != -100:
             extra += f", ignore_index={self.ignore_index}"
+        if balanced:
+            extra += f", class_balanced_beta={self.class_balanced_beta}"
+        if self.drw_epoch is not None:
+            extra += f", drw_epoch={self.drw_epoch}"
         return super().extra_repr() + extra
 
 
