@@ -57,3 +57,21 @@ def test_binary_one_to_nineteen_thins_positives():
         assert torch.bincount(getattr(d, part).tensors[1]).tolist() == [neg, pos]
         assert neg == 19 * pos
         assert d.meta["counts"][part] == {"positives": pos, "negatives": neg, "ratio": 19.0}
+
+
+@pytest.mark.parametrize("kind", ["symmetric", "asymmetric"])
+def test_noise_on_the_real_files(full, kind):
+    d = data.load("fashion-mnist", noise=kind, noise_rate=0.4, val_fraction=0.1, seed=0)
+    for part in ("train", "val"):
+        y, y0 = getattr(d, part).tensors[1], d.meta[f"clean_{part}_targets"]
+        eligible = len(y0) if kind == "symmetric" else int(
+            torch.isin(y0, torch.tensor([0, 2, 4, 5, 7])).sum())
+        assert abs(int((y != y0).sum()) / eligible - 0.4) <= 0.005
+    assert torch.equal(d.test.tensors[1], full.test.tensors[1])
+
+
+def test_long_tail_on_the_real_files():
+    d = data.load("fashion-mnist", imbalance="long_tail", imbalance_ratio=100)
+    counts = torch.bincount(d.train.tensors[1]).tolist()
+    assert counts[0] == 6000 and counts[-1] == 60 and sum(counts) == 14886
+    assert torch.bincount(d.test.tensors[1]).tolist() == [1000] * 10

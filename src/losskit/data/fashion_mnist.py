@@ -15,6 +15,7 @@ import torch
 from losskit.data import mnist_style
 from losskit.data.base import DATASETS, INSTALL_CHECKS, DataSplits
 from losskit.data.binary import binary_splits
+from losskit.data.noise import FASHION_MNIST_PAIRS
 from losskit.data.splits import check_seed
 
 ENV_VAR = "LOSSKIT_FASHION_MNIST"
@@ -60,17 +61,29 @@ def load_fashion_mnist(
     seed: int = 0,
     val_fraction: float = 0.0,
     retention: float = 1.0,
+    noise: str | None = None,
+    noise_rate: float | None = None,
+    imbalance: str | None = None,
+    imbalance_ratio: float | None = None,
 ) -> DataSplits:
     """Fashion-MNIST, pixels scaled to [0, 1] then normalised with mean 0.2860 / std 0.3530.
 
     ``retention=r < 1`` keeps a random imbalanced train subset (SLF paper, "Performance on
     Imbalanced Datasets"): class 0 with probability ``r``, class 9 always, linear in between.
-    The test set is untouched. ``val_fraction`` is taken (stratified, seeded) from the train set
-    after the imbalance.
+    ``imbalance="long_tail"`` with ``imbalance_ratio=ρ`` keeps ``⌊6000 · ρ^(−c/9)⌋`` of class
+    ``c`` instead (:mod:`losskit.data.longtail`). The test set is untouched. ``val_fraction``
+    is taken (stratified, seeded) from the train set after the imbalance.
+    ``noise="symmetric"`` / ``"asymmetric"`` with ``noise_rate`` corrupts the train and
+    validation labels (:mod:`losskit.data.noise`; asymmetric pairs: T-shirt/top (0)→Shirt (6),
+    Pullover (2)↔Coat (4), Sandal (5)→Sneaker (7), Sneaker (7)→Ankle boot (9)); the clean
+    labels are in ``meta["clean_train_targets"]`` / ``meta["clean_val_targets"]``. All draws
+    come from the data ``seed``.
     """
     return mnist_style.class_splits("fashion-mnist", fashion_mnist_tensors(root), NUM_CLASSES,
                                     seed=check_seed(seed), val_fraction=val_fraction,
-                                    retention=retention)
+                                    retention=retention, noise=noise, noise_rate=noise_rate,
+                                    noise_pairs=FASHION_MNIST_PAIRS, imbalance_kind=imbalance,
+                                    imbalance_ratio=imbalance_ratio)
 
 
 @DATASETS.register("fashion-mnist-binary", help="Fashion-MNIST one class vs rest, 1:9 (UniLoss AP)")

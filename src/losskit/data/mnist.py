@@ -30,6 +30,7 @@ from torch.utils.data import TensorDataset
 from losskit.data import mnist_style
 from losskit.data.base import DATASETS, INSTALL_CHECKS, DataSplits
 from losskit.data.binary import binary_counts, binary_splits
+from losskit.data.noise import MNIST_PAIRS
 from losskit.data.splits import check_seed
 
 ENV_VAR = "LOSSKIT_MNIST"
@@ -126,17 +127,28 @@ def load_mnist(
     val_fraction: float = 0.0,
     retention: float = 1.0,
     check: bool = True,
+    noise: str | None = None,
+    noise_rate: float | None = None,
+    imbalance: str | None = None,
+    imbalance_ratio: float | None = None,
 ) -> DataSplits:
     """MNIST, pixels scaled to [0, 1] then normalised with mean 0.1307 / std 0.3081.
 
     ``val_fraction=0.1``: the fixed stratified 6,000-image validation split (seeded by the data
     ``seed``, not the run seed). ``retention=r < 1``: class 0 kept with probability ``r``, class 9
     always, linear in between (SLF paper, imbalanced data), before the validation split; the test
-    set is untouched. ``check``: verify it is the official MNIST (counts, shapes).
+    set is untouched. ``imbalance="long_tail"`` with ``imbalance_ratio=ρ``: ``⌊5421 · ρ^(−c/9)⌋``
+    images of digit ``c`` (:mod:`losskit.data.longtail`), also before the validation split.
+    ``noise="symmetric"`` / ``"asymmetric"`` with ``noise_rate``: noisy train and validation
+    labels (:mod:`losskit.data.noise`; asymmetric pairs 2→7, 3→8, 5↔6, 7→1), the clean ones in
+    ``meta["clean_train_targets"]`` / ``meta["clean_val_targets"]``. All draws come from the
+    data ``seed``. ``check``: verify it is the official MNIST (counts, shapes).
     """
     return mnist_style.class_splits("mnist", mnist_tensors(root, check), NUM_CLASSES,
                                     seed=check_seed(seed), val_fraction=val_fraction,
-                                    retention=retention)
+                                    retention=retention, noise=noise, noise_rate=noise_rate,
+                                    noise_pairs=MNIST_PAIRS, imbalance_kind=imbalance,
+                                    imbalance_ratio=imbalance_ratio)
 
 
 def _relabel(ds: TensorDataset, positive_class: int) -> TensorDataset:

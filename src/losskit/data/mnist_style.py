@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from losskit.data.base import DataSplits
 from losskit.data.idx import read_idx
+from losskit.data.longtail import check_imbalance, long_tail
+from losskit.data.noise import add_noise, check_noise
 from losskit.data.splits import generator, imbalance, make_splits
 
 FILES = {
@@ -92,14 +96,38 @@ def class_splits(
     seed: int,
     val_fraction: float,
     retention: float,
+    noise: str | None = None,
+    noise_rate: float | None = None,
+    noise_pairs: Mapping[int, int] | None = None,
+    imbalance_kind: str | None = None,
+    imbalance_ratio: float | None = None,
 ) -> DataSplits:
-    """Train/val/test of a 10-class MNIST-layout set: ``retention < 1`` first thins the train
-    set (SLF imbalance, stream ``"imbalance"`` of ``seed``), then ``val_fraction`` of it is held
-    out (stratified, stream ``"val"``); the test set is untouched."""
+    """Train/val/test of a 10-class MNIST-layout set: ``retention < 1`` (SLF imbalance, stream
+    ``"imbalance"`` of ``seed``) or ``imbalance_kind="long_tail"`` (:mod:`losskit.data.longtail`,
+    stream ``"long_tail"``) first thins the train set, then ``val_fraction`` of it is held out
+    (stratified on the clean labels, stream ``"val"``), then ``noise`` corrupts the train and
+    validation labels (:mod:`losskit.data.noise`); the test set is untouched.
+    ``meta["class_counts"]`` holds each split's class counts of the clean labels."""
+    noise, noise_rate = check_noise(noise, noise_rate)
+    ratio = check_imbalance(imbalance_kind, imbalance_ratio, retention)
     x_tr, y_tr, x_te, y_te = data
     if retention != 1.0:
         x_tr, y_tr = imbalance(x_tr, y_tr, retention, num_classes, generator(seed, "imbalance"))
-    return make_splits(
+    meta: dict[str, Any] = {"task": "classification", "retention": float(retention)}
+    if ratio is not None:
+        x_tr, y_tr = long_tail(x_tr, y_tr, ratio, num_classes, generator(seed, "long_tail"))
+        meta["imbalance"] = {"kind": imbalance_kind, "ratio": ratio,
+                             "counts": torch.bincount(y_tr, minlength=num_classes).tolist()}
+    splits = make_splits(
         name, x_tr, y_tr, x_te, y_te, num_classes, seed=seed, val_fraction=val_fraction,
-        meta={"task": "classification", "retention": float(retention)},
+        meta=meta,
     )
+    assert splits.meta is not None
+    splits.meta["class_counts"] = {  # of the clean labels (noisy ones: meta["noise"])
+        part: torch.bincount(ds.tensors[1], minlength=num_classes).tolist()
+        for part, ds in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+        if ds is not None
+    }
+    if noise is not None:
+        add_noise(splits, noise, noise_rate, seed=seed, pairs=noise_pairs)
+    return splits
