@@ -71,15 +71,18 @@ from __future__ import annotations
 
 from losskit.slf.bilevel import ValidationLoss
 from losskit.slf.decision import DecisionNet
+from losskit.slf.guard import COLLAPSE_SHARE, SLFCollapseWarning
 from losskit.slf.gumbel import gumbel_argmax, gumbel_softmax, multi_gumbel_softmax, sample_gumbel
 from losskit.slf.loss import PAPER_LOSSES, PAPER_SETTINGS, StochasticLoss
 from losskit.slf.method import SLFMethod, selection_share
 from losskit.slf.schedule import TauSchedule
 
 __all__ = [
+    "COLLAPSE_SHARE",
     "PAPER_LOSSES",
     "PAPER_SETTINGS",
     "DecisionNet",
+    "SLFCollapseWarning",
     "SLFMethod",
     "StochasticLoss",
     "TauSchedule",

@@ -27,6 +27,7 @@ from losskit.losses.fused import (
     fused_losses,
 )
 from losskit.slf.decision import DecisionNet
+from losskit.slf.guard import OptimizerCheck
 from losskit.slf.gumbel import (
     check_k,
     multi_gumbel_softmax_keyed,
@@ -182,12 +183,27 @@ class StochasticLoss(nn.Module):
         eps: floor of the running mean in the division.
 
     Optimisation (Algorithm 1, line 10): ``w`` and ``v`` are updated together by one
-    optimizer step on ``H``; give the optimizer both parameter sets, e.g.
-    ``torch.optim.SGD([*model.parameters(), *slf.parameters()], lr=…)``. ``slf.parameters()``
-    holds the decision network's ``v`` and the parameters of any parametric candidate loss.
+    optimizer step on ``H``; give the optimizer both parameter sets:
+    ``torch.optim.SGD(slf.parameters_with(model), lr=…)`` (``= [*model.parameters(),
+    *slf.parameters()]``; ``slf.parameters()`` holds the decision network's ``v`` and the
+    parameters of any parametric candidate loss). An optimizer without the decision network's
+    trainable parameters is refused with a ``ValueError``: at once by :meth:`check_optimizer`
+    (``--method slf`` / the Trainer / Lightning call it when they bind the optimizer), else,
+    in a hand-written loop, at the training-mode call after the first optimizer steps
+    (:mod:`losskit.slf.guard`; no op, no sync).
 
-    After each call ``last_probs`` (``p``), ``last_weights`` (``p̂``) and ``last_losses`` (raw
-    ``l_i``) hold detached ``(n,)`` vectors, averaged over the batch for ``granularity="sample"``.
+    After each call three detached ``(n,)`` vectors describe it:
+
+    * ``last_losses``: the raw candidate values ``l_i`` (batch means, before ``normalize``);
+    * ``last_probs``: ``p = h(f(x); v)``; for ``granularity="sample"`` the batch mean of the
+      per-sample ``p_j``;
+    * ``last_weights``: the weights ``p̂`` of Eq. 11. ``granularity="batch"``: the batch's
+      ``p̂``, in ``mode="gumbel"`` the mean of ``K`` one-hot draws, so each entry is a multiple
+      of ``1/K``. ``granularity="sample"`` (the default): the batch mean of the per-sample
+      ``p̂_j`` — the share of the batch's ``N·K`` draws that picked each loss, a multiple of
+      ``1/(K·N)`` (e.g. ``0.0833`` at ``K = 3``, ``N = 128``), not the weights any one sample
+      used. ``mode="softmax"``: ``p̂ = p`` (as ``last_probs``); ``mode="fixed"``: the given
+      ``weights``.
 
     :attr:`tasks` lists each candidate's declared task (``"classification"`` /
     ``"regression"``; ``None`` for callables that declare none).
@@ -271,6 +287,7 @@ class StochasticLoss(nn.Module):
         self.last_probs: torch.Tensor | None = None
         self.last_weights: torch.Tensor | None = None
         self.last_losses: torch.Tensor | None = None
+        self._optimizer_check = OptimizerCheck()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -345,6 +362,34 @@ class StochasticLoss(nn.Module):
         for name, m in zip(self.loss_names, self.losses, strict=True):
             check_task(name, m.fn if isinstance(m, _FunctionLoss) else m, target,
                        self.num_outputs)
+
+    # ------------------------------------------------------------------ optimizer
+    def parameters_with(self, model: nn.Module) -> list[nn.Parameter]:
+        """The parameters one optimizer must update (Algorithm 1, line 10): ``model``'s ``w``,
+        then this module's (the decision network's ``v`` and those of parametric candidate
+        losses), each once: ``torch.optim.SGD(slf.parameters_with(model), lr=0.1)``."""
+        seen: set[int] = set()
+        params = []
+        for p in (*model.parameters(), *self.parameters()):
+            if id(p) not in seen:
+                seen.add(id(p))
+                params.append(p)
+        return params
+
+    def check_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        """``ValueError`` unless ``optimizer`` holds every trainable parameter of the decision
+        network (else ``p`` would never train); once it passes, no step is watched."""
+        if self.decision_net is not None:
+            self._optimizer_check.check(optimizer, self.decision_net.parameters())
+
+    def _training_call(self) -> None:
+        """Until an optimizer holding the decision network has stepped: watch the steps and
+        refuse a training step after steps that left it out (:mod:`losskit.slf.guard`)."""
+        if torch.compiler.is_compiling() or self._optimizer_check.done:
+            return
+        if self.training and torch.is_grad_enabled():
+            net = self.decision_net
+            self._optimizer_check.training_call(() if net is None else net.parameters())
 
     # ------------------------------------------------------------------ state
     @property
@@ -519,6 +564,7 @@ class StochasticLoss(nn.Module):
         per sample). Updates ``last_*`` and the step counter like :meth:`forward`. Useful for
         training ``v`` on another objective than ``H`` (see :mod:`losskit.slf.bilevel`);
         ``detach_input`` overrides the module's setting for this call."""
+        self._training_call()
         self._check_output(output)
         values = self.loss_values(output, target, features)
         with torch.no_grad():  # bookkeeping without graph nodes or detach ops
@@ -559,6 +605,7 @@ class StochasticLoss(nn.Module):
     def _sample_objective(self, output: torch.Tensor, target: Any) -> torch.Tensor:
         """:meth:`forward` in :attr:`_one_node`'s setting, by :class:`_SampleObjective`: the
         same values and bookkeeping as :meth:`forward_parts`, gradients equal up to rounding."""
+        self._training_call()
         self._check_output(output, values=False)  # the NaN/Inf scan joins the label check
         kinds = tuple(k for _, k in self._fused)
         check_fused_arguments(output, target, kinds, finite="output")

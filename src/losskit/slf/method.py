@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ from losskit._validation import choice, integer, split_list
 from losskit.method import Method, TrainContext
 from losskit.options import core_kwargs, core_options, option
 from losskit.slf.bilevel import ValidationLoss, bilevel_step
+from losskit.slf.guard import SLFCollapseWarning, collapse_message, collapsed_to
 from losskit.slf.loss import PAPER_LOSSES, StochasticLoss, parse_loss_list
 from losskit.step import StepResult, loss_step
 
@@ -102,7 +104,14 @@ class SLFMethod(Method):
     ``slf_select_freq`` (share of steps in which each loss had the largest batch-mean ``p̂``,
     ties split equally), ``slf_losses`` (names), ``slf_tau``, with ``normalize="running_mean"``
     ``slf_running_mean``, and with ``update="bilevel"`` ``slf_alignment`` (mean ``c_i``),
-    ``slf_val_loss`` and ``slf_val_split`` (``"val"`` or ``"train"``).
+    ``slf_val_loss`` and ``slf_val_split`` (``"val"`` or ``"train"``). ``slf_collapsed_to``
+    names the candidate holding more than 95 % of the epoch's mean ``p̂`` (``None`` when none
+    does); the first such epoch of a run also raises an :class:`~losskit.slf.guard.
+    SLFCollapseWarning` pointing to ``update="bilevel"`` / ``normalize="running_mean"``.
+    Lightning logs numbers only, so it logs no ``slf_collapsed_to`` (the warning still shows).
+
+    :meth:`bind` refuses an optimizer that leaves out the decision network's parameters
+    (:meth:`~losskit.slf.StochasticLoss.check_optimizer`).
     """
 
     name = "slf"
@@ -117,6 +126,7 @@ class SLFMethod(Method):
         self._val_split = "train"
         self.val_loss: ValidationLoss | None = None
         self.slf: StochasticLoss | None = None
+        self._collapse_warned = False
         self._reset_epoch()
 
     def _reset_epoch(self) -> None:
@@ -146,6 +156,11 @@ class SLFMethod(Method):
 
     def parameters(self) -> Iterator[nn.Parameter]:
         return self.slf.parameters() if self.slf is not None else iter(())
+
+    def bind(self, ctx: TrainContext) -> None:
+        assert self.slf is not None, "setup() must run before bind()"
+        if ctx.optimizer is not None:
+            self.slf.check_optimizer(ctx.optimizer)
 
     def step(self, ctx: TrainContext, inputs: torch.Tensor, targets: torch.Tensor) -> StepResult:
         assert self.slf is not None, "setup() must run before step()"
@@ -186,6 +201,7 @@ class SLFMethod(Method):
         }
         if self.options.normalize == "running_mean":
             logs["slf_running_mean"] = self.slf.running_mean.cpu().tolist()
+        logs["slf_collapsed_to"] = self._collapse(logs["slf_weights"], epoch)
         if self.options.update == "bilevel":
             assert self.val_loss is not None
             logs["slf_alignment"] = mean(self._sum_alignment)
@@ -193,6 +209,20 @@ class SLFMethod(Method):
             logs["slf_val_split"] = self._val_split
         self._reset_epoch()
         return logs
+
+    def _collapse(self, weights: list[float], epoch: int) -> str | None:
+        """The candidate the epoch's weights collapsed onto (or ``None``); warns once a run."""
+        assert self.slf is not None
+        if not self._history or self.options.mode == "fixed":
+            return None
+        name = collapsed_to(weights, self.slf.loss_names)
+        if name is not None and not self._collapse_warned:
+            self._collapse_warned = True
+            share = max(weights) / sum(weights)
+            warnings.warn(collapse_message(name, share, epoch + 1, self.options.update,
+                                           self.options.normalize),
+                          SLFCollapseWarning, stacklevel=2)
+        return name
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"val_generator": self._val_generator.get_state()}
