@@ -16,6 +16,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from losskit.errors import LossKitWarning
 from losskit.mils.stats import MILSStats
 
 
@@ -51,7 +52,8 @@ def warn_all_ties(
     last_obs_acc: float | None = None,
     observation_size: int | None = None,
 ) -> None:
-    """One ``UserWarning``: every one of the epoch's ``stats.attempts`` attempts was a tie, so
+    """One :class:`~losskit.errors.LossKitWarning` (a ``UserWarning``; the CLI prints it once
+    as ``losskit: warning: …``): every one of the epoch's ``stats.attempts`` attempts was a tie, so
     each was kept (``accept_ties``) or rejected without being judged; names the likely causes.
 
     Seen in practice (paper suite, MNIST MLP): a 128-sample observation set drawn from the
@@ -75,6 +77,6 @@ def warn_all_ties(
         f"MILS: all {stats.attempts} auxiliary attempts of this epoch were ties, so every one "
         f"was {verdict} without being judged (accept={accept!r}, accept_ties={accept_ties}). "
         f"Likely causes: {causes}. Warned once per MILS object.",
-        UserWarning,
+        LossKitWarning,
         stacklevel=3,
     )

@@ -347,7 +347,8 @@ class MILS:
 
     def reset_stats(self) -> MILSStats:
         """Start new per-epoch counters; returns the finished ones (an epoch's end: the first
-        epoch whose every attempt was a tie gets one ``UserWarning``, :func:`warn_all_ties`)."""
+        epoch whose every attempt was a tie gets one warning,
+        :func:`~losskit.mils.guards.warn_all_ties`)."""
         old, self.stats = self.stats, MILSStats()
         if not self._warned_ties and old.attempts > 0 and old.ties == old.attempts:
             self._warned_ties = True
