@@ -79,7 +79,7 @@ def accumulation_refusal(method: Method, scaler: Any) -> str | None:
     if scaler is not None and scaler.is_enabled():
         return ("precision '16-mixed' cannot accumulate gradients: the method steps the "
                 "gradient scaler every batch; use 'bf16-mixed' or '32-true'")
-    if not getattr(method, "supports_accumulation", isinstance(method, _ACCUMULATES)):
+    if not getattr(method, "supports_accumulation", type(method) in _ACCUMULATES):
         return (f"method {name!r} does not declare supports_accumulation = True: losskit "
                 "cannot tell whether its step is a plain zero_grad / backward / step")
     return None

@@ -106,9 +106,16 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import Dataset, IterableDataset, TensorDataset
-from torch.utils.data._utils.collate import default_collate
 
 from losskit.data.batches import DEFAULT_KEYS, BatchKeys, unpack_batch
+from losskit.data.loading import (
+    as_tensor_dataset,
+    draw_subset,
+    first_batch,
+    is_map_style,
+    iter_xy,
+    underlying_dataset,
+)
 from losskit.errors import ConfigError, require
 from losskit.integrations.epoch_metrics import TASKS, EpochMetrics, batch_accuracy
 from losskit.integrations.gradients import (
@@ -160,43 +167,41 @@ def training_sample(
 ) -> TensorDataset:
     """A ``TensorDataset`` of training samples for the method (module doc, *Data*).
 
-    ``source``: a ``TensorDataset`` (returned as is), an ``(x, y)`` pair, a map-style
-    ``Dataset`` (``size`` samples at indices drawn with ``seed``, sorted), a ``DataLoader``
-    (its dataset as above, collated by its ``collate_fn``; an iterable dataset or a plain
-    iterable of batches: its first batches). The global RNG is left as it was (random
-    transforms in the dataset draw from a forked state)."""
-    if isinstance(source, TensorDataset):
-        return source
+    ``source``: an ``(x, y)`` pair; a ``Dataset`` or a ``DataLoader`` over one. An in-memory
+    ``TensorDataset`` (or ``Subset`` of one) is used whole
+    (:func:`losskit.data.loading.as_tensor_dataset`); another map-style dataset gives ``size``
+    samples at sorted indices drawn with ``seed`` (:func:`~losskit.data.loading.draw_subset`,
+    collated by the loader's ``collate_fn``); an iterable dataset its first ``size`` samples,
+    a loader over one (or any iterable of batches) its first batches. The global RNG is left
+    as it was (random transforms in the dataset draw from a forked state)."""
     if isinstance(source, tuple) and len(source) == 2 and all(
             isinstance(t, torch.Tensor) for t in source):
         return TensorDataset(*source)
-    dataset = source if isinstance(source, Dataset) else getattr(source, "dataset", None)
-    if isinstance(dataset, TensorDataset):
-        return dataset
-    collate = getattr(source, "collate_fn", None) or default_collate
+    dataset = underlying_dataset(source)
+    memory = as_tensor_dataset(dataset)
+    if memory is not None:
+        return memory
+    if not isinstance(source, Iterable | Dataset):
+        raise ConfigError(f"train_set must be a Dataset, a DataLoader or an (x, y) pair, got "
+                          f"{type(source).__name__}", "train_set")
     with torch.random.fork_rng(devices=[]):
-        if dataset is not None and not isinstance(dataset, IterableDataset) and hasattr(
-                dataset, "__len__"):
-            n = len(dataset)
-            if n == 0:
-                raise ConfigError("the training dataset is empty", "train_dataloader")
-            g = seeded_generator(seed)
-            idx = torch.randperm(n, generator=g)[: min(size, n)].sort().values
-            x, y = unpack_batch(collate([dataset[i] for i in idx.tolist()]), keys)
-        else:
-            if not isinstance(source, Iterable):
-                raise ConfigError(f"train_set must be a Dataset, an (x, y) pair or a "
-                                  f"DataLoader, got {type(source).__name__}", "train_set")
+        if isinstance(dataset, Dataset) and is_map_style(dataset):  # (a list: of batches)
+            if len(dataset) == 0:
+                raise ConfigError("the training dataset is empty", "train_set")
+            x, y, _ = draw_subset(source, min(size, len(dataset)), seeded_generator(seed), keys,
+                                  name="train_sample_size")
+        elif isinstance(source, IterableDataset):
+            x, y = first_batch(source, keys, size)
+        else:  # a DataLoader over an iterable dataset, or any iterable of batches
             xs, ys, have = [], [], 0
-            for batch in source:
-                x, y = unpack_batch(batch, keys)
+            for x, y in iter_xy(source, keys):
                 xs.append(x)
                 ys.append(y)
                 have += len(y)
                 if have >= size:
                     break
             if not xs:
-                raise ConfigError("the train dataloader gave no batch", "train_dataloader")
+                raise ConfigError("the train dataloader yields no batch", "train_set")
             x, y = torch.cat(xs)[:size], torch.cat(ys)[:size]
     return TensorDataset(x, y)
 
