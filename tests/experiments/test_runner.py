@@ -15,7 +15,13 @@ from collections import Counter
 import pytest
 
 from losskit.experiments import runner
-from losskit.experiments.results import CorruptResultsError, append_record, jsonable, read_results
+from losskit.experiments.results import (
+    CorruptResultsError,
+    TornResultsWarning,
+    append_record,
+    jsonable,
+    read_results,
+)
 from losskit.experiments.runner import run_experiments
 from losskit.experiments.spec import Variant
 from tests.experiments.fakes import (
@@ -75,9 +81,11 @@ def test_truncated_last_line_is_dropped_and_that_run_rerun(tmp_path):
     lines = path.read_bytes().splitlines(keepends=True)
     lost = json.loads(lines[-1])["key"]
     path.write_bytes(b"".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])  # torn write
-    assert [r["key"] for r in read_results(path)] == _keys_of(lines[:-1])  # reading tolerates
+    with pytest.warns(TornResultsWarning, match="dropped 1 torn line"):  # tolerated, not hidden
+        assert [r["key"] for r in read_results(path)] == _keys_of(lines[:-1])
     calls = CountingFit()
-    summary = run_experiments(exp, path, run_fn=calls, progress=False)
+    with pytest.warns(TornResultsWarning, match="dropped 1 torn line"):
+        summary = run_experiments(exp, path, run_fn=calls, progress=False)
     assert summary.completed == 1 and len(calls.calls) == 1
     text = path.read_text()
     assert text.endswith("\n")

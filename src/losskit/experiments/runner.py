@@ -3,8 +3,8 @@
 One self-contained line per finished run (config, per-epoch history, final metrics, versions,
 the experiment's metadata), written by the parent process with a single ``write`` + ``fsync``,
 so a kill leaves at most a partial last line. On restart the file is read, a truncated last line
-is dropped (the file is rewritten atomically without it) and every run whose key is already
-there is skipped: killed and restarted, nothing is lost or repeated. A corrupt line *before* the
+is dropped with a warning (the file is cut where it starts; the lines before it are not
+rewritten) and every run whose key is already there is skipped: killed and restarted, nothing is lost or repeated. A corrupt line *before* the
 last one is not guessed at: it raises, naming the line number. One writer at a time: the file is
 locked (``RESULTS.lock``); a second ``reproduce`` on it stops with :class:`ResultsLockedError`.
 

@@ -10,6 +10,7 @@ from losskit.mils.method import MILSMethod
 from losskit.registry import Registry
 from losskit.slf.method import SLFMethod
 from losskit.uniloss.method import UniLossMethod
+from losskit.weighting.method import DWAMethod, FixedMethod, GradNormMethod, UncertaintyMethod
 
 METHODS: Registry[Method] = Registry("method")
 METHODS.register("loss", LossMethod, help="plain training with one loss from the zoo")
@@ -19,3 +20,10 @@ METHODS.register("uniloss", UniLossMethod,
                  help="UniLoss: a metric refactored into binaries + IDW surrogate")
 METHODS.register("mils", MILSMethod,
                  help="MILS: primary loss + scheduled auxiliary losses (rollback)")
+METHODS.register("uncertainty", UncertaintyMethod,
+                 help="uncertainty weighting: sum exp(-s_i) L_i + s_i, s learned (Kendall)")
+METHODS.register("dwa", DWAMethod,
+                 help="Dynamic Weight Average: weights from epoch loss ratios (Liu et al.)")
+METHODS.register("gradnorm", GradNormMethod,
+                 help="GradNorm: weights balancing gradient norms on the last layer (Chen)")
+METHODS.register("fixed", FixedMethod, help="fixed loss weights: sum w_i L_i (default w = 1)")
