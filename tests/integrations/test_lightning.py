@@ -412,3 +412,21 @@ def test_validate_reads_every_binary_output_shape(width, dtype):
     scores = out[:, 1] - out[:, 0] if width == 2 else out.reshape(-1)
     assert got["val_ap"] == pytest.approx(metrics.average_precision_score(vy, scores), abs=1e-6)
     assert got["val_acc"] == pytest.approx(float(((scores > 0).long() == vy).float().mean()))
+
+
+@pytest.mark.slow
+def test_two_processes_log_the_whole_validation_sets_metrics():
+    """DDP (2 CPU processes, gloo): each process sees half the batches; the logged AP / loss
+    are those of the whole set."""
+    metrics = pytest.importorskip("sklearn.metrics")
+    _, (vx, vy) = _binary_blobs()  # 80 samples: 40 per process
+    torch.manual_seed(0)
+    binary = LossKitModule(nn.Linear(8, 1), "loss")
+    trainer = _quiet(devices=2, strategy="ddp_spawn")
+    got = trainer.validate(binary, DataLoader(TensorDataset(vx, vy), batch_size=8),
+                           verbose=False)[0]
+    with torch.no_grad():
+        scores = binary.model(vx).squeeze(1)
+    assert got["val_ap"] == pytest.approx(metrics.average_precision_score(vy, scores), abs=1e-6)
+    assert got["val_loss"] == pytest.approx(
+        float(F.binary_cross_entropy_with_logits(scores, vy.float())), rel=1e-5)

@@ -105,7 +105,8 @@ class EpochMetrics:
         else:
             out = binary_scores(logits, validate_args=False) if kind == "binary" else logits
             self.outputs.append(out)
-            self.targets.append(target.reshape(len(out)) if kind == "binary" else target)
+            # binary targets as float32 (0/1 exact; bool / int gather alike across processes)
+            self.targets.append(target.reshape(len(out)).float() if kind == "binary" else target)
 
     def compute(self, gather: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, float]:
         """The epoch's metrics (un-prefixed). ``gather``: a tensor from every process,

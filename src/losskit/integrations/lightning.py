@@ -503,8 +503,9 @@ class LossKitModule(L.LightningModule):
     def _log_epoch(self, split: str) -> None:
         metrics = self._eval[split].compute(self._gather)
         self._eval[split].reset()
+        # gathered already: every process logs the same values (sync_dist: no warning)
         self.log_dict({f"{split}_{k}": float(v) for k, v in metrics.items()},
-                      prog_bar=split == "val")
+                      prog_bar=split == "val", sync_dist=self.trainer.world_size > 1)
 
     def on_validation_epoch_start(self) -> None:
         self._eval["val"].reset()
