@@ -125,6 +125,12 @@ def case_plot_mils_without_matplotlib(tmp, monkeypatch):
                 [run / "metrics.jsonl"])
 
 
+def case_train_tensorboard_not_installed(tmp, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    return Case([*DIGITS, "--tensorboard", str(tmp / "tb")],
+                ["--tensorboard needs tensorboard", "pip install 'losskit[tensorboard]'"])
+
+
 def case_plot_torn_metrics(tmp, monkeypatch):
     run = tmp / "run"
     run.mkdir()
