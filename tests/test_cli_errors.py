@@ -353,3 +353,18 @@ def test_internal_errors_keep_their_traceback(exc, monkeypatch):
     monkeypatch.setattr(Trainer, "train_epoch", broken)
     with pytest.raises(type(exc)):
         main([*DIGITS, "--epochs", "1"])
+
+
+def test_the_console_entry_point_prints_one_line_and_exits_2(tmp_path):
+    """Through ``python -m losskit`` (a fresh interpreter: nothing else reaches stderr)."""
+    import subprocess
+
+    path = _corrupt_line_2(tmp_path / "r.jsonl")
+    before = path.read_bytes()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "losskit", "report", str(path), "--out",
+                           str(tmp_path / "rep")], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("losskit: error: ")
+    assert "line 2" in proc.stderr and path.read_bytes() == before

@@ -380,7 +380,7 @@ def train_and_report(config: Any, log_format: str = "text", tensorboard: str | N
 
     trainer = None
     try:
-        with user_input(), _keeping(config, lambda: trainer):
+        with user_input():
             callbacks: list[Any] = [ConsoleLogger(log_format)]
             if tensorboard is not None:
                 from losskit.integrations.tensorboard import TensorBoardLogger
