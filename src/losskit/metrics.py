@@ -38,3 +38,23 @@ def average_precision(scores: torch.Tensor, labels: torch.Tensor) -> float:
     precision = tp / (tp + fp)
     recall_step = torch.diff(tp, prepend=tp.new_zeros(1)) / positives
     return float((recall_step * precision).sum())
+
+
+def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """ROC-AUC: the probability that a random positive scores above a random negative, ties
+    counting ½ (Mann–Whitney ``U / (P·N)`` with mid-ranks) — the definition of
+    ``sklearn.metrics.roc_auc_score``. ``ValueError`` without a positive or a negative."""
+    labels = labels.reshape(-1).to(torch.float64)
+    scores = scores.reshape(-1).to(torch.float64)
+    positives = float(labels.sum())
+    negatives = labels.numel() - positives
+    if positives == 0 or negatives == 0:
+        raise ValueError("labels need at least one positive and one negative sample; ROC-AUC "
+                         "is undefined otherwise")
+    s, order = torch.sort(scores, stable=True)
+    _, inverse, counts = torch.unique_consecutive(s, return_inverse=True, return_counts=True)
+    last = torch.cumsum(counts, 0).to(torch.float64)  # 1-based rank of each tie group's end
+    mid = last - (counts.to(torch.float64) - 1) / 2  # mid-rank of each tie group
+    ranks = mid[inverse]
+    rank_sum = float((ranks * labels[order]).sum())
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from losskit.metrics import average_precision, binary_scores
 from losskit.train.evaluation import evaluate_binary
@@ -44,7 +44,8 @@ def test_evaluate_binary_reports_ap():
     out = evaluate_binary(model, x, y)
     scores = binary_scores(model(x).detach())
     assert out["ap"] == pytest.approx(average_precision_score(y.numpy(), scores.numpy()))
-    assert set(out) == {"acc", "loss", "ap"}
+    assert out["auc"] == pytest.approx(roc_auc_score(y.numpy(), scores.numpy()))
+    assert set(out) == {"acc", "loss", "ap", "auc"}
 
 
 def test_regression_metrics_match_sklearn_and_check_targets():

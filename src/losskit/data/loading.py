@@ -178,6 +178,22 @@ def _as_tensor(value: Any, what: str) -> torch.Tensor:
                           f"{type(value).__name__}", "batch") from None
 
 
+class PairDataset(Dataset):
+    """A map-style ``dataset`` whose samples are read as ``(x, y)`` tuples
+    (:func:`~losskit.data.batches.unpack_batch` with ``keys``): what methods that draw samples
+    by index (MILS's observation set, SLF's validation batches) are given, whatever the form
+    of the user's samples (dicts, extra items)."""
+
+    def __init__(self, dataset: Dataset, keys: BatchKeys = DEFAULT_KEYS) -> None:
+        self.dataset, self.keys = dataset, keys
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        return unpack_batch(self.dataset[index], self.keys)
+
+
 def take(source: DataSource, indices: torch.Tensor | list[int],
          keys: BatchKeys = DEFAULT_KEYS) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples ``indices`` of a map-style dataset as ``(x, y)`` tensors (fresh copies).

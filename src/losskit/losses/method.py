@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from losskit.data.loading import sample_targets
 from losskit.losses.base import check_task
 from losskit.losses.priors import epoch_losses, sync_epoch
 from losskit.losses.registry import build
@@ -43,7 +44,7 @@ class LossMethod(Method):
             self.loss = build(str(spec), ctx.context, **self.loss_kwargs)
         self.loss.to(ctx.device)
         name = spec if isinstance(spec, str) else type(self.loss).__name__
-        check_task(name, self.loss, ctx.train_set.tensors[1], ctx.num_classes)
+        check_task(name, self.loss, sample_targets(ctx.train_set), ctx.num_classes)
         self._epoch_losses = epoch_losses(self.loss)  # deferred re-weighting (set_epoch)
 
     def parameters(self) -> Iterator[nn.Parameter]:

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from losskit._validation import choice, integer, split_list
+from losskit.data.loading import sample_targets, take
 from losskit.method import Method, TrainContext
 from losskit.options import core_kwargs, core_options, option
 from losskit.slf.bilevel import ValidationLoss, bilevel_step
@@ -139,20 +140,23 @@ class SLFMethod(Method):
                                   generator=self.options.seed, context=ctx.context,
                                   **core_kwargs(self.options))
         self.slf.to(ctx.device)
-        self.slf.check_targets(ctx.train_set.tensors[1])
+        self.slf.check_targets(sample_targets(ctx.train_set))
         if self.options.update == "bilevel":
             self.val_loss = ValidationLoss(self.options.val_loss, self.slf.tasks[0])
             held_out = ctx.val_set is not None and len(ctx.val_set) > 0
             self._val_source = ctx.val_set if held_out else ctx.train_set
             self._val_split = "val" if held_out else "train"
-            self.val_loss.check_targets(self._val_source.tensors[1])
+            self.val_loss.check_targets(sample_targets(self._val_source))
 
     def _validation_batch(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """A random batch of the validation split (or of the training set if there is none)."""
-        x, y = self._val_source.tensors[:2]
-        idx = torch.randint(len(y), (min(self.options.val_batch_size, len(y)),),
+        """A random batch of the validation split (or of the training set if there is none):
+        ``val_batch_size`` indices drawn with replacement, read from any map-style dataset
+        (:func:`losskit.data.loading.take`)."""
+        n = len(self._val_source)
+        idx = torch.randint(n, (min(self.options.val_batch_size, n),),
                             generator=self._val_generator)
-        return x[idx].to(device), y[idx].to(device)
+        x, y = take(self._val_source, idx)
+        return x.to(device), y.to(device)
 
     def parameters(self) -> Iterator[nn.Parameter]:
         return self.slf.parameters() if self.slf is not None else iter(())

@@ -8,6 +8,7 @@ as correct when it lies within Euclidean distance ``radius`` (pixels, inclusive)
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from losskit._validation import check_logits_and_labels
-from losskit.train.evaluation import EVALUATORS, predict_logits
+from losskit.train.evaluation import EVALUATORS, TASK_METRICS, ConcatMetrics, predict_logits
 
 DEFAULT_PCK_RADIUS = 1.0
 
@@ -67,6 +68,12 @@ def keypoint_metrics(
         "loss": float(F.cross_entropy(logits, target.long())),
         "acc": float((logits.argmax(dim=1) == target).to(torch.float64).mean()),
     }
+
+
+TASK_METRICS.register(
+    "keypoints", lambda: ConcatMetrics(functools.partial(keypoint_metrics,
+                                                         radius=DEFAULT_PCK_RADIUS)),
+    help="PCK (radius 1 px), pixel cross-entropy, exact-pixel acc")
 
 
 @EVALUATORS.register("keypoints", help="PCK (radius 1 px), pixel cross-entropy, exact-pixel acc")

@@ -5,7 +5,14 @@ Per epoch it shuffles (seeded), lets the method step through the batches, steps 
 schedule, evaluates on the validation/test splits, appends a record to ``metrics.jsonl`` (and
 ``metrics.csv``) and writes a checkpoint from which an interrupted run resumes.
 
-Run directory (``out_dir``): ``config.json`` (the config plus the versions it ran with),
+Data: the registry's dataset ``config.data``, a :class:`~losskit.data.base.DataSplits`
+(``data=``), or any ``torch.utils.data.Dataset`` / ``DataLoader`` per split (``train=``,
+``val=``, ``test=``): in-memory ``TensorDataset`` s are indexed a batch at a time, anything else
+streams through a ``DataLoader`` with the same shuffling draws (:mod:`losskit.train.sources`).
+Evaluation streams batch by batch (:func:`~losskit.train.evaluation.evaluate_batches`).
+
+Run directory (``out_dir``): ``config.json`` (every config field, the versions it ran with,
+``world_size`` and ``per_process_batch_size``: ``batch_size`` is the global batch),
 ``metrics.jsonl`` / ``metrics.csv``, ``checkpoint.pt`` and ``run.lock``, held while a process
 trains there (a second one gets a :class:`~losskit.errors.ConfigError`). Resuming is exact and
 only happens for the *same* run: a checkpoint whose config differs in any field that changes
@@ -33,20 +40,25 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from losskit import distributed
 from losskit.data.base import DataSplits
+from losskit.data.batches import BatchKeys
+from losskit.data.splits import generator as stream
+from losskit.data.transforms import AUGMENTATIONS, RandomCropFlip, TransformDataset, crop_flip_batch
 from losskit.errors import ConfigError
 from losskit.locking import FileLock
 from losskit.method import Method, TrainContext, bind_method, setup_method
+from losskit.train import sources
 from losskit.train.callbacks import Callback, as_callback
-from losskit.train.config import NON_SEMANTIC_FIELDS, TrainConfig
-from losskit.train.evaluation import EVALUATORS
+from losskit.train.config import LATER_FIELD_DEFAULTS, NON_SEMANTIC_FIELDS, TrainConfig
+from losskit.train.evaluation import EVALUATORS, TASK_METRICS, evaluate_batches, tensor_batches
 from losskit.train.features import FeatureSpec, infer_dims, with_features
 from losskit.train.methods import METHODS
 
 CallbackLike = Callback | Callable[[dict[str, Any]], None]
+DataLike = Dataset | DataLoader
 
 _AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -66,6 +78,7 @@ class TrainResult:
     method: Method
     data: DataSplits | None = field(default=None, repr=False)
     resumed_from: int = 0
+    task: str = "classification"
 
 
 def seeded_generator(seed: int) -> torch.Generator:
@@ -75,15 +88,7 @@ def seeded_generator(seed: int) -> torch.Generator:
     return g
 
 
-def take_subset(ds: TensorDataset, n: int | None, seed: int, name: str) -> TensorDataset:
-    """A seeded random subset of ``n`` samples (the whole set when ``n`` is None)."""
-    if n is None:
-        return ds
-    total = len(ds)
-    if not 0 < n <= total:
-        raise ValueError(f"{name} must be in [1, {total}], got {n}")
-    idx = torch.randperm(total, generator=seeded_generator(seed))[:n].sort().values
-    return TensorDataset(*(t[idx] for t in ds.tensors))
+take_subset = sources.take_subset
 
 
 def batches(
@@ -144,6 +149,19 @@ def _validate(config: TrainConfig) -> None:
         ("optimizer", config.optimizer in ("sgd", "adam", "adamw"), "one of sgd, adam, adamw"),
         ("schedule", config.schedule in ("none", "step", "cosine"), "one of none, step, cosine"),
         ("amp", config.amp in (None, "bf16", "fp16"), "one of None, bf16, fp16"),
+        ("num_workers", whole(config.num_workers, 0), "an integer ≥ 0"),
+        ("pin_memory", isinstance(config.pin_memory, bool), "True or False"),
+        ("persistent_workers", isinstance(config.persistent_workers, bool)
+         and not (config.persistent_workers and config.num_workers == 0),
+         "True or False (True needs num_workers > 0)"),
+        ("input_key", isinstance(config.input_key, str), "a string (a dict batch's key)"),
+        ("target_key", isinstance(config.target_key, str), "a string (a dict batch's key)"),
+        ("augment", config.augment is None or config.augment in AUGMENTATIONS,
+         f"None or one of {', '.join(AUGMENTATIONS)}"),
+        ("task", config.task is None or config.task in TASK_METRICS or config.task in EVALUATORS,
+         f"None or one of {', '.join(sorted({*TASK_METRICS.names(), *EVALUATORS.names()}))}"),
+        ("num_classes", config.num_classes is None or whole(config.num_classes, 1),
+         "an integer ≥ 1 (or None: the data's, else the model's outputs)"),
     ]
     for name, ok, expected in checks:
         if not ok:
@@ -232,8 +250,9 @@ _CHECKPOINT_KEYS = ("config", "history", "model", "optimizer", "method", "genera
 class Trainer:
     """Trains ``config.model`` on ``config.data`` with ``config.method``.
 
-    ``data``, ``model`` and ``method`` may be passed in ready-made (tests, benchmarks); otherwise
-    they are built from the registries by name.
+    ``data`` (a :class:`DataSplits`) or ``train`` / ``val`` / ``test`` (any ``Dataset`` or
+    ``DataLoader``), ``model`` and ``method`` may be passed in ready-made; otherwise they are
+    built from the registries by name (see :func:`fit`).
     """
 
     def __init__(
@@ -244,8 +263,11 @@ class Trainer:
         method: Method | None = None,
         callbacks: list[CallbackLike] | None = None,
         features: FeatureSpec = None,
+        *,
+        train: DataLike | None = None,
+        val: DataLike | None = None,
+        test: DataLike | None = None,
     ) -> None:
-        from losskit import data as data_registry
         from losskit import models as model_registry
 
         _validate(config)
@@ -260,28 +282,61 @@ class Trainer:
             torch.set_num_threads(int(config.threads))
         torch.manual_seed(config.seed)
 
-        if data is None:
-            data = data_registry.load(config.data, **config.data_kwargs)
+        data = sources.resolve_splits(config, data, train, val, test)
         self.data = data
-        self.task = (data.meta or {}).get("task", "classification")
-        self.evaluator = EVALUATORS.factory(self.task)
-        self.train_set = self._to_device(
-            take_subset(data.train, config.train_size, config.seed, "train_size")
-        )
-        self.test_set = self._to_device(
-            take_subset(data.test, config.test_size, config.seed + 1, "test_size")
-        )
-        self.val_set = self._to_device(data.val) if data.val is not None else None
+        self.keys = BatchKeys(config.input_key, config.target_key)
+        self.generator = seeded_generator(config.seed)  # shuffling
+        # augmentation draws (main process; workers seed their own from the loader's seed)
+        self.augment_generator = stream(config.seed, "augment")
+        self._train_source = take_subset(data.train, config.train_size, config.seed,
+                                         "train_size")
+        self.train = self._reader(self._augmented(self._train_source), "train", train=True)
+        self.test = self._reader(
+            take_subset(data.test, config.test_size, config.seed + 1, "test_size"), "test")
+        self.val = self._reader(data.val, "val")
+        assert self.train is not None
+        # what methods draw samples from: in-memory tensors, else the data as (x, y) pairs
+        self.train_set = self.train.dataset
+        self.test_set = self.test.dataset if self.test is not None else None
+        self.val_set = self.val.dataset if self.val is not None else None
 
+        num_classes = sources.declared_classes(data, data.train)
+        if config.num_classes is not None:
+            num_classes = config.num_classes
+        sample_x, sample_y = sources.probe(self.train, self.keys)
         if model is None:
-            model = model_registry.build(
-                config.model, data.input_shape, data.num_classes, **config.model_kwargs
-            )
+            if num_classes is None:
+                raise ConfigError(
+                    "num_classes: the data does not say how many classes (outputs) it has and "
+                    "no model= was given to read it from; set TrainConfig.num_classes or pass "
+                    "model=", "num_classes")
+            input_shape = data.input_shape or tuple(int(s) for s in sample_x.shape[1:])
+            model = model_registry.build(config.model, input_shape, num_classes,
+                                         **config.model_kwargs)
+            given_model = False
+        else:
+            given_model = True
         self.module = model.to(self.device)  # the unwrapped model (checkpoints, evaluation)
         self.model: nn.Module = with_features(self.module, features)  # answers return_features
         feature_dim = getattr(self.module, "feature_dim", None)
-        if feature_dim is None and features is not None:
-            feature_dim = infer_dims(self.model, self.train_set.tensors[0])[1]
+        width = None
+        if given_model and (num_classes is None or data.meta is None or "task" not in data.meta
+                            or features is not None):
+            width, found = infer_dims(self.model, sample_x.to(self.device))
+            feature_dim = found if feature_dim is None else feature_dim
+        elif feature_dim is None and features is not None:
+            feature_dim = infer_dims(self.model, sample_x.to(self.device))[1]
+        outputs = int(width if width is not None else num_classes)  # type: ignore[arg-type]
+        meta = data.meta or {}
+        self.task = config.task or meta.get("task") or sources.infer_task(sample_y, width)
+        sources.check_task_width(self.task, width)
+        if config.augment is not None and self.train.memory is not None and sample_x.dim() != 4:
+            raise ConfigError(f"augment={config.augment!r} needs images (N, C, H, W), got inputs "
+                              f"of shape {tuple(sample_x.shape)}", "augment")
+        self.evaluator = EVALUATORS.factory(self.task) if self.task in EVALUATORS else None
+        if self.task not in TASK_METRICS and self.evaluator is None:
+            raise ConfigError(f"task {self.task!r} has no evaluation; expected one of: "
+                              f"{', '.join(TASK_METRICS.names())}", "task")
         if distributed.is_distributed():
             from torch.nn.parallel import DistributedDataParallel
 
@@ -289,12 +344,11 @@ class Trainer:
         self.is_main = distributed.rank() == 0
         self.method = method if method is not None else build_method(config)
 
-        self.generator = seeded_generator(config.seed)
         self.ctx = TrainContext(
             model=self.model,
-            num_classes=data.num_classes,
+            num_classes=outputs,
             # a plain module without a feature source: feature losses fail on their first step
-            feature_dim=int(feature_dim if feature_dim is not None else data.num_classes),
+            feature_dim=int(feature_dim if feature_dim is not None else outputs),
             train_set=self.train_set,
             val_set=self.val_set,
             device=self.device,
@@ -303,6 +357,8 @@ class Trainer:
             autocast_dtype=_AMP_DTYPES.get(config.amp) if config.amp else None,
         )
         method_params = setup_method(self.method, self.ctx)
+        if width == 1:
+            self._check_one_output(sample_y)
         distributed.average_gradients(method_params)
         self.optimizer = build_optimizer(config, [*self.model.parameters(), *method_params])
         self.scheduler = build_scheduler(config, self.optimizer)
@@ -319,10 +375,47 @@ class Trainer:
         )
         self._prepared = False
 
-    def _to_device(self, ds: TensorDataset) -> TensorDataset:
-        if self.device.type == "cpu":
-            return ds
-        return TensorDataset(*(t.to(self.device) for t in ds.tensors))
+    def _reader(self, source: Any, name: str, train: bool = False) -> sources.SplitReader | None:
+        return sources.reader(source, self.config, self.device, self.keys, train=train,
+                              generator=self.generator if train else None, name=name)
+
+    def _augmented(self, source: Any) -> Any:
+        """The training data with ``config.augment`` applied per sample (streamed data); the
+        in-memory path augments each batch instead (:meth:`_train_batches`)."""
+        if self.config.augment is None or sources.as_tensor_dataset(source) is not None:
+            return source
+        if isinstance(source, DataLoader) or not sources.is_map_style(source):
+            raise ConfigError(
+                f"augment={self.config.augment!r} needs the training data as a map-style "
+                f"Dataset, got {type(source).__name__}; give the Dataset (fit builds its "
+                "DataLoader) or put losskit.data.transforms.RandomCropFlip in your own",
+                "augment")
+        crop = RandomCropFlip(generator=self.augment_generator)
+        return TransformDataset(source, crop, None, self.config.input_key,
+                                self.config.target_key)
+
+    def _check_one_output(self, sample_y: torch.Tensor) -> None:
+        """A plain loss that cannot take one output per sample fails here, naming itself,
+        instead of deep inside its first step (e.g. ``ce`` over one column: ``Target 1 is out
+        of bounds``)."""
+        from losskit.losses.method import LossMethod
+
+        if not isinstance(self.method, LossMethod) or self.method.loss is None:
+            return
+        name = self.method.options.loss
+        name = name if isinstance(name, str) else type(self.method.loss).__name__
+        logits = torch.zeros(2, 1, device=self.device)
+        target = torch.tensor([0, 1], dtype=sample_y.dtype, device=self.device)
+        try:
+            with torch.no_grad():
+                self.method.loss(logits, target)
+        except (ValueError, IndexError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(
+                f"loss {name!r} cannot train a model with one output per sample ({first}); "
+                "a one-logit binary model trains with bce, binary_focal or --method uniloss "
+                "(metric ap / auc / accuracy), else give the model 2 outputs",
+                "method_kwargs") from exc
 
     # ------------------------------------------------------------------ checkpointing
     @property
@@ -340,6 +433,7 @@ class Trainer:
             "scaler": self.ctx.scaler.state_dict() if self.ctx.scaler else None,
             "method": self.method.state_dict(),
             "generator": self.generator.get_state(),
+            "augment_generator": self.augment_generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "global_step": self.ctx.global_step,
         }
@@ -353,6 +447,8 @@ class Trainer:
             self.ctx.scaler.load_state_dict(state["scaler"])
         self.method.load_state_dict(state["method"])
         self.generator.set_state(state["generator"])
+        if "augment_generator" in state:
+            self.augment_generator.set_state(state["augment_generator"])
         torch.set_rng_state(state["torch_rng"])
         self.history = list(state["history"])
         self.ctx.global_step = int(state["global_step"])
@@ -367,10 +463,18 @@ class Trainer:
         # more epochs continue a run exactly unless the LR schedule depends on their number
         grows = mine["schedule"] != "cosine" and mine["epochs"] >= done
         extendable = {"epochs"} if grows else set()
+        if mine.get("augment") is None:  # workers only draw augmentations: free otherwise
+            extendable |= {"num_workers", "persistent_workers"}
+        defaults = {**LATER_FIELD_DEFAULTS, **self.config.all_fields()}
+        mine = {**LATER_FIELD_DEFAULTS, **mine}
+
+        def was(k: str) -> Any:  # fields an older checkpoint does not name held the default
+            return saved.get(k, LATER_FIELD_DEFAULTS.get(k, defaults.get(k)))
+
         diff = [k for k in mine if k not in NON_SEMANTIC_FIELDS | extendable
-                and saved.get(k) != mine[k]]
+                and was(k) != mine[k]]
         if diff:
-            changes = "; ".join(f"{k}: {saved.get(k)!r} → {mine[k]!r}" for k in diff)
+            changes = "; ".join(f"{k}: {was(k)!r} → {mine[k]!r}" for k in diff)
             raise ConfigError(
                 f"out_dir {str(self.out_dir)!r} holds a checkpoint of a different run "
                 f"({changes}; {done} epoch(s) done); resuming would not give the run asked for. "
@@ -443,7 +547,9 @@ class Trainer:
         from losskit.environment import versions
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        record = {**self.config.to_dict(), "versions": versions()}
+        record = {**self.config.all_fields(), "versions": versions(),
+                  "world_size": distributed.world_size(),
+                  "per_process_batch_size": sources.per_process_batch(self.config, self.train)}
         (self.out_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
         if not self.history:  # fresh start: metrics.jsonl only ever holds finished epochs
             (self.out_dir / "metrics.jsonl").write_text("")
@@ -454,18 +560,51 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def evaluate(self, split: str = "test") -> dict[str, float]:
-        ds = {"test": self.test_set, "val": self.val_set, "train": self.train_set}[split]
-        if ds is None:
+        """Metrics of ``split`` (``"test"``, ``"val"``, ``"train"``) prefixed with its name,
+        streamed batch by batch (``{}`` for a split the run does not have)."""
+        source = {"test": self.test, "val": self.val, "train": self.train}[split]
+        if source is None:
             return {}
-        x, y = ds.tensors[:2]
-        metrics = self.evaluator(self.module, x, y, self.config.eval_batch_size)
+        size = self.config.eval_batch_size
+        if source.memory is not None:
+            x, y = source.memory.tensors[:2]
+            if self.task not in TASK_METRICS:  # registered only as fn(model, x, y, batch_size)
+                metrics = self.evaluator(self.module, x, y, size)  # type: ignore[misc]
+            else:
+                metrics = evaluate_batches(self.module, tensor_batches(x, y, size), self.task)
+        else:
+            if split == "train":  # the training loader shuffles (and augments): read it plainly
+                source = self._reader(self._train_source, "train-eval")
+                assert source is not None
+            if self.task not in TASK_METRICS:
+                from losskit.data.loading import take
+
+                x, y = take(source.dataset, list(range(len(source))))
+                metrics = self.evaluator(self.module, x.to(self.device), y.to(self.device),
+                                         size)  # type: ignore[misc]
+            else:
+                metrics = evaluate_batches(self.module, source.batches(), self.task)
         return {f"{split}_{k}": v for k, v in metrics.items()}
+
+    def _train_batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This process's ``(x, y)`` training batches of one epoch (shuffled, augmented)."""
+        train = self.train
+        assert train is not None
+        if train.memory is None:
+            yield from train.batches(epoch)
+            return
+        for batch in batches(train.memory, self.config.batch_size, self.generator):
+            if self.config.augment is not None:  # the whole global batch: same on every rank
+                batch = (crop_flip_batch(batch[0], self.augment_generator), *batch[1:])
+            x, y = distributed.shard(batch)[:2]
+            yield x, y
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         """One pass over the training set; returns train loss/accuracy and timing."""
         ctx, config = self.ctx, self.config
         ctx.epoch = epoch
-        n_batches = math.ceil(len(self.train_set) / config.batch_size)
+        n_batches = self.train.num_batches(config.batch_size)  # type: ignore[union-attr]
+        steps = 0
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         seen = 0
@@ -479,18 +618,18 @@ class Trainer:
             bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=True,
                        file=sys.stderr, dynamic_ncols=True)
         t0 = time.perf_counter()
-        for batch in batches(self.train_set, config.batch_size, self.generator):
-            x, y = distributed.shard(batch)[:2]
+        for x, y in self._train_batches(epoch):
             result = self.method.step(ctx, x, y)
+            steps += 1
             ctx.global_step += 1
             for callback in self.callbacks:
                 callback.on_step_end(self, result)
             n = len(y)
             loss_sum += result.loss.detach().double() * n
             seen += n
-            if (result.logits is not None and result.logits.dim() == 2 and y.dim() == 1
-                    and not y.is_floating_point()):  # class indices (not regression targets)
-                correct += (result.logits.argmax(1) == y).sum()
+            hits = sources.batch_hits(result.logits, y, self.task)
+            if hits is not None:  # class indices or binary targets (not regression targets)
+                correct += hits
                 counted += n
             if bar is not None:
                 bar.update(1)
@@ -519,7 +658,7 @@ class Trainer:
             "epoch": epoch + 1,
             "train_loss": train_loss,
             "train_time_s": elapsed,
-            "step_time_ms": 1000 * elapsed / max(n_batches, 1),
+            "step_time_ms": 1000 * elapsed / max(steps, 1),
             "lr": self.optimizer.param_groups[0]["lr"],
         }
         if counted:
@@ -551,7 +690,7 @@ class Trainer:
         final["wall_time_s"] = time.perf_counter() - t_start
         final["epochs"] = len(self.history)
         result = TrainResult(self.config, self.history, final, self.module, self.method,
-                             self.data, self.resumed_from)
+                             self.data, self.resumed_from, self.task)
         for callback in self.callbacks:
             callback.on_fit_end(self, result)
         return result
@@ -564,8 +703,21 @@ def fit(
     method: Method | None = None,
     callbacks: list[CallbackLike] | None = None,
     features: FeatureSpec = None,
+    *,
+    train: DataLike | None = None,
+    val: DataLike | None = None,
+    test: DataLike | None = None,
 ) -> TrainResult:
     """Build a :class:`Trainer` for ``config`` and train it (resuming from ``out_dir``).
+
+    Data: ``train`` / ``val`` / ``test`` — each a ``torch.utils.data.Dataset`` (map-style or
+    iterable; batches built from ``config``: ``batch_size``, ``num_workers``, …) or a ready
+    ``DataLoader``; samples ``(x, y, …)`` or dicts (``config.input_key`` / ``target_key``). Or
+    ``data``, a :class:`DataSplits`; with neither, the registry's ``config.data``. ``val`` is
+    evaluated every epoch (and feeds SLF's bilevel update), ``test`` too; both optional.
+    The number of classes comes from ``config.num_classes``, the data, or the model's outputs
+    on the first batch; the task (``config.task``) from the data or the targets and outputs
+    (integer targets with one output, or 0/1 targets with one output: ``"binary"``).
 
     ``model``: any ``nn.Module`` returning logits (default: ``config.model`` from the
     registry); ``features``: where losses that need features find them (a layer name or
@@ -573,5 +725,5 @@ def fit(
     ``callbacks``: :class:`~losskit.train.callbacks.Callback` objects or ``fn(record)``.
     """
     trainer = Trainer(config, data=data, model=model, method=method, callbacks=callbacks,
-                      features=features)
+                      features=features, train=train, val=val, test=test)
     return trainer.fit()
