@@ -368,3 +368,20 @@ def test_the_console_entry_point_prints_one_line_and_exits_2(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("losskit: error: ")
     assert "line 2" in proc.stderr and path.read_bytes() == before
+
+
+@pytest.mark.parametrize("exc,expected", [
+    (OSError(errno.ENOSPC, "No space left on device"), "cannot write: No space left on device"),
+    (PermissionError(errno.EACCES, "Permission denied", "/data/runs/x/metrics.csv.tmp"),
+     "/data/runs/x/metrics.csv.tmp: Permission denied"),
+    (OSError(errno.EXDEV, "Invalid cross-device link", "/a", "/b"), None),  # not the user's
+    (PermissionError(errno.EACCES, "Permission denied"), None),  # no path: cannot tell
+    (OSError(errno.EBADF, "Bad file descriptor", "/tmp/x"), None),
+    (ValueError("a bug"), None),
+])
+def test_which_failures_are_the_users(exc, expected):
+    """The one place that decides: an OSError is the user's when it is about a path they chose
+    (or the disk is full), never about losskit's own files or a bad descriptor."""
+    from losskit.cli import user_error_line
+
+    assert user_error_line(exc) == expected

@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import errno
 import json
+import re
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -55,6 +56,9 @@ def _message(exc: ConfigError) -> str:
 _USER_ERRNOS = frozenset(getattr(errno, name) for name in (
     "EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT", "EFBIG", "ENOTDIR", "EISDIR", "EEXIST",
     "ENOENT", "ENAMETOOLONG", "ELOOP") if hasattr(errno, name))
+#: of those, the ones that are never a bug even without a path (a write to a full disk)
+_ENVIRONMENT_ERRNOS = frozenset(getattr(errno, name) for name in (
+    "EROFS", "ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, name))
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -64,9 +68,13 @@ def _one_line(text: str) -> str:
 
 def _os_error_text(exc: OSError) -> str | None:
     """``PATH: reason`` for an ``OSError`` about a path outside losskit's own files with an
-    errno of :data:`_USER_ERRNOS`; ``None`` otherwise (a bug: keep the traceback)."""
-    if exc.errno not in _USER_ERRNOS or exc.filename is None:
+    errno of :data:`_USER_ERRNOS` (``cannot write: reason`` for one of
+    :data:`_ENVIRONMENT_ERRNOS` without a path); ``None`` otherwise (a bug: keep the
+    traceback)."""
+    if exc.errno not in _USER_ERRNOS:
         return None
+    if exc.filename is None:
+        return f"cannot write: {exc.strerror or exc}" if exc.errno in _ENVIRONMENT_ERRNOS else None
     with contextlib.suppress(OSError, TypeError, ValueError):
         if Path(exc.filename).resolve().is_relative_to(_PACKAGE_DIR):
             return None  # losskit's own file: not the user's doing
@@ -130,9 +138,16 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def _parse_pairs(pairs: list[str] | None, flag: str) -> dict[str, Any]:
+_NEXT_PAIR = re.compile(r",(?=[A-Za-z_][\w-]*=)")
+
+
+def _parse_pairs(pairs: list[str] | None, flag: str, joined: bool = False) -> dict[str, Any]:
+    """``KEY=VALUE`` items (VALUE parsed as JSON when it can be); ``joined``: one item may hold
+    several, ``KEY=VALUE,KEY=VALUE`` (a comma starts a new pair only before ``KEY=``)."""
     out: dict[str, Any] = {}
-    for pair in pairs or []:
+    items = [part for pair in pairs or [] for part in (
+        _NEXT_PAIR.split(pair) if joined else [pair])]
+    for pair in items:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UsageError(f"{flag} expects KEY=VALUE, got {pair!r}")
@@ -181,7 +196,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--config", default=None, metavar="FILE",
                    help="a run's config.json: train it again (flags given here override it)")
-    g.add_argument("--data", default="fashion-mnist", help="dataset name (see `losskit list`)")
+    g.add_argument("--data", default="fashion-mnist",
+                   help="dataset name (see `losskit list`); your files: folder (--data-arg "
+                   "root=DIR: DIR/train/<class>/*.png) or csv (--data-arg path=FILE,target=COL)")
     g.add_argument("--model", default="lenet", help="model name (see `losskit list`)")
     g.add_argument("--method", default="loss", help="loss | slf | uniloss | mils")
     g.add_argument("--epochs", type=int, default=1, help="training epochs")
@@ -213,7 +230,18 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="write TensorBoard logs to DIR (bare flag: --out/tensorboard); needs "
                    "pip install 'losskit[tensorboard]'")
     g.add_argument("--data-arg", action="append", metavar="KEY=VALUE",
-                   help="dataset keyword argument (repeatable; VALUE parsed as JSON if it can be)")
+                   help="dataset keyword argument (repeatable, or KEY=VALUE,KEY=VALUE; VALUE "
+                   "parsed as JSON if it can be)")
+    g.add_argument("--augment", nargs="?", const="crop-flip", default=None, metavar="RECIPE",
+                   help="augment training images: crop-flip (bare flag; the CIFAR recipe: pad "
+                   "4, random crop, horizontal flip)")
+    g.add_argument("--num-workers", type=int, default=0,
+                   help="DataLoader worker processes for data that is not in memory (folder, "
+                   "csv, transforms)")
+    g.add_argument("--pin-memory", action="store_true", default=False,
+                   help="DataLoader pin_memory (faster copies to a GPU)")
+    g.add_argument("--persistent-workers", action="store_true", default=False,
+                   help="keep DataLoader workers alive between epochs (needs --num-workers)")
     g.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
                    help="model keyword argument (repeatable)")
     g.add_argument("--method-arg", action="append", metavar="KEY=VALUE",
@@ -240,13 +268,14 @@ def config_from_args(args: argparse.Namespace) -> Any:
         if method != args.method:
             raise UsageError(f"{flag} applies to --method {method}, not {args.method!r}")
         method_kwargs[f.name] = value
-    extra = {k: base[k] for k in ("step_size", "gamma", "eval_batch_size") if k in base}
+    extra = {k: base[k] for k in ("step_size", "gamma", "eval_batch_size", "input_key",
+                                  "target_key", "task", "num_classes") if k in base}
     return TrainConfig(
         data=args.data,
         model=args.model,
         method=args.method,
         data_kwargs={**(base.get("data_kwargs", {}) if base.get("data") == args.data else {}),
-                     **_parse_pairs(args.data_arg, "--data-arg")},
+                     **_parse_pairs(args.data_arg, "--data-arg", joined=True)},
         model_kwargs={**(base.get("model_kwargs", {}) if base.get("model") == args.model else {}),
                       **_parse_pairs(args.model_arg, "--model-arg")},
         method_kwargs=method_kwargs,
@@ -266,6 +295,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
         progress=args.progress,
         out_dir=args.out,
         resume=not args.no_resume,
+        augment=args.augment,
+        num_workers=args.num_workers,
+        pin_memory=args.pin_memory,
+        persistent_workers=args.persistent_workers,
         **extra,
     )
 
@@ -282,9 +315,10 @@ def defaults_from_config_file(path: str) -> dict[str, Any]:
         raise UsageError(f"--config {path!r} cannot be read as JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise UsageError(f"--config {path!r} must hold a JSON object (a run's config.json)")
-    raw.pop("versions", None)
+    for key in ("versions", "world_size", "per_process_batch_size"):  # how it ran, not config
+        raw.pop(key, None)
     try:
-        fields = TrainConfig.from_dict(raw).to_dict()
+        fields = TrainConfig.from_dict(raw).all_fields()
     except (TypeError, ValueError) as exc:
         raise UsageError(f"--config {path!r}: {exc}") from exc
     defaults: dict[str, Any] = {"config_base": fields}
