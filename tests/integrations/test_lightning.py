@@ -230,15 +230,15 @@ class DictSet(Dataset):
 class Blobs(L.LightningDataModule):
     """Blobs as dict batches: 180 train / 60 val (= test) samples; predict gives ``(x,)``."""
 
-    def __init__(self, batch_size: int = 32) -> None:
+    def __init__(self, batch_size: int = 32, shuffle: bool = True) -> None:
         super().__init__()
-        self.batch_size = batch_size
+        self.batch_size, self.shuffle = batch_size, shuffle
         data = make_blobs(n=240)
         self.train_xy = data.train.tensors
         self.test_xy = data.test.tensors
 
     def train_dataloader(self):
-        return DataLoader(DictSet(*self.train_xy), batch_size=self.batch_size, shuffle=True,
+        return DataLoader(DictSet(*self.train_xy), batch_size=self.batch_size, shuffle=self.shuffle,
                           generator=torch.Generator().manual_seed(0))
 
     def val_dataloader(self):
@@ -348,6 +348,29 @@ def test_predict_takes_every_batch_form(form):
     torch.testing.assert_close(module.predict_step(batch, 0), module.model(x))
     with pytest.raises(ConfigError, match="input_key"):
         module.predict_step({"input": x}, 0)
+
+
+def test_resume_without_train_set_is_exact(tmp_path):
+    """The training sample is drawn again from the datamodule on resume: MILS's observation
+    indices (saved) point at the same samples."""
+    kwargs = {"aux": "multi_margin,focal", "participation": 0.5, "observation_size": 32}
+
+    def run(epochs, ckpt_path=None):
+        torch.manual_seed(0)
+        module = LossKitModule(TinyNet(), "mils", method_kwargs=kwargs, seed=3,
+                               train_sample_size=64)
+        trainer = _quiet(max_epochs=epochs)
+        trainer.fit(module, datamodule=Blobs(shuffle=False), ckpt_path=ckpt_path)
+        return module, trainer
+
+    straight, _ = run(2)
+    _, first = run(1)
+    first.save_checkpoint(tmp_path / "one.ckpt")
+    resumed, _ = run(2, tmp_path / "one.ckpt")
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    assert len(resumed.ctx.train_set) == 64
+    assert torch.equal(straight.method._observation[0], resumed.method._observation[0])
 
 
 def test_evaluation_before_fit_loads_the_models_weights_from_a_checkpoint(tmp_path):
