@@ -15,11 +15,13 @@ predict``. Batches are ``(x, y, …)`` tuples/lists or dicts (``input_key`` / ``
 :func:`losskit.data.batches.unpack_batch`); ``predict`` also takes ``(x,)`` and bare tensors.
 What a method draws from the training data (MILS's observation set, SLF's bilevel batches,
 the set-up checks of the targets, the number of outputs) comes from a *training sample*, made
-once when ``fit`` starts: the train dataloader's dataset itself when it is a ``TensorDataset``;
-otherwise ``train_sample_size`` samples drawn with ``seed`` (map-style: random indices, read
-through the loader's ``collate_fn``, the global RNG untouched; iterable: the loader's first
-batches). ``train_set`` (a ``TensorDataset``, any ``Dataset`` or an ``(x, y)`` pair) gives that
-sample explicitly — then the method is set up in the constructor, as before.
+once when ``fit`` starts: the train dataloader's dataset itself when it is a ``TensorDataset``
+(or a ``Subset`` of one); otherwise ``train_sample_size`` samples drawn with ``seed``
+(map-style: random indices, read through the loader's ``collate_fn``, the global RNG
+untouched; iterable: the loader's first batches). Losses that take the class counts
+(class-balanced weights, LDAM, logit adjustment: :mod:`losskit.losses.priors`) count this
+sample's labels. ``train_set`` (a ``TensorDataset``, any ``Dataset`` or an ``(x, y)`` pair)
+gives the sample explicitly — then the method is set up in the constructor, as before.
 
 **Metrics** (``val_*`` in validation, ``test_*`` in test; whole-epoch values, not batch means):
 
@@ -64,9 +66,10 @@ mils                    yes (each attempted update)      refused: an update is a
 ======================  ===============================  ===================================
 
 Accumulation is refused too under ``precision="16-mixed"`` (the method steps the gradient
-scaler every batch) and for a custom method unless its class sets
-``supports_accumulation = True``. Clipping acts on every parameter in the optimizer (the
-model's and the method's, e.g. SLF's decision network), as Lightning's does.
+scaler every batch) and for any other method (the loss-weighting methods, your own) unless its
+class sets ``supports_accumulation = True``. Clipping works for every method and acts on every
+parameter in the optimizer (the model's and the method's, e.g. SLF's decision network), as
+Lightning's does.
 
 **Checkpoints**: ``on_save_checkpoint`` stores the method's state (MILS selector /
 participation generator / observation set / statistics, SLF decision network and Gumbel
