@@ -163,3 +163,12 @@ def test_bad_arguments_raise_one_value_error_naming_them(call, match):
     z, y = _batch()
     with pytest.raises(ValueError, match=match):
         call(z, y)
+
+
+def test_a_module_default_that_differs_from_the_function_is_refused():
+    with pytest.raises(TypeError, match="the default of 'q' differs from gce's"):
+        class Drifted(R.FamilyLoss):
+            function = staticmethod(R.gce)
+
+            def __init__(self, q: float = 0.5, reduction: str = "mean", **family) -> None:
+                super().__init__(reduction, **family)

@@ -150,3 +150,22 @@ def test_gradnorm_state_keeps_the_initial_losses():
     fresh.load_state_dict(gn.state_dict())
     torch.testing.assert_close(fresh.initial_losses, gn.initial_losses)
     assert bool((fresh.initial_losses > 0).all())
+
+
+def test_epoch_dependent_candidates_follow_the_epoch():
+    """A candidate with deferred re-weighting (DRW) switches at ``drw_epoch`` inside a
+    weighting method, as under ``--method loss``."""
+    from losskit import losses
+
+    x, y = _data(5)
+    ldam = losses.get("ldam", s=1.0, class_counts=[3, 2, 1], class_balanced_beta=0.9999,
+                      drw_epoch=1)
+    method = METHODS.get("fixed", losses=[ldam, "ce"])
+    ctx = TrainContext(model=with_features(_model()), num_classes=C, feature_dim=5,
+                       train_set=TensorDataset(x, y))
+    params = setup_method(method, ctx)
+    bind_method(method, ctx, torch.optim.SGD([*ctx.model.parameters(), *params], lr=LR))
+    for epoch, active in [(0, False), (1, True), (2, True)]:
+        ctx.epoch = epoch
+        method.step(ctx, x, y)
+        assert (ldam.weight is not None) == active
