@@ -1,4 +1,5 @@
-"""Dataset contract: every loader returns a :class:`DataSplits` of in-memory tensors."""
+"""Dataset contract: every loader returns a :class:`DataSplits` (in-memory tensors, or any
+``torch.utils.data.Dataset``)."""
 
 from __future__ import annotations
 
@@ -7,23 +8,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 
 from losskit.registry import Registry
 
 
 @dataclass
 class DataSplits:
-    """Train / validation / test tensors of one dataset.
+    """Train / validation / test splits of one dataset.
 
-    ``x`` tensors are float32, already normalised; ``y`` tensors are int64 class indices
-    (or, for dense-prediction tasks, whatever the task documents).
+    The built-in loaders give in-memory ``TensorDataset`` s: ``x`` float32, already
+    normalised; ``y`` int64 class indices (or, for dense-prediction tasks, whatever the task
+    documents). Any ``torch.utils.data.Dataset`` may stand in (``transform=``, the ``folder``
+    and ``csv`` loaders, your own); the Trainer streams those through a ``DataLoader``.
     """
 
     name: str
-    train: TensorDataset
-    val: TensorDataset | None
-    test: TensorDataset
+    train: Dataset
+    val: Dataset | None
+    test: Dataset
     num_classes: int
     input_shape: tuple[int, ...]
     meta: dict[str, Any] | None = None

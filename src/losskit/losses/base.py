@@ -102,7 +102,8 @@ def check_task(name: str, loss: object, target: torch.Tensor, num_outputs: int) 
     would raise on its first batch, before training starts. Undeclared callables pass."""
     task = getattr(loss, "task", None)
     shape = (int(target.shape[0]), int(num_outputs))
-    if task == "classification" and num_outputs == 1 and target.dim() == 1:
+    if (task == "classification" and num_outputs == 1 and target.dim() == 1
+            and bool(((target == 0) | (target == 1)).all())):
         return  # one output per sample: 0/1 targets of any dtype (the sigmoid losses check them)
     if task == "classification":
         # any (N, C ≥ 2) real-valued target may be soft / multi-hot labels: the loss decides

@@ -304,6 +304,8 @@ class Trainer:
         if config.num_classes is not None:
             num_classes = config.num_classes
         sample_x, sample_y = sources.probe(self.train, self.keys)
+        meta = data.meta or {}
+        given_model = model is not None
         if model is None:
             if num_classes is None:
                 raise ConfigError(
@@ -313,21 +315,18 @@ class Trainer:
             input_shape = data.input_shape or tuple(int(s) for s in sample_x.shape[1:])
             model = model_registry.build(config.model, input_shape, num_classes,
                                          **config.model_kwargs)
-            given_model = False
-        else:
-            given_model = True
         self.module = model.to(self.device)  # the unwrapped model (checkpoints, evaluation)
         self.model: nn.Module = with_features(self.module, features)  # answers return_features
         feature_dim = getattr(self.module, "feature_dim", None)
-        width = None
-        if given_model and (num_classes is None or data.meta is None or "task" not in data.meta
-                            or features is not None):
+        # outputs per sample: a registry model has one per class; a given one is measured on
+        # the first batch when the data leaves its classes or task open (or for its features)
+        width = None if given_model else num_classes
+        if given_model and (num_classes is None or "task" not in meta or features is not None):
             width, found = infer_dims(self.model, sample_x.to(self.device))
             feature_dim = found if feature_dim is None else feature_dim
         elif feature_dim is None and features is not None:
             feature_dim = infer_dims(self.model, sample_x.to(self.device))[1]
         outputs = int(width if width is not None else num_classes)  # type: ignore[arg-type]
-        meta = data.meta or {}
         self.task = config.task or meta.get("task") or sources.infer_task(sample_y, width)
         sources.check_task_width(self.task, width)
         if config.augment is not None and self.train.memory is not None and sample_x.dim() != 4:
