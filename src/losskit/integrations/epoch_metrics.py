@@ -3,6 +3,11 @@
 Used by :class:`~losskit.integrations.lightning.LossKitModule` for ``val_*`` / ``test_*``; the
 table of tasks and metrics is in that module's doc. AP and ROC-AUC are computed once over the
 epoch's scores (a mean of per-batch values is a different, batch-size-dependent number).
+The definitions are those of the Trainer's :data:`losskit.train.evaluation.TASK_METRICS`; this
+form adds what a Lightning validation loop needs: the task read from each batch's shapes, the
+state gathered across processes (DDP), and an epoch without a positive (Lightning's sanity
+check) or a diverged model logging what is defined (with a warning) or ``nan`` instead of
+stopping the run.
 
 >>> import torch
 >>> m = EpochMetrics()
@@ -22,25 +27,10 @@ import torch
 import torch.nn.functional as F
 
 from losskit.errors import ConfigError
-from losskit.metrics import average_precision, binary_scores
+from losskit.metrics import average_precision, binary_scores, roc_auc
 from losskit.train.evaluation import regression_metrics
 
 TASKS = ("binary", "classification", "regression")
-
-
-def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
-    """ROC-AUC with tied scores counted ½ (Mann–Whitney U from average ranks) — the definition
-    of ``sklearn.metrics.roc_auc_score``."""
-    s = scores.reshape(-1).double()
-    positive = labels.reshape(-1).bool()
-    n_pos = int(positive.sum())
-    n_neg = positive.numel() - n_pos
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("labels must contain both classes; ROC-AUC is undefined")
-    _, inverse, counts = torch.unique(s, return_inverse=True, return_counts=True)
-    ends = counts.cumsum(0).double()
-    ranks = (ends - (counts.double() - 1) / 2)[inverse]  # 1-based average rank per sample
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def task_of(logits: torch.Tensor, target: torch.Tensor, task: str | None = None) -> str:
