@@ -395,13 +395,15 @@ def _binary_blobs(n: int = 320):
     return (x[:240], y[:240]), (x[240:], y[240:])
 
 
-@pytest.mark.parametrize("method, kwargs", [("uniloss", {"metric": "ap"}),
-                                            ("loss", {"loss": "bce"})])
-def test_a_one_logit_binary_model_logs_whole_epoch_ap(method, kwargs):
+@pytest.mark.parametrize("method, kwargs, dtype", [("uniloss", {"metric": "ap"}, torch.long),
+                                                   ("loss", {"loss": "bce"}, torch.long),
+                                                   ("loss", {"loss": "bce"}, torch.float32)])
+def test_a_one_logit_binary_model_logs_whole_epoch_ap(method, kwargs, dtype):
     """UniLoss AP and BCE on an (N, 1) model: val_ap / val_auc / val_acc / val_loss are the
     sklearn / torch values on the whole validation set (16-sample batches)."""
     metrics = pytest.importorskip("sklearn.metrics")
-    (x, y), (vx, vy) = _binary_blobs()  # int 0/1 targets (UniLoss AP rejects float ones)
+    (x, y), (vx, vy) = _binary_blobs()  # UniLoss AP: int targets (float ones: its own fix)
+    y = y.to(dtype)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
     module = LossKitModule(model, method, method_kwargs=kwargs, lr=0.05)
