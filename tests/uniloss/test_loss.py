@@ -205,14 +205,14 @@ def test_bad_constructor_arguments(kwargs, match):
 def test_bad_inputs():
     x, y = logits_and_labels(n=6, c=4)
     acc = UniLoss("accuracy", seed=0)
-    with pytest.raises(ValueError, match="input"):
-        acc(x[0], y)  # 1-D
+    with pytest.raises(ValueError, match="target must contain only 0"):
+        acc(x[:, 0], y)  # one logit per sample: binary accuracy needs 0/1 targets
     with pytest.raises(ValueError, match="target"):
         acc(x, y[:3])
     with pytest.raises(ValueError, match="target"):
         acc(x, y + 10)
-    with pytest.raises(ValueError, match="at least 2 classes"):
-        acc(x[:, :1], torch.zeros(6, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"k must be smaller than the number of classes \(2"):
+        UniLoss("topk", k=2)(x[:, 0], (y > 1).long())
     with pytest.raises(ValueError, match="NaN"):
         acc(torch.full_like(x, float("nan")), y)
     scores, yb = binary_problem(n=10)
@@ -225,8 +225,10 @@ def test_bad_inputs():
         ap(scores, yb * 2)
     with pytest.raises(ValueError, match="binary scores"):
         ap(torch.randn(10, 3), yb)
-    with pytest.raises(ValueError, match="integer or bool"):
-        ap(scores, yb.double())
+    with pytest.raises(ValueError, match="target must contain only 0 .* other float values"):
+        ap(scores, yb.double() * 0.5)
+    with pytest.raises(ValueError, match=r"target must have shape \(N,\) or \(N, 1\)"):
+        ap(scores, yb.reshape(2, 5))
     with pytest.raises(ValueError, match="k must be"):
         UniLoss("precision_at_k", k=11, seed=0)(scores, yb)
     hm, t = heatmaps(n=2, side=4)

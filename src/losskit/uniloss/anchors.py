@@ -39,6 +39,7 @@ from losskit._random import (
     rand,
     randint,
 )
+from losskit.uniloss.accumulate import accumulate_
 
 TRUTH, GOOD, BAD, NEARBY = 0, 1, 2, 3
 KIND_NAMES = {TRUTH: "truth", GOOD: "good", BAD: "bad", NEARBY: "nearby"}
@@ -193,7 +194,7 @@ class Anchors:
         if g and self.good_pos is not None and self.good_val is not None:
             lost = (~self.good_val).to(dtype)  # base 1 → value v: Δlost = 1 − v
             counts = torch.zeros(g, rows + pad, dtype=dtype, device=device)
-            counts = counts.scatter_add_(1, self.good_pos // row_of, lost)
+            counts = accumulate_(counts, 1, self.good_pos // row_of, lost, "scatter_add")
             blocks.append(counts[:, :rows] if pad else counts)
         if d and dense is not None:
             # ones per row as a matrix-vector product: exact (integer sums of 0/1), and about
@@ -207,7 +208,7 @@ class Anchors:
             delta = base[self.nearby_pos].to(dtype) - self.nearby_val.to(dtype)
             counts = base_counts.to(dtype)
             counts = (_extend(counts, 0.0) if pad else counts).expand(n, rows + pad).clone()
-            counts = counts.scatter_add_(1, self.nearby_pos // row_of, delta)
+            counts = accumulate_(counts, 1, self.nearby_pos // row_of, delta, "scatter_add")
             blocks.append(counts[:, :rows] if pad else counts)
         return torch.cat(blocks) if len(blocks) > 1 else blocks[0]
 
@@ -382,6 +383,71 @@ draw = opaque_when_compiling("uniloss_anchors", _draw_fake, _draw)
 """:func:`_draw`, an opaque op while ``torch.compile`` traces (see :mod:`losskit._random`)."""
 
 
+def _draw_padded(
+    current: torch.Tensor,
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    key: int,
+    num_good: int,
+    num_bad: int,
+    num_nearby: int,
+    flip_bits: int,
+    nearby: str,
+    unit: str,
+    dense_dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`_draw` for a static padded layout (the compiled ranking metrics,
+    :func:`losskit.uniloss.refactor.ranking_comparisons`): ``current`` ``(1, R, C)`` of which
+    the first ``P = rows.sum()`` rows and ``Q = cols.sum()`` columns are real, the rest
+    padding (1 in every anchor).
+
+    The anchors are those :func:`_draw` gives the compact ``(1, P, Q)`` configuration — the
+    same random stream as eager mode, whose layout is that compact one — with the positions
+    mapped into the padded layout. How much the draw takes from the generator depends on
+    ``P·Q`` (the bad rows' random bits), so ``P`` and ``Q`` are read here (one host read, inside
+    the opaque op); a degenerate batch (``P = 0`` or ``Q = 0``) draws nothing, as in eager mode,
+    and gets all-padding edits.
+    """
+    g, r, c = current.shape
+    if g != 1:
+        raise ValueError(f"a padded layout has one group, got shape {tuple(current.shape)}")
+    length = r * c
+    p, q = (int(x) for x in torch.stack([rows.sum(), cols.sum()]).tolist())
+    device = current.device
+    width = flip_bits * max(r, c) if unit == "score" else flip_bits
+    good_pos = torch.full((num_good, flip_bits), length, dtype=torch.long, device=device)
+    near_pos = torch.full((num_nearby, width), length, dtype=torch.long, device=device)
+    bad = torch.ones(num_bad, r, c, dtype=dense_dtype, device=device)
+    if p == 0 or q == 0:
+        return good_pos, good_pos == length, bad.reshape(num_bad, -1), near_pos, near_pos == length
+    good, _, compact_bad, near, near_val = _draw(
+        current[:, :p, :q].contiguous(), None, key, num_good, num_bad, num_nearby, flip_bits,
+        nearby, unit, dense_dtype,
+    )
+
+    def padded(k: torch.Tensor) -> torch.Tensor:  # compact flat position i·Q + j → i·C + j
+        return torch.where(k < p * q, (k // q) * c + k % q, length)
+
+    good_pos[:, : good.shape[1]] = padded(good)
+    near_pos[:, : near.shape[1]] = padded(near)
+    near_vals = torch.ones(num_nearby, width, dtype=torch.bool, device=device)
+    near_vals[:, : near_val.shape[1]] = near_val
+    bad[:, :p, :q] = compact_bad.reshape(num_bad, p, q)
+    return good_pos, good_pos == length, bad.reshape(num_bad, -1), near_pos, near_vals
+
+
+def _draw_padded_fake(
+    current, rows, cols, key, num_good, num_bad, num_nearby, flip_bits, nearby, unit, dense_dtype
+):
+    return _draw_fake(
+        current, None, key, num_good, num_bad, num_nearby, flip_bits, nearby, unit, dense_dtype
+    )
+
+
+draw_padded = opaque_when_compiling("uniloss_anchors_padded", _draw_padded_fake, _draw_padded)
+""":func:`_draw_padded`, an opaque op while ``torch.compile`` traces."""
+
+
 def check_anchor_options(
     num_good: int, num_bad: int, num_nearby: int, flip_bits: int, nearby: str, unit: str,
     include_truth: bool,
@@ -457,6 +523,7 @@ __all__ = [
     "NEARBY_MODES",
     "UNITS",
     "draw",
+    "draw_padded",
     "random_bits",
     "sample_anchors",
 ]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 
 from losskit._validation import check_number
+from losskit.uniloss.accumulate import accumulate_
 from losskit.uniloss.anchors import Anchors, _as_float, _extend
 
 DISTANCES = ("euclidean", "manhattan")
@@ -163,9 +164,10 @@ def idw(
 
 # ----------------------------------------------------------------------------- fused UniLoss
 def _relax(c: torch.Tensor, valid: torch.Tensor | None, temperature: float) -> torch.Tensor:
-    """``u = sigmoid(c / T)`` ``(G, P, Q)``, invalid columns (``valid`` ``(G, Q)``) set to 1."""
+    """``u = sigmoid(c / T)`` ``(G, P, Q)``, invalid comparisons (``valid``, broadcastable to
+    ``(G, P, Q)``) set to 1."""
     u = torch.sigmoid(c / temperature if temperature != 1.0 else c)
-    return u if valid is None else u.masked_fill(~valid.unsqueeze(1), 1.0)
+    return u if valid is None else u.masked_fill(~valid, 1.0)
 
 
 def _relax_backward(grad_u: torch.Tensor, u: torch.Tensor):
@@ -210,7 +212,9 @@ class _AnchorIDW(torch.autograd.Function):
     rows): ``‖u − 1‖²`` for the truth; ``‖u − 1‖² + Σ_edits (b_p − v_p)(2u_p − b_p − v_p)`` for
     a good row (base ``b = 1``, edits to ``v``) and likewise from ``‖u − h‖²`` for a nearby row;
     ``‖u‖² − 2 r·u + Σ r`` for a dense row ``r`` — one matrix-vector product for the dense rows,
-    gathers for the edited ones, never an ``(A, L)`` tensor for them. Backward:
+    gathers for the edited ones, never an ``(A, L)`` tensor for them (``dense_mask``: the dense
+    rows hold 0 where it is False and ``u`` is read as 0 there, so that padding adds exact zeros
+    instead of ``1 + 1 − 2``). Backward:
     ``∂g̃/∂u = 2 Σ_k γ_k (u − a_k)`` assembled from the same structure, then
     ``∂u/∂c = u(1 − u)/T`` (0 for invalid comparisons, where ``u = 1``), ``∂c/∂pos = Σ_j``,
     ``∂c/∂neg = −Σ_i``.
@@ -219,7 +223,7 @@ class _AnchorIDW(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
         ctx, pos, neg, c, valid, truth, good_pos, good_val, dense, dense_ones, base, near_pos,
-        near_val, padded, values, temperature, power,
+        near_val, padded, values, temperature, power, dense_mask,
     ):
         u = _relax(c, valid, temperature)
         uf = u.reshape(-1)
@@ -234,7 +238,8 @@ class _AnchorIDW(torch.autograd.Function):
             change, step = _edit_terms(u_ext, 1.0, good_val.to(uf.dtype), good_pos)
             parts.append(q_ones + (change * step).sum(1))
         if dense is not None:
-            parts.append((dense_ones + uf.dot(uf)).sub_(dense @ uf, alpha=2.0))
+            ud = uf if dense_mask is None else uf.masked_fill(~dense_mask, 0.0)
+            parts.append((dense_ones + ud.dot(ud)).sub_(dense @ ud, alpha=2.0))
         base_ext = None
         if near_pos is not None:
             base_ext = extend(base.to(uf.dtype), 1.0)
@@ -264,13 +269,13 @@ class _AnchorIDW(torch.autograd.Function):
         # 2 Σ_k γ_k (u − a_k): the u term, then each block's Σ γ_k a_k
         ones = gamma[: t + ng].sum()
         grad_u = uf * gamma.sum() - ones
-        edits = None
+        edits = None  # Σ γ_k (a_k − base) at the edited positions (accumulate_: see its module)
         size = length + int(ctx.padded)
         if good_pos is not None:
             change = good_val.to(uf.dtype) - 1.0
-            edits = torch.zeros(size, dtype=uf.dtype, device=uf.device)
-            edits.index_add_(
-                0, good_pos.reshape(-1), (gamma[t : t + ng, None] * change).reshape(-1)
+            edits = accumulate_(
+                torch.zeros(size, dtype=uf.dtype, device=uf.device), 0, good_pos.reshape(-1),
+                (gamma[t : t + ng, None] * change).reshape(-1), "index_add",
             )
         if dense is not None:
             grad_u = grad_u - gamma[t + ng : t + ng + nd] @ dense
@@ -280,10 +285,11 @@ class _AnchorIDW(torch.autograd.Function):
             if edits is None:
                 edits = torch.zeros(size, dtype=uf.dtype, device=uf.device)
             change = near_val.to(uf.dtype) - base_ext[near_pos]
-            edits.index_add_(0, near_pos.reshape(-1), (gn.unsqueeze(1) * change).reshape(-1))
+            edits = accumulate_(edits, 0, near_pos.reshape(-1),
+                                (gn.unsqueeze(1) * change).reshape(-1), "index_add")
         if edits is not None:
             grad_u = grad_u - edits[:length]
-        return (*_relax_backward(grad_u, u), *(None,) * 14)
+        return (*_relax_backward(grad_u, u), *(None,) * 15)
 
 
 def _same(x: torch.Tensor, value: float) -> torch.Tensor:
@@ -308,6 +314,7 @@ def relaxed_idw(
     valid: torch.Tensor | None = None,
     c: torch.Tensor | None = None,
     dense_ones: torch.Tensor | None = None,
+    exact_padding: bool = False,
 ) -> torch.Tensor:
     """``idw(sigmoid_relaxation(pos[:, :, None] − neg[:, None, :], T, valid), anchors, values,
     power)`` (Euclidean) as one fused autograd node — the same value and gradient as the
@@ -316,9 +323,13 @@ def relaxed_idw(
     ``anchors``: bits ``(A, …)`` with ``L = G·P·Q`` elements each (:class:`_DenseAnchorIDW`),
     or :class:`~losskit.uniloss.anchors.Anchors`, used by structure without materialising
     their bits (:class:`_AnchorIDW`; ``dense_ones``: the number of ones of each dense row, if
-    known). ``valid``: ``(G, Q)`` column mask; ``c``: the differences if already computed
-    (must equal ``pos[:, :, None] − neg[:, None, :]``). The computation runs in float64 for
-    float64 scores, else float32; the result has ``pos``'s dtype.
+    known). ``valid``: which comparisons are valid, broadcastable to ``(G, P, Q)`` (e.g. a
+    column mask ``(G, 1, Q)``, :meth:`~losskit.uniloss.refactor.Comparisons.mask`); ``c``: the
+    differences if already computed (must equal ``pos[:, :, None] − neg[:, None, :]``).
+    ``exact_padding`` (structured anchors): compute the dense rows' distances over the valid
+    comparisons only, so that many invalid ones (the static ranking layout) add exact zeros
+    rather than cancelling terms. The computation runs in float64 for float64 scores, else
+    float32; the result has ``pos``'s dtype.
     """
     dtype = _compute_dtype(pos.dtype)
     if c is None:
@@ -340,11 +351,15 @@ def relaxed_idw(
         )
         return out if out.dtype == pos.dtype else out.to(pos.dtype)
     dense = None if anchors.dense is None else _as_float(anchors.dense, dtype)
+    dense_mask = None
+    if dense is not None and exact_padding and valid is not None:
+        dense_mask = valid.expand(c.shape).reshape(-1)
+        dense, dense_ones = dense * dense_mask, None
     if dense is not None:
         dense_ones = dense.sum(1) if dense_ones is None else dense_ones.to(dtype)
     out = _AnchorIDW.apply(
         pos, neg, c, valid, anchors.truth, anchors.good_pos, anchors.good_val, dense,
         dense_ones, anchors.base, anchors.nearby_pos, anchors.nearby_val, anchors.padded,
-        values, float(temperature), float(power),
+        values, float(temperature), float(power), dense_mask,
     )
     return out if out.dtype == pos.dtype else out.to(pos.dtype)

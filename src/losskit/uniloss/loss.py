@@ -51,6 +51,7 @@ from losskit.uniloss.anchors import (
     Anchors,
     check_anchor_options,
     draw,
+    draw_padded,
     may_pad,
 )
 from losskit.uniloss.interpolation import (
@@ -287,10 +288,14 @@ class UniLoss(nn.Module):
             with torch.no_grad():
                 current = comps.hard_binaries()
         valid = comps.valid_mask()
-        good, good_val, bad, near, near_val = draw(
-            current, valid, self._rng, self.num_good, self.num_bad, self.num_nearby,
-            self.flip_bits, self.nearby, self.nearby_unit, dense_dtype,
-        )
+        options = (self._rng, self.num_good, self.num_bad, self.num_nearby, self.flip_bits,
+                   self.nearby, self.nearby_unit, dense_dtype)
+        if comps.rows is not None:  # the static (padded) ranking layout
+            good, good_val, bad, near, near_val = draw_padded(
+                current, comps.rows, comps.valid, *options
+            )
+        else:
+            good, good_val, bad, near, near_val = draw(current, valid, *options)
         return Anchors(
             tuple(current.shape),
             truth=self.include_truth,
@@ -364,7 +369,7 @@ class UniLoss(nn.Module):
         if self.distance == "euclidean":
             value = relaxed_idw(
                 relaxed.pos, relaxed.neg, points, values[:-1], self.temperature, self.power,
-                comps.valid, c_relaxed, dense_ones,
+                comps.mask(), c_relaxed, dense_ones, exact_padding=comps.rows is not None,
             )
         else:
             u = sigmoid_relaxation(relaxed.differences(), self.temperature, valid)

@@ -118,14 +118,18 @@ def topk_g(k: int) -> CountMetric:
     return g
 
 
-def _sorted_negatives_above(n: torch.Tensor) -> torch.Tensor:
+def _sorted_negatives_above(n: torch.Tensor, comps: Comparisons) -> torch.Tensor:
     """Per positive, the number of negatives scoring ≥ it, sorted ascending ``(A, P)``.
 
     Sorting reproduces the positives' score order (a higher positive has no more negatives
     above it); ties in the count only arise between positives with no negative between them,
-    where either order gives the same precisions.
+    where either order gives the same precisions. Padding rows (``comps.rows``, the static
+    layout) count ``+inf``: they sort last and are ranked nowhere.
     """
-    return n.flatten(1).sort(dim=1).values.double()
+    if comps.rows is None:
+        return n.flatten(1).sort(dim=1).values.double()
+    padding = ~comps.rows.reshape(1, -1).to(n.device)
+    return n.flatten(1).double().masked_fill(padding, torch.inf).sort(dim=1).values
 
 
 def ap_g(n: torch.Tensor, comps: Comparisons) -> torch.Tensor:
@@ -134,9 +138,11 @@ def ap_g(n: torch.Tensor, comps: Comparisons) -> torch.Tensor:
     With ``n_(r)`` the sorted counts of negatives above each positive, the r-th ranked positive
     has precision ``r / (r + n_(r))`` and AP is their mean over the ``P`` positives.
     """
-    above = _sorted_negatives_above(n)
+    above = _sorted_negatives_above(n, comps)
     r = torch.arange(1, above.shape[1] + 1, device=above.device, dtype=above.dtype)
-    return (r / (r + above)).mean(-1)
+    if comps.rows is None:
+        return (r / (r + above)).mean(-1)
+    return (r / (r + above)).sum(-1) / comps.rows.sum().to(above)  # padding: r / ∞ = 0
 
 
 def auc_g(n: torch.Tensor, comps: Comparisons) -> torch.Tensor:
@@ -155,7 +161,7 @@ def precision_at_k_g(k: int) -> CountMetric:
             raise ValueError("precision@k needs the ranking layout (extra['items'])")
         if k > items:
             raise ValueError(f"k must be ≤ the number of ranked items ({items}), got {k}")
-        above = _sorted_negatives_above(n)
+        above = _sorted_negatives_above(n, comps)
         r = torch.arange(1, above.shape[1] + 1, device=above.device, dtype=above.dtype)
         return (r + above <= k).double().sum(-1) / k
 
@@ -185,7 +191,13 @@ def accuracy_reference(input: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def topk_reference(input: torch.Tensor, target: torch.Tensor, k: int) -> float:
-    """Fraction of samples with fewer than ``k`` other classes scoring ≥ the target class."""
+    """Fraction of samples with fewer than ``k`` other classes scoring ≥ the target class (one
+    logit per sample: of samples with the target's side strictly winning, ``±s > 0``)."""
+    if input.dim() == 1 or input.shape[1] == 1:
+        scores, positive = binary_labels(input, target)
+        return float((torch.where(positive, scores, -scores) > 0).double().mean())
+    if target.is_floating_point():
+        target = binary_labels(input, target)[1]
     s_y = input.gather(1, target.long().unsqueeze(1))
     rivals = (input >= s_y).sum(1) - 1
     return float((rivals < k).double().mean())
@@ -250,7 +262,8 @@ def _check_radius(radius: object) -> float:
 
 @METRICS.register("accuracy", help="multi-class accuracy: b_ij = s_i,y − s_i,j (§3.2)")
 def accuracy() -> Metric:
-    """Multi-class accuracy (paper §3.2): logits ``(N, C)``, labels ``(N,)``."""
+    """Multi-class accuracy (paper §3.2): logits ``(N, C)``, labels ``(N,)``; binary accuracy
+    for one logit per sample ``(N,)`` / ``(N, 1)`` (the BCE convention) and 0/1 targets."""
     return Metric(
         "accuracy", classification_comparisons, reference=accuracy_reference,
         from_counts=accuracy_g,
@@ -272,7 +285,8 @@ def topk(k: int = 5) -> Metric:
 
 @METRICS.register("ap", help="average precision, binary: b_ij = s_pos_i − s_neg_j (§4.2)")
 def ap() -> Metric:
-    """Average precision (paper §4.2): scores ``(N,)``/``(N, 1)`` or 2 logits, targets {0, 1}."""
+    """Average precision (paper §4.2): one logit ``(N,)`` / ``(N, 1)`` or two-class logits
+    ``(N, 2)`` (score ``logit_1 − logit_0``), targets 0/1 (bool, integer or float)."""
     return Metric("ap", ranking_comparisons, reference=ap_reference, from_counts=ap_g)
 
 

@@ -15,10 +15,21 @@ negatives; PCK (§4.3.2) has one group per heatmap, the pixels within the radius
 the other pixels as negatives.
 
 A column ``j`` of group ``g`` may be *invalid* (``valid[g, j] = False``), e.g. the positive
-pixels of a heatmap sit among the negatives so that every group has the same ``Q``. Invalid
+pixels of a heatmap sit among the negatives so that every group has the same ``Q``; so may a row
+``i`` (``rows[g, i] = False``: the padding of the static ranking layout below). Invalid
 comparisons are constants: their binary (hard, relaxed, and in every anchor) is **1**, a
 "comparison already won" that changes no metric, adds nothing to any interpolation distance and
 receives no gradient.
+
+Static shapes for ``torch.compile`` (ranking metrics)
+    A ranking batch has ``P`` positives and ``Q = N − P`` negatives, sizes that depend on the
+    labels. In eager mode the refactoring reads ``P`` once (one host read: the anchors' random
+    stream depends on ``P·Q`` anyway, see :func:`losskit.uniloss.anchors.draw_padded`) and
+    builds the exact ``(1, P, Q)`` layout by a stable sort of the labels (no boolean-mask
+    selection). While ``torch.compile`` traces it builds the same comparisons padded to
+    ``(1, N, N)`` instead: row ``i < P`` is the ``i``-th positive, column ``j < Q`` the ``j``-th
+    negative (both in index order), the rest invalid — no data-dependent shape, the same
+    binaries, anchors and metric values as eager.
 
 Value checks (NaN/Inf scans, label ranges) follow :func:`losskit._validation.check_values`
 (``validate_args``); shape and dtype checks are always on. A ranking batch without a positive
@@ -49,14 +60,17 @@ def binarize(c: torch.Tensor) -> torch.Tensor:
 class Comparisons:
     """Grouped positive/negative scores whose pairwise differences are a metric's comparisons.
 
-    ``pos`` ``(G, P)``, ``neg`` ``(G, Q)``, ``valid`` ``(G, Q)`` bool or ``None`` (all valid);
-    ``extra`` holds what a metric's ``g`` needs besides the binaries (e.g. labels for F1).
+    ``pos`` ``(G, P)``, ``neg`` ``(G, Q)``, ``valid`` ``(G, Q)`` bool or ``None`` (all columns
+    valid), ``rows`` ``(G, P)`` bool or ``None`` (all rows valid); a comparison is valid iff its
+    row and its column are. ``extra`` holds what a metric's ``g`` needs besides the binaries
+    (e.g. labels for F1).
     """
 
     pos: torch.Tensor
     neg: torch.Tensor
     valid: torch.Tensor | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    rows: torch.Tensor | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -72,29 +86,39 @@ class Comparisons:
         """Comparisons ``c = pos[:, :, None] − neg[:, None, :]`` ``(G, P, Q)`` (eq. 4's ``f``)."""
         return self.pos.unsqueeze(2) - self.neg.unsqueeze(1)
 
+    def mask(self) -> torch.Tensor | None:
+        """Which comparisons are valid, broadcastable to ``(G, P, Q)`` (``(G, 1, Q)`` for a
+        column mask alone); ``None`` when all are."""
+        cols = None if self.valid is None else self.valid.unsqueeze(1)
+        if self.rows is None:
+            return cols
+        rows = self.rows.unsqueeze(2)
+        return rows if cols is None else rows & cols
+
     def valid_mask(self) -> torch.Tensor | None:
-        """``(G, P, Q)`` view of ``valid`` (``None`` when every comparison is valid)."""
-        if self.valid is None:
-            return None
-        return self.valid.unsqueeze(1).expand(self.shape)
+        """``(G, P, Q)`` view of :meth:`mask` (``None`` when every comparison is valid)."""
+        mask = self.mask()
+        return None if mask is None else mask.expand(self.shape)
 
     def num_valid(self) -> int | torch.Tensor:
-        """Number of valid comparisons: an ``int`` when ``valid`` is ``None`` (all of them), else
-        a 0-d tensor (not read back to the host)."""
-        if self.valid is None:
+        """Number of valid comparisons: an ``int`` when all are valid, else a 0-d tensor (not
+        read back to the host)."""
+        if self.valid is None and self.rows is None:
             return self.num_binaries
-        return self.valid.sum() * self.shape[1]
+        if self.rows is None:
+            return self.valid.sum() * self.shape[1]  # type: ignore[union-attr]
+        cols = self.shape[2] if self.valid is None else self.valid.sum(1)
+        return (self.rows.sum(1) * cols).sum()
 
     def hard_binaries(self) -> torch.Tensor:
         """``b = binarize(c)`` ``(G, P, Q)`` bool, invalid comparisons set to 1 (eq. 4's ``h``)."""
         b = binarize(self.differences())
-        if self.valid is not None:
-            b = b | ~self.valid.unsqueeze(1)
-        return b
+        mask = self.mask()
+        return b if mask is None else b | ~mask
 
     def map_scores(self, fn) -> Comparisons:
         """The same comparisons of ``fn(pos)`` and ``fn(neg)`` (``fn`` increasing)."""
-        return Comparisons(fn(self.pos), fn(self.neg), self.valid, self.extra)
+        return Comparisons(fn(self.pos), fn(self.neg), self.valid, self.extra, self.rows)
 
 
 # --------------------------------------------------------------------------- input handling
@@ -119,19 +143,42 @@ def binary_labels(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Validated ``(scores (N,), positive mask (N,) bool)`` for a binary metric.
 
-    Raises ``ValueError`` when ``target`` is not ``{0, 1}``-valued (a value check).
+    ``input``: one score per sample, ``(N,)`` or ``(N, 1)`` (a logit, the BCE convention), or
+    two-class logits ``(N, 2)``, whose score is ``logit_1 − logit_0``
+    (:func:`losskit.metrics.binary_scores`). ``target``: ``(N,)`` or ``(N, 1)``, bool, integer
+    or float, with values 0 (negative) and 1 (positive); a ``ValueError`` names the argument
+    otherwise (the values are checked with value checks on; with them off a nonzero value is
+    a positive).
     """
     scores = binary_scores(input, validate_args)
     if scores.shape[0] == 0:
         raise ValueError("input is an empty batch (N = 0)")
-    _check_labels(target, scores.shape[0])
+    target = _binary_target(target, scores.shape[0])
     if (
         target.dtype != torch.bool
         and check_values(validate_args)
         and bool(((target != 0) & (target != 1)).any())
     ):
-        raise ValueError("target must contain only 0 (negative) and 1 (positive)")
+        raise ValueError(
+            "target must contain only 0 (negative) and 1 (positive) for a binary metric"
+            + (", got other float values" if target.is_floating_point() else "")
+        )
     return scores, target if target.dtype == torch.bool else target != 0
+
+
+def _binary_target(target: torch.Tensor, n: int) -> torch.Tensor:
+    """``target`` of a binary metric as ``(N,)`` (``(N, 1)`` accepted), any real dtype."""
+    if not isinstance(target, torch.Tensor):
+        raise ValueError(f"target must be a torch.Tensor, got {type(target).__name__}")
+    if target.is_complex():
+        raise ValueError(f"target must be a real tensor of 0/1 labels, got dtype {target.dtype}")
+    if target.dim() == 2 and target.shape[1] == 1:
+        target = target.reshape(-1)
+    if target.shape != (n,):
+        raise ValueError(
+            f"target must have shape (N,) or (N, 1) with N = {n}, got {tuple(target.shape)}"
+        )
+    return target
 
 
 def _check_not_degenerate(num_positive: int, num_negative: int | None = None) -> None:
@@ -155,7 +202,27 @@ def classification_comparisons(
     ``C − 1`` competitors ``j ≠ y_i`` (in class order) ``(N, C − 1)``; so
     ``b[i, 0, j] = [s_{i, y_i} − s_{i, j} > 0]``. ``k`` (top-k) must be below ``C``: with
     ``k ≥ C`` every sample is always right and the metric is constant.
+
+    Binary models: one logit per sample (``(N,)`` or ``(N, 1)``, the BCE convention) gives
+    binary accuracy through :func:`threshold_comparisons` (``b_i = [±s_i > 0]``, the same
+    binaries as two logits ``(l_0, l_1)`` with ``s = l_1 − l_0``), with targets 0/1 of any
+    real dtype; ``(N, 2)`` logits take float 0/1 targets too.
     """
+    if isinstance(input, torch.Tensor) and (
+        input.dim() == 1 or (input.dim() == 2 and input.shape[1] == 1)
+    ):
+        if k >= 2:
+            raise ValueError(
+                f"k must be smaller than the number of classes (2 for a binary input of shape "
+                f"{tuple(input.shape)}), got {k}"
+            )
+        comps = threshold_comparisons(input, target, validate_args, check_degenerate=False)
+        return Comparisons(comps.pos, comps.neg)
+    if (
+        isinstance(input, torch.Tensor) and input.dim() == 2 and input.shape[1] == 2
+        and isinstance(target, torch.Tensor) and target.is_floating_point()
+    ):  # two-class logits, float 0/1 targets
+        target = binary_labels(input, target, validate_args)[1].long()
     check_logits_and_labels(input, target, validate_args)
     n, c = input.shape
     if c < 2:
@@ -190,35 +257,53 @@ def ranking_comparisons(
     """Binary ranking metrics: AP (paper §4.2.2), ROC-AUC, precision@k.
 
     One group: ``pos`` = scores of the positives ``(1, P)``, ``neg`` = scores of the negatives
-    ``(1, Q)``; ``b[0, i, j] = [s_i − s_j > 0]`` for positive ``i``, negative ``j``. Scores are
-    :func:`binary_scores` of ``input``; ``target`` is ``{0, 1}`` ``(N,)``. ``extra``:
-    ``items`` (``N``) and ``degenerate`` (0-d bool tensor: no positive or no negative).
+    ``(1, Q)``, each in index order; ``b[0, i, j] = [s_i − s_j > 0]`` for positive ``i``,
+    negative ``j``. Scores and targets: :func:`binary_labels`. ``extra``: ``items`` (``N``).
+
+    No boolean-mask selection: a stable sort of the labels orders the positives first. In
+    eager mode ``P`` is read once and the layout is exactly ``(1, P, Q)`` (a batch without a
+    positive or a negative raises :class:`DegenerateBatchError`); while ``torch.compile``
+    traces it is the static ``(1, N, N)`` padding of it (see the module docs: ``rows`` and
+    ``valid`` mark the first ``P`` rows and ``Q`` columns; ``extra["degenerate"]`` is a 0-d bool
+    tensor, resolved in the graph by the loss).
     """
     scores, positive = binary_labels(input, target, validate_args)
-    pos, neg = scores[positive], scores[~positive]
-    extra: dict[str, Any] = {"items": scores.shape[0]}
-    if torch.compiler.is_compiling():  # symbolic sizes: the loss resolves it in the graph
-        extra["degenerate"] = positive.all() | ~positive.any()
-    else:  # the sizes of the selections tell, for free
-        _check_not_degenerate(pos.shape[0], neg.shape[0])
-    return Comparisons(pos.unsqueeze(0), neg.unsqueeze(0), extra=extra)
+    n = scores.shape[0]
+    extra: dict[str, Any] = {"items": n}
+    order = torch.argsort(~positive, stable=True)  # the positives, then the negatives
+    if torch.compiler.is_compiling():  # static shapes: (1, N, N), padding marked invalid
+        num_pos = positive.sum()
+        slots = torch.arange(n, device=scores.device)
+        negatives_first = torch.argsort(positive, stable=True)
+        extra["degenerate"] = (num_pos == 0) | (num_pos == n)
+        return Comparisons(
+            scores[order].unsqueeze(0), scores[negatives_first].unsqueeze(0),
+            (slots < n - num_pos).unsqueeze(0), extra, rows=(slots < num_pos).unsqueeze(0),
+        )
+    p = int(positive.sum())  # the one host read (the anchors' random stream needs P·Q)
+    _check_not_degenerate(p, n - p)
+    return Comparisons(scores[order[:p]].unsqueeze(0), scores[order[p:]].unsqueeze(0),
+                       extra=extra)
 
 
 def threshold_comparisons(
-    input: torch.Tensor, target: torch.Tensor, validate_args: bool | None = None
+    input: torch.Tensor, target: torch.Tensor, validate_args: bool | None = None,
+    check_degenerate: bool = True,
 ) -> Comparisons:
     """Thresholded binary decisions (F1 at threshold 0, i.e. the argmax of two logits).
 
     One group per sample with ``P = Q = 1``: ``c_i = s_i − 0`` for a positive (correct iff
     predicted positive, ``s_i > 0``) and ``c_i = 0 − s_i`` for a negative (correct iff
     ``s_i < 0``). ``extra["positive"]`` ``(N,)`` bool tells ``g`` which is which.
+    ``check_degenerate``: whether a batch without a positive is degenerate (for F1; binary
+    accuracy is defined on any batch).
     """
     scores, positive = binary_labels(input, target, validate_args)
     signed = torch.where(positive, scores, -scores)
     extra: dict[str, Any] = {"positive": positive}
-    if check_values(validate_args):
+    if check_degenerate and check_values(validate_args):
         _check_not_degenerate(int(positive.sum()))
-    else:  # not read back: the loss resolves it in the graph
+    elif check_degenerate:  # not read back: the loss resolves it in the graph
         extra["degenerate"] = ~positive.any()
     return Comparisons(signed.unsqueeze(1), torch.zeros_like(signed).unsqueeze(1), extra=extra)
 
@@ -354,6 +439,12 @@ def subsample(
     """
     if spec is None:
         return comps
+    if comps.rows is not None:
+        raise NotImplementedError(
+            "subsample is not available for the ranking metrics (ap, auc, precision_at_k) "
+            "under torch.compile: their static layout pads the negatives to the batch size; "
+            "use subsample=None or eager mode"
+        )
     g, _, q = comps.shape
     if isinstance(spec, bool):
         raise ValueError(f"subsample must be None, an int ≥ 1 or a float in (0, 1], got {spec!r}")
