@@ -396,13 +396,14 @@ def _binary_blobs(n: int = 320):
 
 
 @pytest.mark.parametrize("method, kwargs, dtype", [("uniloss", {"metric": "ap"}, torch.long),
+                                                   ("uniloss", {"metric": "ap"}, torch.float32),
                                                    ("loss", {"loss": "bce"}, torch.long),
                                                    ("loss", {"loss": "bce"}, torch.float32)])
 def test_a_one_logit_binary_model_logs_whole_epoch_ap(method, kwargs, dtype):
     """UniLoss AP and BCE on an (N, 1) model: val_ap / val_auc / val_acc / val_loss are the
     sklearn / torch values on the whole validation set (16-sample batches)."""
     metrics = pytest.importorskip("sklearn.metrics")
-    (x, y), (vx, vy) = _binary_blobs()  # UniLoss AP: int targets (float ones: its own fix)
+    (x, y), (vx, vy) = _binary_blobs()
     y = y.to(dtype)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
