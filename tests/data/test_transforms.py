@@ -3,6 +3,7 @@ deterministic, new draws every epoch and in every worker; transforms on datasets
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -145,3 +146,41 @@ def test_augment_on_a_streamed_dataset_and_its_errors():
     with pytest.raises(ValueError, match="map-style Dataset"):
         fit(TrainConfig(model="mlp", augment="crop-flip", num_classes=2),
             train=DataLoader(TransformDataset(data.train)))
+
+
+def _plus_one(x):
+    return x + 1
+
+
+@pytest.mark.parametrize("name", ["fashion-mnist", "mnist", "cifar10", "svhn"])
+def test_built_in_loaders_take_transform_and_target_transform(tmp_path, monkeypatch, name):
+    from losskit import data
+    from tests.data.helpers import write_cifar_batch, write_mnist_folder
+
+    root = tmp_path / name
+    kwargs: dict = {"root": str(root)}
+    if name in ("fashion-mnist", "mnist"):
+        write_mnist_folder(root)
+        if name == "mnist":
+            kwargs["check"] = False  # a small folder in the MNIST layout
+    elif name == "cifar10":
+        root.mkdir()
+        rng = np.random.default_rng(0)
+        for f in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            write_cifar_batch(root / f, rng.integers(0, 256, (4, 3072), dtype=np.uint8),
+                              [0, 1, 2, 3], b"labels")
+    else:
+        from scipy.io import savemat
+
+        root.mkdir()
+        rng = np.random.default_rng(0)
+        for f in ("train_32x32.mat", "test_32x32.mat"):
+            savemat(root / f, {"X": rng.integers(0, 256, (32, 32, 3, 5), dtype=np.uint8),
+                               "y": np.array([[1], [2], [10], [4], [5]])})
+    plain = data.load(name, **kwargs)
+    wrapped = data.load(name, transform=_plus_one, target_transform=_plus_one, **kwargs)
+    assert isinstance(plain.train, TensorDataset)  # no transform: the in-memory fast path
+    assert isinstance(wrapped.train, TransformDataset) and wrapped.input_shape == plain.input_shape
+    x, y = wrapped.test[1]
+    assert torch.equal(x, plain.test.tensors[0][1] + 1)
+    assert int(y) == int(plain.test.tensors[1][1]) + 1

