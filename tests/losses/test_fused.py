@@ -25,6 +25,35 @@ def test_columns_equal_the_individual_losses(dtype):
         torch.testing.assert_close(block[:, i], FUNCTIONS[k](x, y, reduction="none"))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("scale", [0.3, 3.0, 30.0])
+def test_one_pass_is_within_1e6_relative_of_the_separate_losses(dtype, scale):
+    """The fused pass (one softmax, one log_softmax, one one-hot for all probability-space
+    candidates; one stacked reduction) against each functional loss on its own: values within
+    1e-6 relative in float32 and float64, gradients (float64) within 1e-6 relative."""
+    g = torch.Generator().manual_seed(0)
+    x = (scale * torch.randn(512, 10, generator=g, dtype=torch.float64)).to(dtype)
+    y = torch.randint(0, 10, (512,), generator=g)
+    kinds = ["prob_mse", "prob_mae", "hinge", "cosine", "prob_bce", "ce"]
+    block = fused_losses(x, y, kinds)
+    for i, k in enumerate(kinds):
+        torch.testing.assert_close(block[:, i], FUNCTIONS[k](x, y, reduction="none"),
+                                   rtol=1e-6, atol=0.0)
+    if dtype == torch.float64:
+        w = torch.rand(len(kinds), generator=g, dtype=dtype)
+        a = x.clone().requires_grad_(True)
+        (fused_losses(a, y, kinds) * w).sum().backward()
+        for k in kinds:  # each loss's gradient on its own, then the mixture
+            ai, bi = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+            fused_losses(ai, y, [k]).sum().backward()
+            FUNCTIONS[k](bi, y, reduction="sum").backward()
+            torch.testing.assert_close(ai.grad, bi.grad, rtol=1e-6,
+                                       atol=1e-6 * float(bi.grad.abs().max()))
+        b = x.clone().requires_grad_(True)
+        sum(wi * FUNCTIONS[k](b, y, reduction="sum") for wi, k in zip(w, kinds)).backward()
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-6, atol=1e-6 * float(b.grad.abs().max()))
+
+
 def test_gradients_equal_the_individual_losses():
     g = torch.Generator().manual_seed(1)
     x = torch.randn(16, 5, generator=g, dtype=torch.float64)

@@ -22,7 +22,6 @@ from torch.autograd.function import once_differentiable
 from losskit._validation import check_labels, check_logits_and_labels
 from losskit.losses import modules as LM
 from losskit.losses.base import require_class_target
-from losskit.losses.functional import _bce_from_log1m, _log1m_softmax_parts
 
 FUSABLE_KINDS = ("ce", "prob_mse", "prob_mae", "cosine", "hinge", "prob_bce")
 
@@ -89,8 +88,12 @@ def check_fused_arguments(
 
 
 _NEEDS_P = frozenset({"prob_mse", "prob_mae", "cosine", "prob_bce"})
+# value = (Σ_c term_c) / _DIVISOR: the functional losses' own reductions (mean = sum / C),
+# so every column equals its loss bitwise (x / ±1 and x / -C = -(x / C) are exact)
+_DIVISOR = {"ce": -1.0, "prob_mse": "C", "prob_mae": "C", "cosine": 1.0, "hinge": 1.0,
+            "prob_bce": "-C"}
 # d value / d logits = scale · LSB(direction), LSB the log-softmax backward (see backward)
-_SCALE = {"ce": -1.0, "prob_mse": 2.0, "prob_mae": 1.0, "cosine": -1.0, "hinge": 1.0,
+_SCALE = {"ce": -1.0, "prob_mse": 2.0, "prob_mae": 1.0, "cosine": -1.0, "hinge": -1.0,
           "prob_bce": -1.0}
 _PER_CLASS = frozenset({"prob_mse", "prob_mae", "prob_bce"})  # scale also divided by C
 
@@ -101,14 +104,16 @@ class _FusedSoftmaxLosses(torch.autograd.Function):
     With ``p = softmax(z)``, ``e`` the one-hot target and ``LSB(u) = u - p·Σu`` the
     log-softmax backward, each loss's gradient is ``scale · LSB(d)`` for a direction ``d``:
     ``ce``: ``-e``; ``prob_mse``: ``(2/C)(p - e)⊙p``; ``prob_mae``: ``(1/C) sign(p - e)⊙p``;
-    ``cosine`` ``1 - p_y/‖p‖``: ``-(p_y/‖p‖)(e - (p/‖p‖)²)``; ``hinge``: ``e_j* - e`` where the
-    margin is active (``j*`` the arg-max of the other logits; zero-sum, so LSB leaves it);
+    ``cosine`` ``1 - p_y/‖p‖``: ``-(p_y/‖p‖)(e - (p/‖p‖)²)``; ``hinge``: ``-(e - e_j*)`` where
+    the margin is active (``j*`` the arg-max of the other logits; zero-sum, so LSB leaves it);
     ``prob_bce``: ``-(1/C)[e - r + [top ≠ y](q - p)]`` with ``r_j = p_j/(1 - p_j)`` off the
     arg-max ``top`` and ``y``, and ``q = p / (1 - p_top)`` off ``top`` (the derivative of
     ``log(1 - p_top) = logsumexp_{k≠top} z_k - logsumexp z``, zero-sum, computed from the
     stable ``log(1 - p_top)`` so it stays finite when ``p_top`` rounds to 1). The backward is
     then one batched product of the upstream gradients with the stacked directions and one
-    LSB: about 30 ops where autograd's graph of the same forward takes about 75.
+    LSB. The forward reduces all losses at once: each is a sum over classes of one term
+    (``hinge`` and ``cosine``: their value at ``y``, zero elsewhere), stacked and summed in
+    one op, then divided by its loss's divisor.
     """
 
     @staticmethod
@@ -122,6 +127,27 @@ class _FusedSoftmaxLosses(torch.autograd.Function):
         return fused_backward(ctx.state, grad), None, None
 
 
+_CONSTANTS: dict[tuple[Any, ...], torch.Tensor] = {}
+
+
+def _constant(kinds: tuple[str, ...], table: dict[str, Any], c: int, like: torch.Tensor,
+              per_class: bool = False) -> torch.Tensor:
+    """The ``(k,)`` vector of ``table``'s entries for ``kinds`` (``"C"`` / ``"-C"``: ±C;
+    ``per_class``: kinds in :data:`_PER_CLASS` divided by C), made once per dtype and device:
+    no tensor construction per step (outside ``torch.compile``, which folds it anyway)."""
+    key = (kinds, id(table), c, per_class, like.dtype, like.device)
+    vec = _CONSTANTS.get(key)
+    if vec is None:
+        entries = [{"C": float(c), "-C": -float(c)}.get(table[k], table[k]) for k in kinds]
+        if per_class:
+            entries = [v / c if k in _PER_CLASS else v for k, v in zip(kinds, entries)]
+        vec = torch.tensor(entries, dtype=like.dtype, device=like.device)
+        if torch.compiler.is_compiling():
+            return vec
+        _CONSTANTS[key] = vec
+    return vec
+
+
 def fused_forward(
     z: torch.Tensor, index: torch.Tensor, kinds: tuple[str, ...]
 ) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -130,43 +156,58 @@ def fused_forward(
     num_classes = z.shape[1]
     onehot = torch.zeros_like(z).scatter_(1, index, 1.0)
     logp = F.log_softmax(z, dim=1)
-    p = logp.exp() if _NEEDS_P.intersection(kinds) else logp
-    is_y = onehot.bool() if {"hinge", "prob_bce"}.intersection(kinds) else None
+    # p as the functional losses compute it (F.softmax: bitwise their values; exp(logp) can
+    # differ in the last bit, which 1 - p_y/‖p‖ near 0 amplifies); the backward needs logp
+    p = F.softmax(z, dim=1) if _NEEDS_P.intersection(kinds) else logp
     diff = p - onehot if {"prob_mse", "prob_mae"}.intersection(kinds) else None
     state: dict[str, Any] = {"kinds": kinds, "logp": logp, "onehot": onehot, "p": p,
-                             "is_y": is_y, "diff": diff}
-    cols = []
+                             "diff": diff, "index": index}
+    terms = []
     for kind in kinds:
         if kind == "ce":
-            cols.append(-(logp * onehot).sum(1, keepdim=True))
+            terms.append(logp * onehot)
         elif kind == "prob_mse":
-            cols.append(diff.pow(2).sum(1, keepdim=True) / num_classes)
+            terms.append(diff.pow(2))
         elif kind == "prob_mae":
-            cols.append(diff.abs().sum(1, keepdim=True) / num_classes)
+            terms.append(diff.abs())
         elif kind == "cosine":
-            norm = p.norm(dim=1, keepdim=True)
-            ratio = p.gather(1, index) / norm  # = (p ⊙ e).sum(1) exactly
-            state["cosine"] = (norm, ratio)
-            cols.append(1.0 - ratio)
+            q = p / p.norm(dim=1, keepdim=True)  # q_y = p_y / ‖p‖
+            state["cosine"] = q
+            terms.append((1.0 - q) * onehot)
         elif kind == "hinge":
-            z_y = z.gather(1, index)
-            top, arg = z.masked_fill(is_y, float("-inf")).max(1, keepdim=True)
-            value = F.relu(1.0 + top - z_y)
-            state["hinge"] = (arg, value)
-            cols.append(value)
+            top, arg = z.scatter(1, index, float("-inf")).max(1, keepdim=True)
+            state["hinge"] = arg
+            terms.append(F.relu((1.0 + top) - z) * onehot)
         elif kind == "prob_bce":
-            log1m, top_mask, at_top = _log1m_softmax_parts(z, logp, p)
-            state["prob_bce"] = (top_mask, at_top)
-            cols.append(_bce_from_log1m(is_y, logp, log1m, keepdim=True))
-    return torch.cat(cols, dim=1), state
+            log1m, state["prob_bce"] = _log1m_softmax_scatter(z, p)
+            # -mean_j of log p_y at y and log(1 - p_j) elsewhere
+            terms.append(log1m.scatter_(1, index, logp.gather(1, index)))
+    sums = torch.stack(terms, dim=1).sum(2)  # (N, k): the classes summed in each loss's order
+    values = sums / _constant(kinds, _DIVISOR, num_classes, sums)
+    state["values"] = values
+    return values, state
+
+
+def _log1m_softmax_scatter(
+    z: torch.Tensor, p: torch.Tensor
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """``log(1 - p)`` by :func:`~losskit.losses.functional.log1m_softmax`'s formula
+    (``log1p(-p)`` off the arg-max, ``logsumexp_{k≠top} z - logsumexp z`` at it) with the
+    arg-max as an index (no mask), and ``(top, at_top, p_off)`` for the backward."""
+    top = z.argmax(1, keepdim=True)
+    p_off = p.scatter(1, top, 0.0)
+    at_top = torch.logsumexp(z.scatter(1, top, float("-inf")), dim=1, keepdim=True) - (
+        torch.logsumexp(z, dim=1, keepdim=True))
+    log1m = torch.log1p(-p_off).scatter_(1, top, at_top)
+    return log1m, (top, at_top, p_off)
 
 
 def fused_backward(state: dict[str, Any], grad: torch.Tensor) -> torch.Tensor:
     """Gradient w.r.t. the logits of ``Σ grad ⊙ values`` (see :class:`_FusedSoftmaxLosses`)."""
-    logp, onehot, p, is_y, diff = (state[k] for k in ("logp", "onehot", "p", "is_y", "diff"))
-    num_classes = logp.shape[1]
+    logp, onehot, p, diff, index = (state[k] for k in ("logp", "onehot", "p", "diff", "index"))
+    kinds = state["kinds"]
     directions = []
-    for kind in state["kinds"]:
+    for i, kind in enumerate(kinds):
         if kind == "ce":
             directions.append(onehot)
         elif kind == "prob_mse":
@@ -174,19 +215,16 @@ def fused_backward(state: dict[str, Any], grad: torch.Tensor) -> torch.Tensor:
         elif kind == "prob_mae":
             directions.append(diff.sign() * p)
         elif kind == "cosine":
-            norm, ratio = state["cosine"]
-            directions.append(ratio * (onehot - (p / norm).square()))
-        elif kind == "hinge":
-            arg, value = state["hinge"]
-            to_other = torch.zeros_like(p).scatter_(1, arg, 1.0) - onehot
-            directions.append(to_other * (value > 0))
+            q = state["cosine"]
+            directions.append((onehot - q.square()) * q.gather(1, index))
+        elif kind == "hinge":  # e - e_j* (scale -1), where the margin is active
+            active = state["values"].narrow(1, i, 1) > 0
+            directions.append(onehot.scatter(1, state["hinge"], -1.0) * active)
         elif kind == "prob_bce":
-            top, at_top = state["prob_bce"]
-            r = (p / (1.0 - p)).masked_fill(top | is_y, 0.0)
-            q = torch.exp(logp - at_top).masked_fill(top, 0.0)
-            top_is_y = (top & is_y).any(1, keepdim=True)
-            directions.append(onehot - r + (q - p).masked_fill(top_is_y, 0.0))
-    scale = [_SCALE[k] / (num_classes if k in _PER_CLASS else 1) for k in state["kinds"]]
-    coef = grad * torch.tensor(scale, dtype=grad.dtype, device=grad.device)
+            top, at_top, p_off = state["prob_bce"]
+            r = (p_off / (1.0 - p_off)).scatter_(1, index, 0.0)  # zero at top and y
+            q = torch.exp(logp - at_top).scatter_(1, top, 0.0)
+            directions.append((onehot - r) + (q - p) * (top != index))
+    coef = grad * _constant(kinds, _SCALE, logp.shape[1], grad, per_class=True)
     g = torch.bmm(coef.unsqueeze(1), torch.stack(directions, dim=1)).squeeze(1)
     return torch._log_softmax_backward_data(g, logp, 1, logp.dtype)

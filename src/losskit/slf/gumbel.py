@@ -148,19 +148,24 @@ def straight_through_forward(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(p̂, scores)``: the mean of the one-hot Gumbel-max winners of ``scores = logits + G``
     (``neg_noise = -G``, shape ``(K, *logits.shape)``), and the scores the backward needs."""
-    scores = logits.unsqueeze(0) - neg_noise  # (K, ..., n) = log p + G
+    scores = logits - neg_noise  # (K, ..., n) = log p + G (broadcast)
     one_hot = torch.zeros_like(scores).scatter_(-1, scores.argmax(-1, keepdim=True), 1.0)
     return one_hot.mean(0), scores
 
 
 def straight_through_backward(
-    scores: torch.Tensor, tau: float | torch.Tensor, grad: torch.Tensor
+    scores: torch.Tensor, tau: float | torch.Tensor, grad: torch.Tensor, mean_first: bool = True
 ) -> torch.Tensor:
     """Gradient w.r.t. ``logits`` of ``Σ grad ⊙ p̂``: that of the relaxed
-    ``mean_k softmax(scores_k / tau)``, by the ops autograd would apply."""
-    soft = torch.softmax(scores / tau, dim=-1)
-    g = grad.unsqueeze(0).expand_as(soft) / scores.shape[0]
-    return (torch._softmax_backward_data(g, soft, -1, soft.dtype) / tau).sum(0)
+    ``mean_k softmax(scores_k / tau)``, by the ops autograd would apply (``mean_first``;
+    else the mean over the ``K`` draws is taken last: one op fewer, equal up to rounding).
+    A temperature of exactly 1 skips its divisions (``x / 1 == x``)."""
+    unit = not isinstance(tau, torch.Tensor) and tau == 1.0
+    soft = torch.softmax(scores if unit else scores / tau, dim=-1)
+    g = (grad / scores.shape[0] if mean_first else grad).expand_as(soft)
+    d = torch._softmax_backward_data(g, soft, -1, soft.dtype)
+    d = d if unit else d / tau
+    return d.sum(0) if mean_first else d.mean(0)
 
 
 def multi_gumbel_softmax(

@@ -40,6 +40,7 @@ from losskit.slf.gumbel import (
 from losskit.slf.schedule import TauSchedule, as_schedule
 
 MODES = ("gumbel", "softmax", "fixed")
+_LAST = ("losses", "weights", "probs")
 GRANULARITIES = ("sample", "batch")
 NORMALIZATIONS = ("none", "running_mean")
 
@@ -284,9 +285,9 @@ class StochasticLoss(nn.Module):
         # counters as tensors: no host read per step, no recompile of a compiled module
         self.register_buffer("step_counter", torch.zeros((), dtype=torch.long), persistent=False)
         self.register_buffer("norm_counter", torch.zeros((), dtype=torch.long), persistent=False)
-        self.last_probs: torch.Tensor | None = None
-        self.last_weights: torch.Tensor | None = None
-        self.last_losses: torch.Tensor | None = None
+        # last_*: (n,) vectors, or the one-node path's (N, n) tensors reduced when first read
+        self._last: dict[str, torch.Tensor | None] = dict.fromkeys(_LAST)
+        self._last_raw: dict[str, torch.Tensor] = {}
         self._optimizer_check = OptimizerCheck()
 
     # ------------------------------------------------------------------ construction
@@ -362,6 +363,34 @@ class StochasticLoss(nn.Module):
         for name, m in zip(self.loss_names, self.losses, strict=True):
             check_task(name, m.fn if isinstance(m, _FunctionLoss) else m, target,
                        self.num_outputs)
+
+    # ------------------------------------------------------------------ last call
+    def _last_value(self, name: str) -> torch.Tensor | None:
+        raw = self._last_raw.pop(name, None)
+        if raw is not None:  # the batch mean, on first read (no op in a step nobody reads)
+            with torch.no_grad():
+                self._last[name] = (raw.exp() if name == "probs" else raw).mean(0)
+        return self._last[name]
+
+    def _set_last(self, **values: torch.Tensor | None) -> None:
+        for name, value in values.items():
+            self._last[name] = value
+            self._last_raw.pop(name, None)
+
+    @property
+    def last_losses(self) -> torch.Tensor | None:
+        """The last call's raw candidate values (class doc)."""
+        return self._last_value("losses")
+
+    @property
+    def last_weights(self) -> torch.Tensor | None:
+        """The last call's weights ``p̂`` (class doc: what they are at each granularity)."""
+        return self._last_value("weights")
+
+    @property
+    def last_probs(self) -> torch.Tensor | None:
+        """The last call's decision probabilities ``p`` (class doc)."""
+        return self._last_value("probs")
 
     # ------------------------------------------------------------------ optimizer
     def parameters_with(self, model: nn.Module) -> list[nn.Parameter]:
@@ -568,15 +597,15 @@ class StochasticLoss(nn.Module):
         self._check_output(output)
         values = self.loss_values(output, target, features)
         with torch.no_grad():  # bookkeeping without graph nodes or detach ops
-            self.last_losses = values.detach() if values.dim() == 1 else values.mean(0)
+            self._set_last(losses=values.detach() if values.dim() == 1 else values.mean(0))
         if self.normalize == "running_mean":
             values = self._normalize(values)
         weights, probs = self.selection(output, detach_input)
         with torch.no_grad():
             if self.granularity == "batch":
-                self.last_weights, self.last_probs = weights.detach(), probs.detach()
+                self._set_last(weights=weights.detach(), probs=probs.detach())
             else:
-                self.last_weights, self.last_probs = weights.mean(0), probs.mean(0)
+                self._set_last(weights=weights.mean(0), probs=probs.mean(0))
             if self.training:
                 self._advance_step()
         return weights, values
@@ -611,13 +640,12 @@ class StochasticLoss(nn.Module):
         check_fused_arguments(output, target, kinds, finite="output")
         logits = self._decision_logits(output, self.detach_input)
         neg_noise = neg_gumbel_noise(logits, self.K, self._rng_key)
-        h, values, weights, probs = _SampleObjective.apply(
+        h, values, weights, log_p = _SampleObjective.apply(
             output, target.long().unsqueeze(1), logits, neg_noise, self._tau(), kinds
         )
-        with torch.no_grad():
-            self.last_losses, self.last_weights = values.mean(0), weights.mean(0)
-            self.last_probs = probs.mean(0)
-            if self.training:
+        self._last_raw = {"losses": values, "weights": weights, "probs": log_p}
+        if self.training:
+            with torch.no_grad():
                 self._advance_step()
         return h
 
@@ -636,7 +664,7 @@ class _SampleObjective(torch.autograd.Function):
 
     Inputs: logits ``z``, labels ``index (N, 1)``, decision logits ``h (N, n)``, the negated
     Gumbel noise ``(K, N, n)``, ``tau``; outputs ``H`` and, without gradient, the values
-    ``(N, n)``, ``p̂`` and ``p = softmax(h)``. The forward runs the ops of the generic path
+    ``(N, n)``, ``p̂`` and ``log p = log_softmax(h)``. The forward runs the ops of the generic path
     (:func:`~losskit.losses.fused.fused_forward`, ``log_softmax``, the Gumbel-max one-hots,
     ``(p̂ · l).sum(-1).mean()``); the backward applies the candidates' closed-form gradient to
     ``∂H/∂l = p̂/N`` and the straight-through gradient to ``∂H/∂p̂ = l/N``.
@@ -650,9 +678,8 @@ class _SampleObjective(torch.autograd.Function):
         weights, scores = straight_through_forward(log_p, neg_noise)
         objective = (weights * values).sum(-1).mean()
         save_with_tau(ctx, tau, values, weights, log_p, scores)
-        probs = log_p.exp()
-        ctx.mark_non_differentiable(values, weights, probs)
-        return objective, values, weights, probs
+        ctx.mark_non_differentiable(values, weights, log_p)
+        return objective, values, weights, log_p
 
     @staticmethod
     @once_differentiable
@@ -660,6 +687,6 @@ class _SampleObjective(torch.autograd.Function):
         tau, values, weights, log_p, scores = saved_with_tau(ctx)
         scale = grad / values.shape[0]
         dz = fused_backward(ctx.fused, weights * scale)
-        d_log_p = straight_through_backward(scores, tau, values * scale)
+        d_log_p = straight_through_backward(scores, tau, values * scale, mean_first=False)
         dh = torch._log_softmax_backward_data(d_log_p, log_p, -1, log_p.dtype)
         return dz, None, dh, None, None, None
