@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+
+import pytest
 import torch
 from torch.utils.data import TensorDataset
 
@@ -9,6 +12,7 @@ from losskit.data.base import DataSplits
 from losskit.metrics import average_precision, binary_scores
 from losskit.train import METHODS, TrainConfig, fit
 from losskit.uniloss import UniLoss, UniLossMethod
+from losskit.uniloss.method import UniLossOptions
 from tests.conftest import TinyNet, make_blobs
 
 
@@ -104,3 +108,54 @@ def test_batches_without_positives_are_skipped_and_counted():
     skipped = [h["uniloss_skipped"] for h in result.history]
     assert all(1 <= s <= 3 for s in skipped)
     assert all(torch.isfinite(p).all() for p in result.model.parameters())
+
+
+# ------------------------------------------------------------- options: the declared checks
+BAD_OPTIONS = [
+    ({"distance": "nope"}, "distance"),
+    ({"num_anchors": -3}, "num_anchors"),
+    ({"num_good": -1}, "num_good"),
+    ({"relaxation": "sigmoid"}, "relaxation"),
+    ({"temperature": 0.0}, "temperature"),
+    ({"power": -1.0}, "power"),
+    ({"subsample": 1.5}, "subsample"),
+    ({"k": 0}, "k"),
+    ({"radius": -1.0}, "radius"),
+    ({"flip_bits": 0}, "flip_bits"),
+    ({"nearby": "far"}, "nearby"),
+    ({"nearby_unit": "pixel"}, "nearby_unit"),
+    ({"squash": 1}, "squash"),
+    ({"include_truth": 3}, "include_truth"),
+    ({"scope": "world"}, "scope"),
+    ({"on_degenerate": "skip"}, "on_degenerate"),
+    ({"validate_args": 1}, "validate_args"),
+    ({"metric": "nope"}, "unknown uniloss metric 'nope'"),
+    ({"layout": 3}, "layout"),
+]
+
+
+@pytest.mark.parametrize("kwargs, match", BAD_OPTIONS)
+def test_options_are_checked_as_declared(kwargs, match):
+    """The method's options and the module run the same declared check (``@checks`` on
+    ``UniLoss.__init__``, inherited by ``UniLossOptions``): one ``ValueError`` naming the
+    argument, when the options are built (before any model or data)."""
+    with pytest.raises(ValueError, match=match):
+        UniLossOptions(**kwargs)
+    with pytest.raises(ValueError, match=match):
+        UniLoss(**kwargs)
+
+
+def test_issue_example_is_refused():
+    with pytest.raises(ValueError, match="distance|num_anchors"):
+        UniLossOptions(distance="nope", num_anchors=-3)
+
+
+def test_every_argument_has_a_declared_check():
+    assert set(UniLoss.__init__.checks) == set(inspect.signature(UniLoss).parameters)
+
+
+def test_checked_values_are_normalised():
+    loss = UniLoss(temperature=2, power=2, seed=3)
+    assert loss.temperature == 2.0 and isinstance(loss.temperature, float)
+    assert loss.power == 2.0 and isinstance(loss.power, float)
+    assert UniLossOptions(temperature="0.5").temperature == 0.5  # a CLI string, parsed

@@ -43,7 +43,14 @@ import torch
 from torch import nn
 
 from losskit._random import generator_key
-from losskit._validation import check_int, check_values, finite_flag
+from losskit._validation import (
+    check_values,
+    checks,
+    choice,
+    finite_flag,
+    integer,
+    number,
+)
 from losskit.distributed import gather_batch
 from losskit.uniloss.anchors import (
     NEARBY_MODES,
@@ -56,12 +63,11 @@ from losskit.uniloss.anchors import (
 )
 from losskit.uniloss.interpolation import (
     DISTANCES,
-    check_positive,
     idw,
     relaxed_idw,
     sigmoid_relaxation,
 )
-from losskit.uniloss.metrics import Metric, resolve_metric
+from losskit.uniloss.metrics import METRICS, Metric, _check_radius, resolve_metric
 from losskit.uniloss.refactor import (
     Comparisons,
     DegenerateBatchError,
@@ -77,6 +83,72 @@ beyond, they are used by structure (cost flat in ``A``; see :mod:`losskit.unilos
 RELAXATIONS: dict[str, tuple[bool, float]] = {"logit": (False, 1.0), "authors": (True, 2.0)}
 """``relaxation`` presets → ``(squash, temperature)``: ``"logit"``: ``sigmoid(c)`` on raw score
 differences; ``"authors"``: the authors' code (sigmoid outputs, see the module docs)."""
+
+
+def _metric(value: Any, name: str) -> Any:
+    """A registered metric name, a :class:`Metric` or a callable ``g`` (``name``: the
+    argument's)."""
+    if isinstance(value, str):
+        METRICS.factory(value)  # unknown name: the registry's error, listing the known ones
+    elif not (isinstance(value, Metric) or callable(value)):
+        raise ValueError(
+            f"{name} must be a registered name, a Metric or a callable, got {value!r}"
+        )
+    return value
+
+
+def _flag(optional: bool = False) -> Callable[[Any, str], Any]:
+    """A bool (``optional``: or ``None``); ``1`` is not ``True``."""
+
+    def check(value: Any, name: str) -> Any:
+        if isinstance(value, bool) or (optional and value is None):
+            return value
+        raise ValueError(f"{name} must be {'None or ' if optional else ''}a bool, got {value!r}")
+
+    return check
+
+
+def _generator(value: Any, name: str) -> Any:
+    if value is not None and not isinstance(value, torch.Generator):
+        raise ValueError(f"{name} must be a torch.Generator, got {type(value).__name__}")
+    return value
+
+
+def _layout(value: Any, name: str) -> Any:
+    if isinstance(value, str):
+        METRICS.factory(value)
+    elif not isinstance(value, Metric):
+        raise ValueError(f"{name} must be a registered metric name or a Metric, got {value!r}")
+    return value
+
+
+CHECKS = {
+    "metric": _metric,
+    "num_anchors": integer(low=0),
+    "temperature": number(low=0.0, low_open=True, optional=True),
+    "power": number(low=0.0, low_open=True),
+    "subsample": lambda value, name: check_subsample(value),
+    "k": integer(low=1),
+    "radius": lambda value, name: _check_radius(value),
+    "flip_bits": integer(low=1),
+    "generator": _generator,
+    "seed": integer(low=0, optional=True),
+    "relaxation": choice(*RELAXATIONS),
+    "squash": _flag(optional=True),
+    "num_good": integer(low=0, optional=True),
+    "num_bad": integer(low=0, optional=True),
+    "num_nearby": integer(low=0, optional=True),
+    "nearby": choice(*NEARBY_MODES),
+    "nearby_unit": choice(None, *UNITS),
+    "include_truth": _flag(),
+    "distance": choice(*DISTANCES),
+    "layout": _layout,
+    "scope": choice(*SCOPES),
+    "on_degenerate": choice("raise", "zero"),
+    "validate_args": _flag(optional=True),
+}
+"""The declared check of each :class:`UniLoss` argument (:func:`losskit._validation.checks`):
+the constructor runs them, and ``UniLossOptions`` (``--method uniloss``) inherits them."""
 
 
 class UniLoss(nn.Module):
@@ -158,6 +230,7 @@ class UniLoss(nn.Module):
     needs_features = False
     has_parameters = False
 
+    @checks(**CHECKS)
     def __init__(
         self,
         metric: str | Metric | Callable[[torch.Tensor], torch.Tensor] = "accuracy",
@@ -185,61 +258,33 @@ class UniLoss(nn.Module):
         on_degenerate: str = "raise",
         validate_args: bool | None = None,
     ) -> None:
-        super().__init__()
-        if relaxation not in RELAXATIONS:
-            raise ValueError(
-                f"relaxation must be one of {tuple(RELAXATIONS)}, got {relaxation!r}"
-            )
+        super().__init__()  # single arguments: checked as declared (@checks(**CHECKS)), then:
         self.relaxation = relaxation
         preset_squash, preset_temperature = RELAXATIONS[relaxation]
-        if squash is not None and not isinstance(squash, bool):
-            raise ValueError(f"squash must be a bool, got {squash!r}")
         self.squash = preset_squash if squash is None else squash
-        self.temperature = (preset_temperature if temperature is None
-                            else check_positive(temperature, "temperature"))
-        if on_degenerate not in ("raise", "zero"):
-            raise ValueError(f"on_degenerate must be 'raise' or 'zero', got {on_degenerate!r}")
+        self.temperature = preset_temperature if temperature is None else float(temperature)
         self.on_degenerate = on_degenerate
-        if scope not in SCOPES:
-            raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
         self.scope = scope
-        if validate_args is not None and not isinstance(validate_args, bool):
-            raise ValueError(f"validate_args must be None or a bool, got {validate_args!r}")
         self.validate_args = validate_args
-        k = check_int(k, "k", 1)
         self.metric = resolve_metric(metric, k=k, radius=radius, layout=layout)
         self.metric_name = metric if isinstance(metric, str) else self.metric.name
         self._refactor_takes_flag = _takes_validate_args(self.metric.refactor)
-        num_anchors = check_int(num_anchors, "num_anchors", 0)
-        self.num_good = check_int(num_anchors if num_good is None else num_good, "num_good", 0)
-        self.num_bad = check_int(num_anchors if num_bad is None else num_bad, "num_bad", 0)
-        self.num_nearby = check_int(
-            num_anchors if num_nearby is None else num_nearby, "num_nearby", 0
-        )
-        if not isinstance(include_truth, bool):
-            raise ValueError(f"include_truth must be a bool, got {include_truth!r}")
+        self.num_good = num_anchors if num_good is None else num_good
+        self.num_bad = num_anchors if num_bad is None else num_bad
+        self.num_nearby = num_anchors if num_nearby is None else num_nearby
         self.include_truth = include_truth
         if self.num_good + self.num_bad + self.num_nearby + int(include_truth) == 0:
             raise ValueError("num_anchors must be ≥ 1 when include_truth is False")
-        self.power = check_positive(power, "power")
-        self.subsample = check_subsample(subsample)
-        self.flip_bits = check_int(flip_bits, "flip_bits", 1)
-        if nearby not in NEARBY_MODES:
-            raise ValueError(f"nearby must be one of {NEARBY_MODES}, got {nearby!r}")
+        self.power = float(power)
+        self.subsample = subsample
+        self.flip_bits = flip_bits
         self.nearby = nearby
-        unit = self.metric.nearby_unit if nearby_unit is None else nearby_unit
-        if unit not in UNITS:
-            raise ValueError(f"nearby_unit must be one of {UNITS}, got {nearby_unit!r}")
-        self.nearby_unit = unit
+        self.nearby_unit = self.metric.nearby_unit if nearby_unit is None else nearby_unit
         check_anchor_options(self.num_good, self.num_bad, self.num_nearby, self.flip_bits,
-                             nearby, unit, include_truth)
-        if distance not in DISTANCES:
-            raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
+                             nearby, self.nearby_unit, include_truth)
         self.distance = distance
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
         if generator is None and seed is not None:
-            generator = torch.Generator().manual_seed(check_int(seed, "seed", 0))
+            generator = torch.Generator().manual_seed(seed)
         self.generator = generator
         self.last_surrogate: torch.Tensor | None = None
         self.last_metric: torch.Tensor | None = None
