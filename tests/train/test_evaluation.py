@@ -77,3 +77,59 @@ def test_regression_evaluator_is_registered_for_the_trainer():
         model.bias.fill_(2.0)
     x, y = torch.randn(10, 3), torch.zeros(10, 1)
     assert EVALUATORS.factory("regression")(model, x, y, 4) == {"mse": 4.0, "mae": 2.0}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(-3, 3), min_size=2, max_size=40),  # small ints: many ties
+    st.integers(0, 2**31 - 1),
+)
+def test_roc_auc_matches_sklearn_including_ties(raw_scores, seed):
+    from losskit.metrics import roc_auc
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, len(raw_scores))
+    labels[0], labels[1] = 1, 0  # a positive and a negative
+    expected = roc_auc_score(labels, np.array(raw_scores, dtype=float))
+    got = roc_auc(torch.tensor(raw_scores, dtype=torch.float64), torch.tensor(labels))
+    assert got == pytest.approx(expected, abs=1e-12)
+    with pytest.raises(ValueError, match="positive and one negative"):
+        roc_auc(torch.randn(4), torch.ones(4))
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 64, 1000])
+def test_streamed_evaluation_is_bitwise_the_whole_split(batch_size):
+    """Batch by batch, keeping per sample a hit and a log-probability (never the logits), the
+    figures equal those of one pass over all logits, whatever the batch size."""
+    import torch.nn.functional as F
+
+    from losskit.train.evaluation import evaluate_batches, tensor_batches
+
+    g = torch.Generator().manual_seed(batch_size)
+    logits, y = torch.randn(1000, 7, generator=g) * 3, torch.randint(0, 7, (1000,), generator=g)
+    model = torch.nn.Identity()  # row-wise exact: outputs do not depend on the batch size
+    got = evaluate_batches(model, tensor_batches(logits, y, batch_size), "classification")
+    assert got["loss"] == float(F.cross_entropy(logits, y))
+    assert got["acc"] == float((logits.argmax(1) == y).float().mean())
+    binary = evaluate_batches(model, tensor_batches(logits[:, :1], (y > 3).float(), batch_size),
+                              "binary")
+    scores = logits[:, 0]
+    assert binary["loss"] == float(F.binary_cross_entropy_with_logits(scores, (y > 3).float()))
+    assert binary["acc"] == float(((scores > 0) == (y > 3)).float().mean())
+    assert binary["ap"] == pytest.approx(average_precision_score((y > 3).numpy(),
+                                                                 scores.numpy()), abs=1e-12)
+    reg = evaluate_batches(model, tensor_batches(logits[:, :2], y[:, None].float().expand(
+        -1, 2), batch_size), "regression")
+    residual = logits[:, :2].double() - y[:, None].double()
+    assert reg == {"mse": float(residual.pow(2).mean()), "mae": float(residual.abs().mean())}
+
+
+def test_evaluation_refuses_what_it_cannot_score():
+    from losskit.train.evaluation import ClassificationMetrics, binary_labels
+
+    with pytest.raises(ValueError, match="task='binary'"):
+        ClassificationMetrics().update(torch.randn(4, 1), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="0 or 1"):
+        binary_labels(torch.tensor([0.0, 0.5]), 2)
+    with pytest.raises(ValueError, match="no sample"):
+        ClassificationMetrics().compute()
