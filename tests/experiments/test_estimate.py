@@ -10,6 +10,7 @@ from losskit.experiments import runner
 from losskit.experiments.estimate import Estimator, calibrate, format_duration
 from losskit.experiments.results import read_results
 from losskit.experiments.runner import estimate_plan, run_experiments
+from tests.experiments.conftest import PINNED
 from tests.experiments.fakes import fake_fit, toy_experiment, tuned_experiment
 
 
@@ -47,16 +48,17 @@ def test_calibration_runs_once_per_class_and_is_cached(tmp_path):
 def test_plan_table_counts_tuning_shared_and_done_runs(tmp_path):
     exp, twin = tuned_experiment("a"), tuned_experiment("b")
     rows = estimate_plan([exp, twin], {}, Estimator([], lambda c: 1.0))
-    assert rows[0] == {"experiment": "a", "tune": 6, "eval": 9, "done": 0,
-                       "seconds": pytest.approx(15 * 4.0), "unknown": 0}
+    # 2 groups × 3 values × 2 tuning seeds; extensions (≤ 2 × 2 seeds per group) not yet known
+    assert rows[0] == {"experiment": "a", "tune": 12, "eval": 9, "done": 0,
+                       "seconds": pytest.approx(21 * 4.0), "unknown": 0, "extra": 8}
     assert rows[1]["tune"] + rows[1]["eval"] == 0  # all its runs are a's
     path = tmp_path / "r.jsonl"
     run_experiments(exp, path, run_fn=fake_fit, progress=False, echo=False)
     done = {r["key"]: r for r in read_results(path)}
-    rows = estimate_plan([exp], done, Estimator(done.values()))
-    assert rows[0]["done"] == 15 and rows[0]["seconds"] == 0.0
+    rows = estimate_plan([exp], done, Estimator(done.values()), code=PINNED.src_hash)
+    assert rows[0]["done"] == 23 and rows[0]["seconds"] == 0.0 and rows[0]["extra"] == 0
     text = runner._plan_table(rows, jobs=2)
-    assert "15 runs (6 tuning), 15 done, 0 to run" in text
+    assert "23 runs (14 tuning), 23 done, 0 to run" in text and "extensions" not in text
 
 
 def test_dry_run_prints_the_plan_and_checks_the_budget(tmp_path, capsys, monkeypatch):
@@ -65,7 +67,8 @@ def test_dry_run_prints_the_plan_and_checks_the_budget(tmp_path, capsys, monkeyp
     code = runner.reproduce("smoke", results, jobs=2, dry_run=True, budget_hours=1.0)
     out = capsys.readouterr().out
     assert code == 3 and "over budget" in out and "smoke-methods" in out
-    assert "19 runs (9 tuning), 0 done, 19 to run; estimated" in out
+    assert "30 runs (18 tuning), 0 done, 30 to run; estimated" in out
+    assert "grid extensions may add up to 12 tuning runs" in out
     assert not results.exists()
     assert runner.reproduce("smoke", results, jobs=2, dry_run=True, calibrate=False) == 0
 

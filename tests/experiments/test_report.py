@@ -54,25 +54,31 @@ def test_report_tables_sections_and_plots(results, tmp_path):
                     "> **Paper's claim.** A bonus helps.", "## single: One seed", "## Environment",
                     "Setup: data `blobs`, model `mlp`, 3 epochs"]:
         assert section in md
-    # columns: variant, paper, tuned, ours, final epoch, n, Δ, p, p (Holm), verdict, val Δ, s/run
+    # columns: 0 variant, 1 lr, 2 paper, 3 ours, 4 final epoch, 5 n, 6 vs, 7 family, 8 Δ,
+    # 9 below/above, 10 p (t), 11 p (sign), 12 p (Wilcoxon), 13 p (Holm), 14 verdict, ...
     # our mean ± CI half-width equal SciPy's t-interval on the same numbers
     base_row, better_row = _row(md, "base"), _row(md, "better")
-    assert base_row[1:7] == ["90", "—", _expected_ci(exp, "base"),
-                             _expected_ci(exp, "base").split(" ")[0], "3", "—"]
-    assert better_row[1] == "92.1" and better_row[3] == _expected_ci(exp, "better")
-    assert better_row[6].startswith("+5.00 ±") and better_row[9] == "better"
+    assert base_row[1:8] == ["0.05 fixed", "90", _expected_ci(exp, "base"),
+                             _expected_ci(exp, "base").split(" ")[0], "3", "—", "baseline"]
+    assert better_row[2] == "92.1" and better_row[3] == _expected_ci(exp, "better")
+    assert better_row[6:8] == ["base", "secondary · Toy (proxy)"]
+    assert better_row[8].startswith("+5.00 ±") and better_row[9] == "0/3 of 3"
+    assert better_row[11] == f"{2 / 8:.3f}" and better_row[12] == f"{2 / 8:.3f}"
+    assert better_row[14] == "better"
     noisy = _row(md, "noisy")
     d = [fake_acc(exp.config("noisy", s), 3) - fake_acc(exp.config("base", s), 3)
          for s in exp.seeds]
     p = scipy_stats.ttest_rel(np.array(d), np.zeros(3)).pvalue
-    # four comparisons; the three constant differences (p = 0) come first, so noisy is tested
-    # last, at α/1: its Holm p equals its own and its interval is the plain 95% one
-    assert noisy[7] == f"{p:.3f}" and noisy[8] == f"{p:.3f}"
-    assert noisy[9] == "no significant difference"
-    assert "Holm-corrected across the 4 comparisons" in md
+    # four comparisons in the family; the three constant differences (p = 0) come first, so
+    # noisy is tested last, at α/1: its Holm p equals its own; the t-test is the test (bold)
+    assert noisy[10] == f"**{p:.3f}**" and noisy[13] == f"{p:.3f}"
+    assert noisy[9] == "1/2 of 3" and noisy[14] == "no significant difference"
+    assert noisy[12] == f"{scipy_stats.wilcoxon(d, method='exact').pvalue:.3f}"
+    assert "### Secondary · Toy family: m = 4 (Holm, α = 0.05)" in md
+    assert "secondary · Toy: m = 4" in md
     only = _row(md, "only")
     single_acc = 100 * fake_acc(single.config("only", 4), 2)
-    assert only[3] == f"{single_acc:.2f} ± n/a" and only[5] == "1" and only[9] == "baseline"
+    assert only[3] == f"{single_acc:.2f} (n=1)" and only[5] == "1" and only[7] == "baseline"
     assert "nan" not in md.lower()
     # every plot kind is written and referenced
     figs = out / "figures"
@@ -95,7 +101,7 @@ def test_report_uses_given_specs_and_shows_missing(results, tmp_path):
     md = build_report(path, tmp_path / "r", experiments=[extra, exp]).read_text()
     assert md.index("## later") < md.index("## toy")
     assert "_No results yet._" in md and "## single" not in md
-    assert _row(md, "pending")[1:6] == ["1.5", "—", "not run", "—", "0"]
+    assert _row(md, "pending")[2:6] == ["1.5", "not run", "—", "0"]
 
 
 def test_method_log_detection():
@@ -108,7 +114,7 @@ def test_method_log_detection():
 
 def test_plots_skipped_with_a_note_without_matplotlib(results, tmp_path, monkeypatch):
     _, _, path = results
-    monkeypatch.setattr(report_mod, "_matplotlib_available", lambda: False)
+    monkeypatch.setattr(report_mod.figures, "matplotlib_available", lambda: False)
     md = build_report(path, tmp_path / "r").read_text()
     assert "Plots skipped: matplotlib is not installed" in md
     assert not (tmp_path / "r" / "figures").exists() and "![" not in md
@@ -118,8 +124,8 @@ def test_readme_table_and_idempotent_splice(results, tmp_path):
     exp, _, path = results
     table = readme_table(path)
     lines = table.splitlines()
-    assert "Holm-corrected across the 4 comparisons" in lines[0] and lines[1] == ""
-    assert lines[2].startswith("| experiment | kind | variant | paper (setting) |")
+    assert "secondary · Toy: m = 4" in lines[0] and lines[1] == ""
+    assert lines[2].startswith("| experiment | family (evidence) | variant | paper (setting) |")
     assert len(lines) == 2 + 2 + 6  # sentence + blank + header + rule + 5 toy + 1 single
     assert _row(table, "better", column=2)[4] == _expected_ci(exp, "better")
     readme = tmp_path / "README.md"
@@ -173,27 +179,39 @@ def test_protocol_report_best_val_tuning_labels_and_notes(tmp_path):
     md = build_report(path, tmp_path / "rep", experiments=[exp, twin]).read_text()
     assert "## tuned: Tuned toy [direct]" in md and "## twin: Tuned toy [proxy]" in md
     assert "Paper numbers: Toy paper, Table 9." in md
-    # tuning: the grid's validation scores, the choice, and who reuses it
-    assert "chosen from {0.01, 0.03, 0.1} by the best validation `val_acc` of one run at " \
-           "seed 9" in md
-    assert "`follower` ← `better`" in md
-    scores = next(r for r in md.splitlines() if r.startswith("| base | tuned/base | "))
-    assert "0.03: " in scores and scores.count(" ✓") == 1 and "0.03: " in scores.split("✓")[0]
+    # tuning: every grid value's score, the choice, interior or not, and who reuses it
+    assert "Tuning: `lr` from {0.01, 0.0316, 0.1} (extended at an end up to 2× within " \
+           "[0.0001, 1]) by the mean over tuning seed(s) 9, 10 of the best validation " \
+           "`val_acc`" in md
+    assert "| variant | tuned on | tuning seeds | mean best validation val_acc per value " \
+           "(✓ chosen) | choice | interior |" in md
+    base_tune = _row(md.split("## twin")[0], "base")  # the first base row: the tuning table
+    assert base_tune[1:3] == ["tuned/base", "9, 10"] and base_tune[4:] == ["0.0316", "✓"]
+    assert base_tune[3].count(" ✓") == 1 and "0.0316: " in base_tune[3].split("✓")[0]
+    better_tune = _row(md, "better")
+    assert better_tune[3].endswith("0.316: " + better_tune[3].split("0.316: ")[1])
+    assert "(+1 extended)" in better_tune[3] and better_tune[5] == "✓"
+    assert "| follower | tuned/better | 9, 10 |" in md
+    assert "✓ — reused: the rate of tuned/better |" in md
     # the value is the test metric at the best-validation epoch (2), the final epoch beside it
-    rows = [r for r in md.splitlines() if r.startswith("| base | 80 (Toy paper, Table 9) |")]
+    rows = [r for r in md.splitlines() if r.startswith("| base | 0.0316 tuned | 80 (Toy paper, "
+                                                       "Table 9) |")]
     assert len(rows) == 2  # tuned and twin
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
-    at_best = [100 * fake_curve(exp.config("base", s, {"lr": 0.03}), 2)[0] for s in exp.seeds]
-    at_end = [100 * fake_curve(exp.config("base", s, {"lr": 0.03}), 4)[0] for s in exp.seeds]
-    assert cells[2] == "lr 0.03" and cells[3].startswith(f"{np.mean(at_best):.2f} ±")
+    lr = {"lr": 0.0316}
+    at_best = [100 * fake_curve(exp.config("base", s, lr), 2)[0] for s in exp.seeds]
+    at_end = [100 * fake_curve(exp.config("base", s, lr), 4)[0] for s in exp.seeds]
+    assert cells[3].startswith(f"{np.mean(at_best):.2f} ±")
     assert cells[4] == f"{np.mean(at_end):.2f}"
-    val = [[fake_curve(exp.config("base", s, {"lr": 0.03}), e)[1] for e in (3, 4)]
-           for s in exp.seeds]
-    assert cells[10] == f"{100 * np.mean([b - a for a, b in val]):+.2f}"  # val Δ, last ¼ (1 ep)
+    val = [[fake_curve(exp.config("base", s, lr), e)[1] for e in (3, 4)] for s in exp.seeds]
+    assert cells[15] == f"{100 * np.mean([b - a for a, b in val]):+.2f}"  # val Δ, last ¼ (1 ep)
     follower = [c.strip() for c in next(
-        r for r in md.splitlines() if r.startswith("| follower | — | lr 0.1")).strip("|").split(
-        "|")]
-    assert follower[2] == "lr 0.1 (from better)"
+        r for r in md.splitlines() if r.startswith("| follower | 0.1 ← better")).strip(
+        "|").split("|")]
+    assert follower[1] == "0.1 ← better (reused)"
+    # twin's comparisons are tuned's (same runs): counted once, in the primary family
+    assert "### Primary family: m = 2" in md and "Secondary" not in md
+    assert "twin: better vs base [secondary · Toy] = tuned: better vs base" in md
     # our baseline (~57) is below the paper's 80: said for the direct experiment only
     note = "baseline (" in md and "is below the paper's (80): this comparison is not at the " \
                                   "paper's strength"

@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from losskit.experiments import runner
+from losskit.experiments import runner, version
 from losskit.experiments.results import (
     CorruptResultsError,
     TornResultsWarning,
@@ -24,6 +24,7 @@ from losskit.experiments.results import (
 )
 from losskit.experiments.runner import run_experiments
 from losskit.experiments.spec import Variant
+from tests.experiments.conftest import PINNED
 from tests.experiments.fakes import (
     CountingFit,
     fake_acc,
@@ -31,6 +32,8 @@ from tests.experiments.fakes import (
     toy_experiment,
     tuned_experiment,
 )
+
+SRC = PINNED.src_hash
 
 
 def _keys(path):
@@ -43,10 +46,11 @@ def test_records_hold_config_history_final_versions(tmp_path):
     summary = run_experiments(exp, path, run_fn=fake_fit, progress=False)
     assert (summary.total, summary.completed, summary.skipped, summary.ok) == (8, 8, 0, True)
     records = read_results(path)
-    assert sorted(r["key"] for r in records) == sorted(r.key for r in exp.runs())
+    assert sorted(r["key"] for r in records) == sorted(r.key for r in exp.runs(code=SRC))
     rec = next(r for r in records if r["variant"] == "better" and r["seed"] == 1)
     cfg = exp.config("better", 1)
     assert rec["config"] == cfg.to_dict()
+    assert rec["code"] == PINNED.to_dict() and rec["config_key"] == exp.run("better", 1).key
     assert [h["epoch"] for h in rec["history"]] == [1, 2, 3]
     assert rec["final"]["test_acc"] == pytest.approx(fake_acc(cfg, 3))
     assert rec["history"][0]["slf_probs"] == {"ce": 0.51, "mse": 0.49}
@@ -71,7 +75,7 @@ def test_killed_and_restarted_runs_each_run_exactly_once(tmp_path, k):
     summary = run_experiments(exp, path, run_fn=resumed, progress=False)
     assert len(resumed.calls) == 8 - k and summary.skipped == k
     keys = _keys(path)
-    assert Counter(keys) == Counter(r.key for r in exp.runs())
+    assert Counter(keys) == Counter(r.key for r in exp.runs(code=SRC))
 
 
 def test_truncated_last_line_is_dropped_and_that_run_rerun(tmp_path):
@@ -90,7 +94,7 @@ def test_truncated_last_line_is_dropped_and_that_run_rerun(tmp_path):
     text = path.read_text()
     assert text.endswith("\n")
     parsed = [json.loads(line) for line in text.splitlines()]  # every line valid again
-    assert sorted(r["key"] for r in parsed) == sorted(r.key for r in exp.runs())
+    assert sorted(r["key"] for r in parsed) == sorted(r.key for r in exp.runs(code=SRC))
     assert parsed[-1]["key"] == lost
 
 
@@ -146,7 +150,7 @@ def test_parallel_jobs_produce_the_same_keys(tmp_path):
     serial, parallel = tmp_path / "serial.jsonl", tmp_path / "parallel.jsonl"
     run_experiments(exp, serial, run_fn=fake_fit, progress=False)
     summary = run_experiments(exp, parallel, jobs=2, run_fn=fake_fit, progress=False)
-    assert summary.completed == 8 + 9 and summary.ok
+    assert summary.completed == 8 + 17 and summary.ok
     assert Counter(_keys(parallel)) == Counter(_keys(serial))
     by_key = {r["key"]: r for r in read_results(serial)}
     for r in read_results(parallel):
@@ -196,16 +200,17 @@ def test_tuning_then_seeds_recorded_with_roles_and_resumable(tmp_path):
     assert len(read_results(path)) == 4
     resumed = CountingFit()
     summary = run_experiments(exp, path, run_fn=resumed, progress=False, echo=False)
-    assert summary.ok and summary.total == 15 and summary.skipped == 4
-    assert len(resumed.calls) == 11
+    # 2 tuning seeds × (3 + 3 values, better's grid extended once) + 3 × 3 seeds
+    assert summary.ok and summary.total == 23 and summary.skipped == 4
+    assert len(resumed.calls) == 19
     records = read_results(path)
-    assert Counter(r["role"] for r in records) == {"tune": 6, "eval": 9}
+    assert Counter(r["role"] for r in records) == {"tune": 14, "eval": 9}
     assert {(r["variant"], r["config"]["lr"]) for r in records if r["role"] == "eval"} == {
-        ("base", 0.03), ("better", 0.1), ("follower", 0.1)}
-    assert {r["seed"] for r in records if r["role"] == "tune"} == {9}
+        ("base", 0.0316), ("better", 0.1), ("follower", 0.1)}
+    assert {r["seed"] for r in records if r["role"] == "tune"} == {9, 10}
     assert all(r["status"] == "ok" and r["meta"]["select"] == "best_val" for r in records)
     again = CountingFit()
-    assert run_experiments(exp, path, run_fn=again, progress=False, echo=False).skipped == 15
+    assert run_experiments(exp, path, run_fn=again, progress=False, echo=False).skipped == 23
     assert again.calls == []
 
 
@@ -225,11 +230,11 @@ def test_diverged_runs_are_recorded_once_with_their_epochs(tmp_path):
 
 def test_a_failed_tuning_run_blocks_its_variant_only(tmp_path):
     exp = tuned_experiment(seeds=(0,))
-    exp.variants[1] = Variant("better", {"method_kwargs.fail_lr": 0.03})
+    exp.variants[1] = Variant("better", {"method_kwargs.fail_lr": 0.0316})
     path = tmp_path / "r.jsonl"
     summary = run_experiments(exp, path, run_fn=fake_fit, progress=False, echo=False)
     assert not summary.ok and summary.exit_code == 1
-    assert [(f.variant, f.seed) for f in summary.failures] == [("better", 9)]
+    assert [(f.variant, f.seed) for f in summary.failures] == [("better", 9), ("better", 10)]
     assert summary.blocked == 2  # better and its follower wait for the failed grid run
     assert "2 blocked by failed tuning runs" in str(summary)
     assert {r["variant"] for r in read_results(path) if r["role"] == "eval"} == {"base"}
@@ -240,11 +245,12 @@ def test_one_flushed_line_per_finished_run(tmp_path):
     stream = io.StringIO()
     run_experiments(exp, tmp_path / "r.jsonl", run_fn=fake_fit, progress=False, stream=stream)
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 9
-    assert lines[0].startswith("[1/9] tune tuned/base lr=0.01: val_acc ")
-    assert re.search(r"· 8 left · ETA \S+$", lines[0])
+    assert len(lines) == 17  # the total grows by 2 when better's grid is extended
+    assert lines[0].startswith("[ 1/15] tune tuned/base lr=0.01 seed 9: val_acc ")
+    assert re.search(r"· 14 left · ETA \S+$", lines[0])
+    assert any(" tune tuned/better lr=0.316 seed 10: " in line for line in lines)
     last = lines[-1]
-    assert last.startswith("[9/9] tuned/follower seed 0: test_acc ")
+    assert last.startswith("[17/17] tuned/follower seed 0: test_acc ")
     assert "(best val @ epoch 2/4)" in last and last.endswith("· 0 left · ETA 0s")
 
 
@@ -308,3 +314,57 @@ def test_killing_the_runner_ends_its_workers(tmp_path, sig):
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(w) for w in workers)
+
+
+# ----------------------------------------------------------------------------- code versions
+def test_a_changed_source_hash_does_not_resume_into_old_rows(tmp_path, monkeypatch):
+    exp = toy_experiment(seeds=(0, 1))
+    path = tmp_path / "r.jsonl"
+    run_experiments(exp, path, run_fn=fake_fit, progress=False, echo=False)
+    new = version.CodeVersion("1" * 40, True, "othersrc0000")
+    monkeypatch.setattr(version, "code_version", lambda: new)
+    calls = CountingFit()
+    summary = run_experiments(exp, path, run_fn=calls, progress=False, echo=False)
+    assert len(calls.calls) == 8 and summary.skipped == 0  # nothing resumed from old code
+    records = read_results(path)
+    assert Counter(r["code"]["src_hash"] for r in records) == {SRC: 8, "othersrc0000": 8}
+    assert len({r["key"] for r in records}) == 16
+    assert len({r["config_key"] for r in records}) == 8  # same configs, two code versions
+    # and under the first version again, everything is found
+    monkeypatch.setattr(version, "code_version", lambda: PINNED)
+    assert run_experiments(exp, path, run_fn=fake_fit, progress=False, echo=False).skipped == 8
+
+
+def test_code_version_is_read_at_each_run_start_and_a_source_change_stops(tmp_path, monkeypatch):
+    calls = []
+
+    def moving():  # the commit moves every call; the source changes at the 5th call
+        calls.append(1)
+        src = SRC if len(calls) < 5 else "changed00000"
+        return version.CodeVersion(f"{len(calls):040d}", False, src)
+
+    monkeypatch.setattr(version, "code_version", moving)
+    exp = toy_experiment(seeds=(0, 1))
+    path = tmp_path / "r.jsonl"
+    summary = run_experiments(exp, path, run_fn=fake_fit, progress=False, echo=False)
+    records = read_results(path)
+    # call 1 plans; calls 2–4 start runs; call 5 sees the change: nothing more starts
+    assert len(records) == 3 and summary.code_changed == f"{SRC} → changed00000"
+    assert [r["code"]["commit"] for r in records] == [f"{i:040d}" for i in (2, 3, 4)]
+    assert not summary.ok and summary.exit_code == 1 and "STOPPED" in str(summary)
+
+
+def test_real_code_version_hashes_the_package(real_code_version, tmp_path):
+    v = version.code_version()
+    assert v.src_hash == version.src_hash() and len(v.src_hash) == 12
+    # the hash follows content and paths, not timestamps
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.py").write_text("y = 2\n")
+    h = version.src_hash(tmp_path)
+    (tmp_path / "a.py").write_text("x = 1\n")
+    assert version.src_hash(tmp_path) == h
+    (tmp_path / "sub" / "b.py").write_text("y = 3\n")
+    assert version.src_hash(tmp_path) != h
+    assert version.CodeVersion.of({}).id == "unknown"
+    assert version.CodeVersion.of({"code": v.to_dict()}) == v

@@ -77,10 +77,18 @@ def test_cost_class_ignores_what_does_not_change_an_epochs_cost():
         (dict(fidelity="exact"), "fidelity"),
         (dict(select="best_val"), "val_fraction"),
         (dict(tuning=Tuning((0.1, 0.3))), "val_fraction"),
-        (dict(tuning=Tuning((0.1, 0.3), seed=0), base={"data_kwargs": {"val_fraction": 0.1}}),
-         "tuning seed"),
+        (dict(tuning=Tuning((0.1, 0.3), seeds=(0, 5)),
+              base={"data_kwargs": {"val_fraction": 0.1}}), "tuning seeds"),
         (dict(variants=[Variant("a", tune_from="a")], baseline="a"), "tune_from"),
         (dict(variants=[Variant("a", tune_from="zz")], baseline="a"), "tune_from"),
+        (dict(split_seed="each"), "split_seed"),
+        (dict(split_seed="run", base={"data_kwargs": {"seed": 3}}), "data_kwargs.seed"),
+        (dict(metric_range=(1.0, 0.0)), "metric_range"),
+        (dict(variants=[Variant("a"), Variant("b", versus="b")], baseline="a"), "versus"),
+        (dict(variants=[Variant("a"), Variant("b", versus="zz")], baseline="a"), "versus"),
+        (dict(variants=[Variant("a"), Variant("b", evidence="strong")], baseline="a"),
+         "evidence"),
+        (dict(variants=[Variant("a"), Variant("b", evidence="direct")], baseline="a"), "claim"),
     ],
 )
 def test_invalid_specs_raise_naming_the_problem(kwargs, match):
@@ -111,7 +119,11 @@ def test_registry_suites_and_resolve():
     (dict(grid=()), "grid"),
     (dict(grid=(0.1, 0.1)), "grid"),
     (dict(grid=(0.1, -1.0)), "positive"),
-    (dict(grid=(0.1,), seed=1.5), "seed"),
+    (dict(grid=(0.1,), seeds=(1.5,)), "seeds"),
+    (dict(grid=(0.1,), seeds=(1, 1)), "seeds"),
+    (dict(grid=(0.1,), extensions=-1), "extensions"),
+    (dict(grid=(0.1,), bounds=(0.2, 1.0)), "bounds"),
+    (dict(grid=(0.1,), per_decade=0), "per_decade"),
     (dict(grid=(0.1,), param="method_kwargs"), "param"),
     (dict(grid=(0.1,), param="seed"), "param"),
 ])
@@ -124,10 +136,11 @@ def test_tuned_runs_need_their_values_and_tuning_runs_use_the_tuning_seed():
     exp = Experiment(
         "t", "t", {"data_kwargs": {"val_fraction": 0.1}, "lr": 0.5},
         [Variant("a"), Variant("b", {"momentum": 0.5}, tune_from="a")],
-        seeds=[0, 1], baseline="a", tuning=Tuning((0.01, 0.1), seed=7),
+        seeds=[0, 1], baseline="a", tuning=Tuning((0.01, 0.1), seeds=(7, 8)),
     )
     tune = exp.tuning_runs("a")
-    assert [(r.role, r.seed, r.config.lr) for r in tune] == [("tune", 7, 0.01), ("tune", 7, 0.1)]
+    assert [(r.role, r.seed, r.config.lr) for r in tune] == [
+        ("tune", 7, 0.01), ("tune", 8, 0.01), ("tune", 7, 0.1), ("tune", 8, 0.1)]
     assert exp.source("a") == ("t", "a") and exp.source("b") == ("t", "a")
     with pytest.raises(ValueError, match="tuned"):
         exp.runs()
@@ -137,5 +150,60 @@ def test_tuned_runs_need_their_values_and_tuning_runs_use_the_tuning_seed():
         ("b", 1, 0.01, "eval")]
     assert exp.val_metric == "val_acc"
     meta = exp.meta()
-    assert meta["tuning"] == {"grid": [0.01, 0.1], "seed": 7, "param": "lr"}
+    assert meta["tuning"] == {"grid": [0.01, 0.1], "seeds": [7, 8], "param": "lr",
+                              "extensions": 2, "bounds": [1e-4, 1.0], "per_decade": 2}
     assert meta["variants"][1]["tune_from"] == "a" and meta["seeds"] == [0, 1]
+
+
+# ----------------------------------------------------------------------------- grids
+def test_log_grid_and_steps_stay_on_the_sqrt10_lattice():
+    assert spec_mod.log_grid(0.01, 0.1) == (0.01, 0.0316, 0.1)
+    assert spec_mod.log_grid(1e-4, 1.0) == (1e-4, 0.000316, 0.001, 0.00316, 0.01, 0.0316, 0.1,
+                                            0.316, 1.0)
+    t = Tuning((0.01, 0.0316, 0.1))
+    assert (t.step(0.1, 1), t.step(0.316, 1), t.step(0.01, -1)) == (0.316, 1.0, 0.00316)
+    assert t.step(1.0, 1) is None and Tuning((0.001,), bounds=(1e-3, 1)).step(0.001, -1) is None
+    assert Tuning((0.2, 0.05)).grid == (0.05, 0.2)  # sorted
+    assert Tuning((0.1,), seeds=100).seeds == (100,)
+
+
+# ----------------------------------------------------------------------------- claims
+def _claims_experiment(**kw):
+    return Experiment(
+        "c", "c", {"data_kwargs": {"val_fraction": 0.1}},
+        [Variant("ce"), Variant("pp", tune_from="ce", evidence="paper-protocol"),
+         Variant("t", evidence="tuned", versus="pp", claim="own claim"), Variant("x")],
+        seeds=[0, 1], baseline="ce", tuning=Tuning((0.01, 0.1)), claim_name="X > CE",
+        paper="P", **kw)
+
+
+def test_claims_evidence_and_families_are_declared_once():
+    exp = _claims_experiment()
+    assert [exp.versus_of(v) for v in ("ce", "pp", "t", "x")] == [None, "ce", "pp", "ce"]
+    assert [exp.evidence_of(v) for v in ("pp", "t", "x")] == ["paper-protocol", "tuned",
+                                                              "exploratory"]
+    assert [exp.claim_of(v) for v in ("pp", "t")] == ["X > CE", "own claim"]
+    assert [exp.family_of(v) for v in ("pp", "t", "x")] == ["primary", "secondary · P", None]
+    direct = _claims_experiment(fidelity="direct")
+    assert direct.evidence_of("x") == "direct" and direct.family_of("x") == "primary"
+    meta = exp.meta()["variants"]
+    assert meta[2] == {**meta[2], "versus": "pp", "claim": "own claim", "evidence": "tuned"}
+    assert exp.tuning_of("pp") is None and exp.tuning_of("t") == exp.tuning
+
+
+def test_split_seed_run_draws_each_runs_own_validation_split():
+    exp = _claims_experiment(split_seed="run")
+    assert [exp.config("ce", s).data_kwargs for s in (0, 3)] == [
+        {"val_fraction": 0.1, "seed": 0}, {"val_fraction": 0.1, "seed": 3}]
+    assert [r.config.data_kwargs["seed"] for r in exp.tuning_runs("ce")] == [100, 101] * 2
+    fixed = _claims_experiment()
+    assert "seed" not in fixed.config("ce", 3).data_kwargs
+
+
+def test_run_key_holds_the_code_version_config_key_does_not():
+    exp = _claims_experiment()
+    a, b = exp.run("x", 0, {"lr": 0.1}, code="aaa"), exp.run("x", 0, {"lr": 0.1}, code="bbb")
+    legacy = exp.run("x", 0, {"lr": 0.1})
+    assert a.config_key == b.config_key == legacy.config_key == legacy.key
+    assert len({a.key, b.key, legacy.key}) == 3
+    assert spec_mod.run_key(a.config.to_dict(), "aaa") == a.key

@@ -5,8 +5,10 @@
   :mod:`losskit.experiments.paper`. ``losskit reproduce paper --jobs 2``.
 * ``quick`` (``E1``–``E4``, below): the earlier CPU-scale proxies on a 10,000-image
   Fashion-MNIST subset, 6 epochs, one learning rate for every method — for a fast look, not for
-  verdicts. Numbers marked "paper" there are the papers' own on other data, for direction only.
-* ``smoke``: every method and the whole protocol (tuning, best-validation epoch, Holm) on
+  verdicts (every comparison is ``exploratory``). Numbers marked "paper" there are the papers'
+  own on other data, for direction only.
+* ``smoke``: every method and the whole protocol (tuning with grid extension, a paper-protocol
+  row, per-run validation splits, best-validation epoch, primary and secondary Holm families) on
   sklearn digits in seconds; not registered (tests and ``losskit reproduce smoke`` use it).
 
 ``all`` is every registered experiment (``quick`` + ``paper-full``).
@@ -22,6 +24,7 @@ from losskit.experiments.spec import (
     Experiment,
     Tuning,
     Variant,
+    log_grid,
     register,
     register_suite,
     sweep_variants,
@@ -87,6 +90,7 @@ for model, paper_ce, paper_slf in (("mlp", 98.06, 98.52), ("lenet", 99.02, 99.35
         claim=_SLF_CLAIM,
         notes="Paper numbers are MNIST accuracies; ours are Fashion-MNIST (harder).",
         fidelity="proxy",
+        evidence="exploratory",  # the quick suite is a first look: no verdicts
         paper_setting=f"SLF Table 1, MNIST {model.upper()}",
     ))
 
@@ -103,6 +107,7 @@ register(Experiment(
     claim="The best K is small: 3 on MNIST, 4 on CIFAR-10; large K tends to SLF-Softmax "
           "and is worse (Fig. 2a).",
     fidelity="proxy",
+    evidence="exploratory",
     paper_setting="SLF Fig. 2a",
 ))
 
@@ -118,6 +123,7 @@ register(Experiment(
     claim="UniLoss on multi-class accuracy is comparable to CE (CIFAR-10 ResNet-20: "
           "91.49 vs 91.64 %, §5.2).",
     fidelity="proxy",
+    evidence="exploratory",
     paper_setting="UniLoss Table 2, CIFAR-10 ResNet-20",
 ))
 register(Experiment(
@@ -136,6 +142,7 @@ register(Experiment(
     metric="test_ap",
     claim="UniLoss on AP is comparable to BCE on an imbalanced binary task (§5.3).",
     fidelity="proxy",
+    evidence="exploratory",
     paper_setting="UniLoss §4.2, MNIST",
     notes="Two-logit model; 'BCE' is softmax CE over the two logits (equal to BCE with logits "
           "on their difference, the score ranked for AP). Test set keeps the same 1:9 ratio.",
@@ -156,6 +163,7 @@ register(Experiment(
     claim="UniLoss on PCK is comparable to MSE heatmaps, which are sensitive to the Gaussian σ "
           "(§5.4).",
     fidelity="proxy",
+    evidence="exploratory",
     paper_setting="UniLoss Table 1, MPII",
 ))
 register(Experiment(
@@ -170,6 +178,7 @@ register(Experiment(
     sweep_param="anchors per type",
     claim="Performance is stable across anchor counts (ablation, §5).",
     fidelity="proxy",
+    evidence="exploratory",
     paper_setting="UniLoss Table 4",
 ))
 
@@ -192,6 +201,7 @@ register(Experiment(
     claim="MILS with CE primary + auxiliary loss improves on CE (SVHN ResNet-20 test error "
           "4.29 → 4.13 % with multi-margin, Table 1) at little extra cost.",
     fidelity="proxy",
+    evidence="exploratory",
     paper_setting="MILS Table 1, SVHN ResNet-20",
 ))
 register(Experiment(
@@ -207,6 +217,7 @@ register(Experiment(
     sweep_log=True,
     claim="Even 1 % participation with a one-batch observation set helps (§Conclusion).",
     fidelity="proxy",
+    evidence="exploratory",
     paper_setting="MILS, Conclusion",
 ))
 
@@ -223,6 +234,7 @@ for r in (0.1, 0.3, 0.5, 1.0):
         claim="SLF is more robust than baselines on imbalanced subsets (class 0 kept with "
               "probability r, class 9 with 1; Fig. 2b, clustering there).",
         fidelity="proxy",
+        evidence="exploratory",  # the quick suite is a first look: no verdicts
         paper_setting="SLF Fig. 2b (clustering)",
     ))
     _E4.append(exp.name)
@@ -237,19 +249,21 @@ register_suite("quick", ["e1-slf-mlp", "e1-slf-lenet", "e1-slf-k", "e2-uniloss-a
 
 
 # ---------------------------------------------------------------- smoke (tests, seconds)
-SMOKE_TUNING = Tuning((0.02, 0.05, 0.2), seed=100)
+SMOKE_TUNING = Tuning(log_grid(0.0316, 0.316), seeds=(100, 101))
 
 
 def smoke_experiments() -> list[Experiment]:
     """Every method once on sklearn digits, 2 epochs, 2 seeds, under the paper protocol:
-    per-variant LR tuning on a validation split, MILS reusing the CE choice, a K sweep reusing
-    its parent's choice, test metric at the best-validation epoch.
+    per-variant LR tuning on per-run validation splits (2 tuning seeds, grid extended at an
+    end), a paper-protocol row at the CE rate, MILS reusing the CE choice, a K sweep reusing its
+    parent's choice, test metric at the best-validation epoch, a primary and a secondary claim.
 
     Not registered (so ``all`` stays quick + paper-full); ``losskit reproduce smoke`` uses it.
     """
     base = {"data": "digits", "data_kwargs": {"val_fraction": 0.2}, "model": "mlp",
             "epochs": 2, "batch_size": 64, "schedule": "cosine"}
     slf = {"losses": "ce,hinge,cosine"}
+    slf_k3 = {"method": "slf", "method_kwargs": {**slf, "k": 3}}
     return [
         Experiment(
             name="smoke-methods",
@@ -257,7 +271,9 @@ def smoke_experiments() -> list[Experiment]:
             base=base,
             variants=[
                 _ce(),
-                Variant("SLF K=3", {"method": "slf", "method_kwargs": {**slf, "k": 3}}),
+                Variant("SLF K=3", slf_k3, evidence="tuned"),
+                Variant("SLF K=3 (paper protocol)", slf_k3, tune_from="CE",
+                        evidence="paper-protocol"),
                 Variant("UniLoss accuracy", {"method": "uniloss",
                                               "method_kwargs": {"metric": "accuracy"}}),
                 Variant("MILS +multi-margin", {"method": "mils", "method_kwargs": {
@@ -267,8 +283,12 @@ def smoke_experiments() -> list[Experiment]:
             seeds=[0, 1],
             baseline="CE",
             claim="(smoke test of the pipeline, no paper claim)",
+            claim_name="smoke: SLF vs CE on digits",
+            paper="smoke",
+            evidence="exploratory",
             tuning=SMOKE_TUNING,
             select="best_val",
+            split_seed="run",
         ),
         Experiment(
             name="smoke-sweep",
@@ -280,5 +300,6 @@ def smoke_experiments() -> list[Experiment]:
             baseline="K=3",
             sweep_param="K",
             select="best_val",
+            split_seed="run",
         ),
     ]

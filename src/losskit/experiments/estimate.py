@@ -159,3 +159,33 @@ def format_duration(seconds: float | None) -> str:
     if s >= 60:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s}s"
+
+
+def plan_table(rows: list[dict[str, Any]], jobs: int) -> str:
+    """The dry-run table of :func:`~losskit.experiments.runner.estimate_plan` rows and its
+    summary line (run counts, estimated run time and wall time with ``jobs``)."""
+    lines = [f"{'experiment':<28} {'tune':>5} {'eval':>5} {'done':>5} {'est. left (1 job)':>18}"]
+    for r in rows:
+        est = format_duration(r["seconds"]) if r["seconds"] or not r["unknown"] else "?"
+        if r["unknown"] and r["seconds"]:
+            est += f" +{r['unknown']}?"
+        lines.append(f"{r['experiment']:<28} {r['tune']:>5} {r['eval']:>5} {r['done']:>5} "
+                     f"{est:>18}")
+    runs = sum(r["tune"] + r["eval"] for r in rows)
+    done = sum(r["done"] for r in rows)
+    seconds = sum(r["seconds"] for r in rows)
+    unknown = sum(r["unknown"] for r in rows)
+    extra = sum(r.get("extra", 0) for r in rows)
+    text = (f"{runs} runs ({sum(r['tune'] for r in rows)} tuning), {done} done, "
+            f"{runs - done} to run; ")
+    if unknown == runs - done and unknown:
+        text += "no estimate (nothing measured yet; run without --no-estimate)"
+    else:
+        text += (f"estimated {format_duration(seconds)} of run time, "
+                 f"≈ {format_duration(seconds / jobs)} wall with --jobs {jobs}")
+        if unknown:
+            text += f" (+ {unknown} runs not estimated)"
+    if extra:
+        text += (f"; grid extensions may add up to {extra} tuning runs (a choice at a grid end "
+                 "is extended until interior)")
+    return "\n".join(lines + [text])

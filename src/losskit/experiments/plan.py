@@ -2,19 +2,33 @@
 
 A :class:`Plan` turns a selection of experiments into the runs to do, in priority order:
 
-1. **Tuning runs.** A tuned variant (its experiment declares a :class:`~.spec.Tuning`) is first
-   run once per grid value at the tuning seed. Variants that set ``tune_from`` add no tuning
-   runs; they follow their source (chains are followed, cycles are an error), which may live in
-   another experiment (found through the registry when it is not in the selection).
-2. **Choice.** Once every grid run of a group is recorded, the value whose run reached the best
-   validation metric (best over its epochs, :func:`outcome`) is chosen; ties go to the first grid
-   value; a run that diverged before its first epoch scores worst.
+1. **Tuning runs.** A tuned variant (a :class:`~.spec.Tuning` of its own or of its experiment)
+   is first run once per grid value at each tuning seed. Variants that set ``tune_from`` add no
+   tuning runs; they follow their source (chains are followed, cycles are an error), which may
+   live in another experiment (found through the registry when it is not in the selection).
+2. **Choice** (:meth:`TuneGroup.choice`). A value's score is the mean over the tuning seeds of
+   each run's best validation metric (best over its epochs); a run that diverged before its
+   first epoch makes its value score worst. Ties (validation accuracy is a count, ties are
+   common) go to the larger mean of the last 3 epochs' validation metric — the value whose runs
+   ended well rather than peaked once — then to the larger value. **A choice at an end of the
+   grid is not final**: the grid is extended one step that way (new runs at both seeds) and
+   the choice made again, until it is interior, the tuning's extension cap is used up, or the
+   next step would pass its bounds; the :class:`Choice` says which.
 3. **Evaluation runs.** Each variant at each of the experiment's seeds, with the chosen value.
    Until the choice is known the run is *waiting*; its key is then a placeholder (the value
    replaced by a tag of its tuning group), which still counts identical runs once.
 
-Every run is keyed by its config only, so identical runs of different experiments (a shared
-CE baseline and its tuning) are listed once.
+Runs are keyed by config and code version (``code``: the source hash, see
+:mod:`~losskit.experiments.version`), so identical runs of different experiments (a shared CE
+baseline and its tuning) are listed once, and records of other code are not found.
+
+**Best-validation epoch, ties** (:func:`outcome`): among epochs tied at the best validation
+metric the **last** is taken. A tie carries no validation evidence for any of the tied epochs,
+so the rule should not bias the test metric; "earliest" systematically reports the least
+trained of equally good models (the issue's MLP CE seed 1: 97.92 at the first of 11 tied epochs,
+98.36 at later ones), while the last tied epoch is the model that early stopping with ``≥``
+keeps and, under a decaying schedule, the one trained to the end of the plateau. The report
+counts runs with tied best epochs.
 """
 
 from __future__ import annotations
@@ -25,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from losskit.experiments.spec import EXPERIMENTS, Experiment, RunSpec
+from losskit.experiments.spec import EXPERIMENTS, Experiment, RunSpec, Tuning
 
 Records = Mapping[str, dict[str, Any]]
 
@@ -38,7 +52,8 @@ class Outcome:
     ``test``: the test metric at the selected epoch (``None`` if there is none); ``epoch``: that
     epoch (1-based); ``epochs``: epochs recorded; ``val``: validation metric there;
     ``final_test``: test metric after the last recorded epoch; ``diverged``: the run stopped on a
-    non-finite loss (its epochs up to then are kept).
+    non-finite loss (its epochs up to then are kept); ``ties``: epochs tied at the best
+    validation metric (1: no tie; the last of them is selected).
     """
 
     test: float | None
@@ -47,6 +62,7 @@ class Outcome:
     val: float | None
     final_test: float | None
     diverged: bool
+    ties: int = 1
 
 
 def _number(v: Any) -> float | None:
@@ -61,7 +77,7 @@ def outcome(
     """The reported value of ``record`` for test metric ``metric`` (e.g. ``test_acc``).
 
     ``select="final"``: the last epoch (``final`` of a completed run); ``"best_val"``: the epoch
-    with the best validation counterpart (``val_acc``), earliest on ties.
+    with the best validation counterpart (``val_acc``), the last of tied epochs (module doc).
     """
     history = [h for h in record.get("history") or [] if isinstance(h, dict)]
     diverged = record.get("status") == "diverged"
@@ -77,68 +93,141 @@ def outcome(
     if select != "best_val":
         raise ValueError(f"select must be 'final' or 'best_val', got {select!r}")
     best: tuple[int, float] | None = None
+    ties = 0
     for i, h in enumerate(history):
         v = _number(h.get(val_key))
         if v is None:
             continue
         if best is None or (v > best[1] if higher_is_better else v < best[1]):
-            best = (i, v)
+            best, ties = (i, v), 1
+        elif v == best[1]:  # a tie: the later epoch
+            best, ties = (i, v), ties + 1
     if best is None:
         return Outcome(None, None, len(history), None, final_test, diverged)
     i, v = best
     epoch = int(history[i].get("epoch", i + 1))
-    return Outcome(_number(history[i].get(metric)), epoch, len(history), v, final_test, diverged)
+    return Outcome(_number(history[i].get(metric)), epoch, len(history), v, final_test, diverged,
+                   ties)
+
+
+def val_tail(record: dict[str, Any], val_key: str, n: int = 3) -> float | None:
+    """Mean of the last ``n`` recorded values of ``val_key`` (the tuning tie-break)."""
+    vals = [_number(h.get(val_key)) for h in record.get("history") or [] if isinstance(h, dict)]
+    tail = [v for v in vals if v is not None][-n:]
+    return sum(tail) / len(tail) if tail else None
 
 
 # ---------------------------------------------------------------------------- tuning
 @dataclass(frozen=True)
 class Choice:
-    """The tuned value of one group: ``value`` of ``param`` and every grid value's score."""
+    """The tuned value of one group: ``value`` of ``param``; ``scores``: every grid value tried
+    (ascending, extensions included) with its score (mean best validation metric over the
+    tuning seeds; ``None``: diverged); ``interior``: the choice has a tried value on each side,
+    else ``why`` says why the grid was not extended further; ``extensions``: values added
+    beyond the declared grid; ``tie``: the best score was shared (broken by the last-3-epoch
+    mean, then the larger value)."""
 
     param: str
     value: float
     scores: tuple[tuple[float, float | None], ...]
     experiment: str
     variant: str
+    interior: bool = True
+    why: str = ""
+    extensions: int = 0
+    tie: bool = False
+    seeds: tuple[int, ...] = ()
+
+
+def _mean(xs: list[float | None]) -> float | None:
+    return None if not xs or any(x is None for x in xs) else sum(xs) / len(xs)  # type: ignore
 
 
 @dataclass
 class TuneGroup:
-    """The grid runs of one tuned variant (``experiment``/``variant``)."""
+    """The grid runs of one tuned variant (``experiment``/``variant``), keyed for ``code``."""
 
     experiment: Experiment
     variant: str
-    runs: list[RunSpec]
+    code: str | None = None
 
     @property
-    def tag(self) -> str:
-        """Identifies the group by its runs (identical groups share a tag)."""
-        keys = ",".join(sorted(r.key for r in self.runs))
-        return hashlib.sha256(keys.encode()).hexdigest()[:12]
+    def tuning(self) -> Tuning:
+        t = self.experiment.tuning_of(self.variant)
+        assert t is not None
+        return t
 
     @property
     def param(self) -> str:
-        assert self.experiment.tuning is not None
-        return self.experiment.tuning.param
+        return self.tuning.param
+
+    @property
+    def tag(self) -> str:
+        """Identifies the group by the configs of its declared grid (identical groups share a
+        tag)."""
+        runs = self.experiment.tuning_runs(self.variant)
+        keys = ",".join(sorted(r.config_key for r in runs))
+        return hashlib.sha256(keys.encode()).hexdigest()[:12]
+
+    def _runs(self, grid: Sequence[float]) -> list[RunSpec]:
+        return self.experiment.tuning_runs(self.variant, grid, code=self.code)
+
+    def _search(self, records: Records) -> tuple[list[float], Choice | None]:
+        """The grid tried so far (declared + extensions) and the choice (``None`` while a run
+        of that grid is missing)."""
+        exp, t = self.experiment, self.tuning
+        sign = 1.0 if exp.higher_is_better else -1.0
+        grid = list(t.grid)
+        extensions = 0
+        while True:
+            scored: list[tuple[float, float | None, float | None]] = []
+            for g in grid:
+                recs = [records.get(spec.key) for spec in self._runs([g])]
+                if any(r is None for r in recs):
+                    return grid, None
+                best = [outcome(r, exp.metric, "best_val", exp.higher_is_better).val
+                        for r in recs]  # type: ignore[arg-type]
+                tail = [val_tail(r, exp.val_metric) for r in recs]  # type: ignore[arg-type]
+                scored.append((g, _mean(best), _mean(tail)))
+
+            def rank(item: tuple[float, float | None, float | None]) -> tuple[float, ...]:
+                g, score, tail = item
+                if score is None:  # diverged: worst, and the smaller rate the safer
+                    return (-math.inf, -math.inf, -g)
+                return (sign * score, -math.inf if tail is None else sign * tail, g)
+
+            best_item = max(scored, key=rank)
+            value = best_item[0]
+            tie = best_item[1] is not None and sum(s == best_item[1] for _, s, _ in scored) > 1
+            scores = tuple((g, s) for g, s, _ in scored)
+            at_low, at_high = value == grid[0], value == grid[-1]
+            if len(grid) > 1 and not (at_low or at_high):
+                return grid, Choice(self.param, value, scores, exp.name, self.variant, True, "",
+                                    extensions, tie, t.seeds)
+            direction = -1 if at_low and (not at_high or best_item[1] is None) else 1
+            end = "lower" if direction < 0 else "upper"
+            nxt = t.step(value, direction)
+            why = ""
+            if extensions >= t.extensions:
+                why = f"at the {end} end; extension cap ({t.extensions}) reached"
+            elif nxt is None:
+                bound = t.bounds[0] if direction < 0 else t.bounds[1]
+                why = f"at the {end} end; the next value would pass the bound {bound:g}"
+            if why:
+                return grid, Choice(self.param, value, scores, exp.name, self.variant, False,
+                                    why, extensions, tie, t.seeds)
+            assert nxt is not None
+            grid = [nxt, *grid] if direction < 0 else [*grid, nxt]
+            extensions += 1
+
+    def runs(self, records: Records) -> list[RunSpec]:
+        """The tuning runs needed so far: the declared grid, plus extensions once the runs
+        before them show the choice at an end."""
+        return self._runs(self._search(records)[0])
 
     def choice(self, records: Records) -> Choice | None:
-        """The chosen value, or ``None`` while a grid run is missing from ``records``."""
-        exp = self.experiment
-        assert exp.tuning is not None
-        scored: list[tuple[float, float | None]] = []
-        for spec, value in zip(self.runs, exp.tuning.grid):
-            rec = records.get(spec.key)
-            if rec is None:
-                return None
-            o = outcome(rec, exp.metric, "best_val", exp.higher_is_better)
-            scored.append((value, o.val))
-        sign = 1.0 if exp.higher_is_better else -1.0
-        best_value, best_score = scored[0][0], -math.inf
-        for value, score in scored:
-            s = -math.inf if score is None else sign * score
-            if s > best_score:
-                best_value, best_score = value, s
-        return Choice(self.param, best_value, tuple(scored), exp.name, self.variant)
+        """The chosen value, or ``None`` while a run of the grid is missing from ``records``."""
+        return self._search(records)[1]
 
 
 # ---------------------------------------------------------------------------- the plan
@@ -156,15 +245,18 @@ class Plan:
     """The runs of ``experiments`` under the protocol (module docstring).
 
     ``lookup(name)`` finds experiments named by ``tune_from`` outside the selection (default:
-    the registry).
+    the registry). ``code``: the source hash the runs are keyed for (``None``: records from
+    before code versions, keyed by config alone).
     """
 
     def __init__(
         self,
         experiments: Sequence[Experiment],
         lookup: Callable[[str], Experiment] | None = None,
+        code: str | None = None,
     ) -> None:
         self.experiments = list(experiments)
+        self.code = code
         self._known: dict[str, Experiment] = {e.name: e for e in self.experiments}
         self._lookup = lookup or EXPERIMENTS.get
         self._groups: dict[tuple[str, str], TuneGroup] = {}
@@ -196,7 +288,7 @@ class Plan:
             if (src_exp.name, src[1]) == (exp.name, variant):  # tuned itself
                 key = (exp.name, variant)
                 if key not in self._groups:
-                    self._groups[key] = TuneGroup(exp, variant, exp.tuning_runs(variant))
+                    self._groups[key] = TuneGroup(exp, variant, self.code)
                 return self._groups[key]
             src_exp.variant(src[1])  # a clear error when the variant does not exist
             exp, variant = src_exp, src[1]
@@ -231,16 +323,20 @@ class Plan:
                 group = self._group_of[(exp.name, v.name)]
                 if group is None:
                     for seed in exp.seeds:
-                        add(PlannedRun(exp.run(v.name, seed), None, True))
+                        add(PlannedRun(exp.run(v.name, seed, code=self.code), None, True))
                     continue
-                for spec in group.runs:
+                for spec in group.runs(records):
                     add(PlannedRun(spec, None, True))
                 choice = group.choice(records)
                 value: Any = choice.value if choice else f"<tuned {group.tag}>"
                 for seed in exp.seeds:
-                    add(PlannedRun(exp.run(v.name, seed, {group.param: value}), group,
-                                   choice is not None))
+                    add(PlannedRun(exp.run(v.name, seed, {group.param: value}, code=self.code),
+                                   group, choice is not None))
         return out
+
+    def groups(self) -> list[TuneGroup]:
+        """The distinct tuning groups of the selection (and of ``tune_from`` sources)."""
+        return list(self._groups.values())
 
     def eval_spec(
         self, experiment: str, variant: str, seed: int, records: Records
@@ -250,6 +346,7 @@ class Plan:
         exp = self._known[experiment]
         group = self._group_of[(experiment, variant)]
         if group is None:
-            return exp.run(variant, seed)
+            return exp.run(variant, seed, code=self.code)
         choice = group.choice(records)
-        return None if choice is None else exp.run(variant, seed, {group.param: choice.value})
+        return None if choice is None else exp.run(variant, seed, {group.param: choice.value},
+                                                   code=self.code)

@@ -4,8 +4,9 @@ One self-contained line per finished run (config, per-epoch history, final metri
 the experiment's metadata), written by the parent process with a single ``write`` + ``fsync``,
 so a kill leaves at most a partial last line. On restart the file is read, a truncated last line
 is dropped with a warning (the file is cut where it starts; the lines before it are not
-rewritten) and every run whose key is already there is skipped: killed and restarted, nothing is lost or repeated. A corrupt line *before* the
-last one is not guessed at: it raises, naming the line number. One writer at a time: the file is
+rewritten) and every run whose key is already there is skipped: killed and restarted, nothing
+is lost or repeated. A corrupt line *before* the last one is not guessed at: it raises, naming
+the line number. One writer at a time: the file is
 locked (``RESULTS.lock``); a second ``reproduce`` on it stops with :class:`ResultsLockedError`.
 
 Runs are scheduled by a :class:`~losskit.experiments.plan.Plan`: tuning runs first, then each
@@ -14,10 +15,17 @@ recorded with ``status: "diverged"`` and its epochs up to then (deterministic: r
 seed diverges again). Any other exception records nothing; the others go on, and the returned
 :class:`RunSummary` lists the failures (``reproduce`` then exits non-zero).
 
-``jobs > 1`` runs in a ``spawn`` process pool, each worker limited to ``cores // jobs`` torch
-threads. Interrupting the runner (Ctrl-C, SIGTERM) terminates its workers; a worker whose
-parent dies (SIGKILL) exits within a second. One line per finished run (experiment/variant,
-seed, metric, time, runs left, ETA) is printed and flushed.
+Runs execute on a backend (:mod:`~losskit.experiments.backends`): inline (``jobs=1``), a
+``spawn`` process pool (``jobs > 1``, each worker limited to ``cores // jobs`` torch threads) or
+Ray tasks (``backend="ray"``); the runner alone writes the file. Interrupting the runner
+(Ctrl-C, SIGTERM) terminates its workers. One line per finished run (experiment/variant, seed,
+metric, time, runs left, ETA) is printed and flushed.
+
+**Code versions** (:mod:`~losskit.experiments.version`): runs are keyed for the source hash of
+``src/losskit`` read when the runner starts, and each record carries the code version read when
+its run started (commit, dirty flag, source hash). If the source changes while the runner
+works, it starts nothing more (the runs in flight finish and are kept) and says so: a new
+invocation plans the runs again under the new code.
 """
 
 from __future__ import annotations
@@ -25,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
-import multiprocessing
 import os
 import signal
 import sys
@@ -33,19 +40,21 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from losskit.environment import versions
 from losskit.errors import ConfigError
-from losskit.experiments.estimate import Estimator, format_duration
+from losskit.experiments import version as _version
+from losskit.experiments.backends import check_backend, make_backend, worker_threads
+from losskit.experiments.estimate import Estimator, format_duration, plan_table
 from losskit.experiments.plan import Plan, PlannedRun, outcome
 from losskit.experiments.report import build_report
 from losskit.experiments.results import append_record, jsonable, read_results
 from losskit.experiments.spec import Experiment, RunSpec, resolve
+from losskit.experiments.version import CodeVersion
 from losskit.train.config import TrainConfig
 
 RunFn = Callable[[TrainConfig], Any]
@@ -142,28 +151,6 @@ def execute(run_fn: RunFn, config: TrainConfig) -> dict[str, Any]:
     }
 
 
-def _watch_parent(parent: int) -> None:  # pragma: no cover - runs in worker processes
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            os._exit(1)
-
-
-def _init_worker(threads: int, parent: int | None = None) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    if parent is not None:  # exit when the runner is killed without a chance to clean up
-        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-
-
-def _available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS / Windows
-        return os.cpu_count() or 1
-
-
 # ---------------------------------------------------------------------------- the runner
 @dataclass(frozen=True)
 class RunFailure:
@@ -181,7 +168,9 @@ class RunFailure:
 class RunSummary:
     """Counts of a :func:`run_experiments` call and the failures (nothing recorded for them).
 
-    ``blocked``: runs that could not start because a tuning run they wait for failed.
+    ``blocked``: runs that could not start because a tuning run they wait for failed;
+    ``code_changed``: the source hash moved while the runner worked ("OLD → NEW"), so it stopped
+    starting runs.
     """
 
     results_path: Path
@@ -191,10 +180,11 @@ class RunSummary:
     diverged: int = 0
     blocked: int = 0
     failures: list[RunFailure] = field(default_factory=list)
+    code_changed: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.blocked
+        return not self.failures and not self.blocked and not self.code_changed
 
     @property
     def exit_code(self) -> int:
@@ -210,14 +200,22 @@ class RunSummary:
         if self.blocked:
             text += f", {self.blocked} blocked by failed tuning runs"
         text += f" → {self.results_path}"
+        if self.code_changed:
+            text += (f"\n  STOPPED: src/losskit changed while running (source hash "
+                     f"{self.code_changed}); finished runs are kept; run again to continue "
+                     "under the new code (its runs are keyed apart from the old ones)")
         for f in self.failures:
             text += f"\n  FAILED {f.experiment}/{f.variant} seed {f.seed}: {f.error}"
         return text
 
 
-def _record(spec: RunSpec, exp: Experiment, out: dict[str, Any]) -> dict[str, Any]:
+def _record(
+    spec: RunSpec, exp: Experiment, out: dict[str, Any], code: CodeVersion
+) -> dict[str, Any]:
     record = {
         "key": spec.key,
+        "config_key": spec.config_key,
+        "code": code.to_dict(),
         "experiment": spec.experiment,
         "variant": spec.variant,
         "seed": spec.seed,
@@ -250,56 +248,6 @@ def _progress_bar(total: int, initial: int, progress: bool | None) -> Any:
                 file=sys.stderr, dynamic_ncols=True)
 
 
-class _InlineExecutor:
-    """``submit`` runs the call at once in this process (``jobs=1``); BaseExceptions such as
-    ``KeyboardInterrupt`` propagate."""
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        fut: Future[Any] = Future()
-        try:
-            fut.set_result(fn(*args))
-        except Exception as exc:  # noqa: BLE001 - delivered through the future
-            fut.set_exception(exc)
-        return fut
-
-    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
-        pass
-
-
-def _worker_threads(jobs: int) -> int:
-    """Torch threads per run: ``cores // jobs`` in pool workers; with ``jobs=1`` runs execute in
-    this process with its current setting."""
-    if jobs == 1:
-        import torch
-
-        return torch.get_num_threads()
-    return max(1, _available_cores() // jobs)
-
-
-def _process_pool(jobs: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(_worker_threads(jobs), os.getpid()),
-    )
-
-
-def terminate_pool(pool: Any) -> None:
-    """Stop a process pool now: terminate its workers (not just cancel queued work)."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    for proc in procs:
-        with contextlib.suppress(Exception):
-            proc.terminate()
-    for proc in procs:
-        with contextlib.suppress(Exception):
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(timeout=5)
-    pool.shutdown(wait=False, cancel_futures=True)
-
-
 def _run_line(
     spec: RunSpec, exp: Experiment, out: dict[str, Any], done: int, total: int, left: int,
     eta: float | None,
@@ -316,9 +264,10 @@ def _run_line(
     if out.get("status") == "diverged":
         where += f" DIVERGED after {o.epochs} epoch(s)"
     if spec.role == "tune":
-        assert exp.tuning is not None
-        param = exp.tuning.param
-        name = f"tune {spec.experiment}/{spec.variant} {param}={getattr(spec.config, param)}"
+        tuning = exp.tuning_of(spec.variant)
+        param = tuning.param if tuning is not None else "lr"
+        name = (f"tune {spec.experiment}/{spec.variant} {param}={getattr(spec.config, param)} "
+                f"seed {spec.seed}")
     else:
         name = f"{spec.experiment}/{spec.variant} seed {spec.seed}"
     width = len(str(total))
@@ -335,19 +284,23 @@ def run_experiments(
     echo: bool = True,
     estimator: Estimator | None = None,
     stream: TextIO | None = None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> RunSummary:
     """Run every planned run of ``experiments`` not yet in ``results_path``.
 
     ``experiments``: Experiment objects and/or registered experiment/suite names.
     ``run_fn(config)`` returns something with ``.history`` and ``.final`` (default:
-    :func:`losskit.train.fit`); with ``jobs > 1`` it must be picklable (a module-level
+    :func:`losskit.train.fit`); with ``jobs > 1`` or Ray it must be picklable (a module-level
     function). ``progress``: tqdm bar over runs (``None``: only when stderr is a TTY);
     ``echo``: one flushed line per finished run on ``stream`` (stdout); ``estimator``: for the
-    ETA (default: from recorded run times). ``KeyboardInterrupt`` stops at once (workers are
-    terminated); finished runs are already on disk.
+    ETA (default: from recorded run times); ``backend``/``address``: where runs execute
+    (:mod:`~losskit.experiments.backends`; ``jobs`` runs at once). ``KeyboardInterrupt`` stops
+    at once (workers are terminated); finished runs are already on disk.
     """
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be an integer ≥ 1, got {jobs!r}")
+    check_backend(backend)
     if isinstance(experiments, Experiment):
         experiments = [experiments]
     exps = resolve(experiments)
@@ -356,164 +309,160 @@ def run_experiments(
     path = Path(results_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with results_lock(path):
-        return _run_locked(exps, path, jobs, run_fn, progress, echo, estimator, stream)
+        runner = _Runner(exps, path, jobs, run_fn, progress, echo, estimator, stream)
+        return runner.run(make_backend(backend, jobs, address))
 
 
-def _run_locked(
-    exps: list[Experiment], path: Path, jobs: int, run_fn: RunFn, progress: bool | None,
-    echo: bool, estimator: Estimator | None, stream: TextIO,
-) -> RunSummary:
-    records = {r["key"]: r for r in read_results(path, repair=True)}
-    plan = Plan(exps)
-    planned = plan.runs(records)
-    summary = RunSummary(path, total=len(planned),
-                         skipped=sum(p.spec.key in records for p in planned))
-    est = estimator if estimator is not None else Estimator(records.values())
-    by_name = {e.name: e for e in exps}
-    failed: set[str] = set()
-    inflight: dict[Future[dict[str, Any]], tuple[RunSpec, Experiment]] = {}
-    session: list[tuple[float, float]] = []  # (estimated, actual) seconds of finished runs
-    bar = _progress_bar(summary.total, summary.skipped, progress)
+class _Runner:
+    """One locked pass over the plan: submit ready runs (at most ``jobs`` in flight), record
+    each as it finishes, re-plan (tuning choices, grid extensions) after every record."""
 
-    def experiment_of(spec: RunSpec) -> Experiment:
-        return by_name.get(spec.experiment) or plan.experiment(spec.experiment)
+    def __init__(self, exps: list[Experiment], path: Path, jobs: int, run_fn: RunFn,
+                 progress: bool | None, echo: bool, estimator: Estimator | None,
+                 stream: TextIO) -> None:
+        self.path, self.jobs, self.run_fn, self.echo, self.stream = path, jobs, run_fn, echo, stream
+        self.records = {r["key"]: r for r in read_results(path, repair=True)}
+        self.code = _version.code_version()
+        self.plan = Plan(exps, code=self.code.src_hash)
+        planned = self.plan.runs(self.records)
+        self.summary = RunSummary(path, total=len(planned),
+                                  skipped=sum(p.spec.key in self.records for p in planned))
+        self.est = estimator if estimator is not None else Estimator(self.records.values())
+        self.by_name = {e.name: e for e in exps}
+        self.failed: set[str] = set()
+        self.session: list[tuple[float, float]] = []  # (estimated, actual) s of finished runs
+        self.bar = _progress_bar(self.summary.total, self.summary.skipped, progress)
 
-    def todo(runs: list[PlannedRun]) -> list[PlannedRun]:
-        return [p for p in runs if p.spec.key not in records and p.spec.key not in failed]
+    def experiment_of(self, spec: RunSpec) -> Experiment:
+        return self.by_name.get(spec.experiment) or self.plan.experiment(spec.experiment)
 
-    def eta(runs: list[PlannedRun]) -> float | None:
-        left = todo(runs)
+    def todo(self, runs: list[PlannedRun]) -> list[PlannedRun]:
+        return [p for p in runs if p.spec.key not in self.records and p.spec.key not in self.failed]
+
+    def eta(self, runs: list[PlannedRun]) -> float | None:
+        left = self.todo(runs)
         if not left:
             return 0.0
-        guesses = [est.seconds(p.spec) for p in left]
-        known = [g for g in guesses if g is not None] or [a for _, a in session]
+        guesses = [self.est.seconds(p.spec) for p in left]
+        known = [g for g in guesses if g is not None] or [a for _, a in self.session]
         if not known:
             return None
         fill = sum(known) / len(known)
         total = sum(g if g is not None else fill for g in guesses)
-        if session:
-            total *= sum(a for _, a in session) / max(sum(e for e, _ in session), 1e-9)
-        return total / min(jobs, len(left))
+        if self.session:
+            total *= (sum(a for _, a in self.session)
+                      / max(sum(e for e, _ in self.session), 1e-9))
+        return total / min(self.jobs, len(left))
 
-    def finish(spec: RunSpec, fut: Future[dict[str, Any]]) -> None:
-        exp = experiment_of(spec)
+    def fail(self, spec: RunSpec, exc: BaseException) -> None:
+        self.failed.add(spec.key)
+        self.summary.failures.append(_failure(spec, exc))
+        self.bar.write(f"FAILED {spec.experiment}/{spec.variant} seed {spec.seed}: "
+                       f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        self.bar.update(1)
+
+    def finish(self, spec: RunSpec, code: CodeVersion, fut: Future[dict[str, Any]]) -> None:
+        exp = self.experiment_of(spec)
         try:
             out = fut.result()
+            ran = out.pop("src_hash", code.src_hash)  # a Ray task reports the code it imported
+            if ran != code.src_hash:
+                raise RuntimeError(f"the worker ran other code (source hash {ran}) than planned "
+                                   f"({code.src_hash}); install the same checkout everywhere")
         except Exception as exc:  # noqa: BLE001 - record the failure and keep going
-            failed.add(spec.key)
-            summary.failures.append(_failure(spec, exc))
-            bar.write(f"FAILED {spec.experiment}/{spec.variant} seed {spec.seed}: "
-                      f"{type(exc).__name__}: {exc}", file=sys.stderr)
-            bar.update(1)
+            self.fail(spec, exc)
             return
-        guess = est.seconds(spec)
-        record = _record(spec, exp, out)
-        append_record(path, record)
-        records[spec.key] = record
-        est.add(record)
+        guess = self.est.seconds(spec)
+        record = _record(spec, exp, out, code)
+        append_record(self.path, record)
+        self.records[spec.key] = record
+        self.est.add(record)
         if guess is not None:
-            session.append((guess, float(out["wall_time_s"])))
-        summary.completed += 1
-        summary.diverged += out.get("status") == "diverged"
-        runs = plan.runs(records)
-        summary.total = len(runs)
-        bar.total = summary.total
-        bar.update(1)
-        if echo:
-            done = sum(p.spec.key in records for p in runs)
-            line = _run_line(spec, exp, out, done, summary.total, len(todo(runs)), eta(runs))
-            if bar.disable:
-                print(line, file=stream, flush=True)
+            self.session.append((guess, float(out["wall_time_s"])))
+        self.summary.completed += 1
+        self.summary.diverged += out.get("status") == "diverged"
+        runs = self.plan.runs(self.records)
+        self.summary.total = len(runs)
+        self.bar.total = self.summary.total
+        self.bar.update(1)
+        if self.echo:
+            done = sum(p.spec.key in self.records for p in runs)
+            line = _run_line(spec, exp, out, done, self.summary.total, len(self.todo(runs)),
+                             self.eta(runs))
+            if self.bar.disable:
+                print(line, file=self.stream, flush=True)
             else:
-                bar.write(line, file=stream)
+                self.bar.write(line, file=self.stream)
 
-    executor: Any = _InlineExecutor() if jobs == 1 else None
-    try:
-        while True:
-            runs = plan.runs(records)
-            busy = {spec.key for spec, _ in inflight.values()}
-            ready = [p for p in todo(runs) if p.ready and p.spec.key not in busy]
-            for p in ready[: max(0, jobs - len(inflight))]:
-                if executor is None:
-                    executor = _process_pool(jobs)
-                bar.set_postfix_str(f"{p.spec.experiment}/{p.spec.variant} seed {p.spec.seed}")
-                try:
-                    fut = executor.submit(execute, run_fn, p.spec.config)
-                except BrokenProcessPool:  # a worker died (e.g. out of memory): start afresh
-                    terminate_pool(executor)
-                    executor = _process_pool(jobs)
-                    fut = executor.submit(execute, run_fn, p.spec.config)
-                inflight[fut] = (p.spec, experiment_of(p.spec))
-            if not inflight:
-                summary.blocked = len(todo(runs))
-                break
-            finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
-            for fut in finished:
-                spec, _exp = inflight.pop(fut)
-                finish(spec, fut)
-    except BaseException:
-        if isinstance(executor, ProcessPoolExecutor):
-            terminate_pool(executor)
-            executor = None
-        raise
-    finally:
-        if executor is not None:
-            executor.shutdown(wait=True)
-        bar.close()
-    return summary
+    def run(self, backend: Any) -> RunSummary:
+        inflight: dict[Future[dict[str, Any]], tuple[RunSpec, CodeVersion]] = {}
+        try:
+            while True:
+                runs = self.plan.runs(self.records)
+                busy = {spec.key for spec, _ in inflight.values()}
+                ready = [p for p in self.todo(runs) if p.ready and p.spec.key not in busy]
+                for p in ready[: max(0, self.jobs - len(inflight))]:
+                    code = _version.code_version()  # read at run start, never cached
+                    if code.src_hash != self.code.src_hash:
+                        self.summary.code_changed = f"{self.code.src_hash} → {code.src_hash}"
+                        break
+                    self.bar.set_postfix_str(
+                        f"{p.spec.experiment}/{p.spec.variant} seed {p.spec.seed}")
+                    inflight[backend.submit(execute, self.run_fn, p.spec.config)] = (p.spec, code)
+                if not inflight:
+                    if not self.summary.code_changed:
+                        self.summary.blocked = len(self.todo(runs))
+                    break
+                finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    spec, code = inflight.pop(fut)
+                    self.finish(spec, code, fut)
+                if self.summary.code_changed and not inflight:
+                    break
+        except BaseException:
+            backend.close(now=True)
+            raise
+        finally:
+            backend.close()
+            self.bar.close()
+        return self.summary
 
 
 def estimate_plan(
-    experiments: Sequence[Experiment], records: dict[str, dict[str, Any]], estimator: Estimator
+    experiments: Sequence[Experiment], records: dict[str, dict[str, Any]], estimator: Estimator,
+    code: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Per experiment: runs planned (tuning / evaluation), done, and estimated seconds left.
+    """Per experiment: runs planned (tuning / evaluation), done, estimated seconds left, and
+    ``extra``: tuning runs that grid extensions may still add (not in the estimate).
 
     A run shared by several experiments is counted once, under the first that plans it.
     """
-    plan = Plan(experiments)
-    rows: dict[str, dict[str, Any]] = {
-        e.name: {"experiment": e.name, "tune": 0, "eval": 0, "done": 0, "seconds": 0.0,
-                 "unknown": 0}
-        for e in experiments
-    }
+    plan = Plan(experiments, code=code)
+
+    def row(name: str) -> dict[str, Any]:
+        return {"experiment": name, "tune": 0, "eval": 0, "done": 0, "seconds": 0.0,
+                "unknown": 0, "extra": 0}
+
+    rows: dict[str, dict[str, Any]] = {e.name: row(e.name) for e in experiments}
     for p in plan.runs(records):
-        row = rows.setdefault(p.spec.experiment, {"experiment": p.spec.experiment, "tune": 0,
-                                                  "eval": 0, "done": 0, "seconds": 0.0,
-                                                  "unknown": 0})
-        row[p.spec.role] += 1
+        r = rows.setdefault(p.spec.experiment, row(p.spec.experiment))
+        r[p.spec.role] += 1
         if p.spec.key in records:
-            row["done"] += 1
+            r["done"] += 1
             continue
         s = estimator.seconds(p.spec)
         if s is None:
-            row["unknown"] += 1
+            r["unknown"] += 1
         else:
-            row["seconds"] += s
+            r["seconds"] += s
+    for g in plan.groups():
+        if g.choice(records) is None and g.experiment.name in rows:
+            t = g.tuning
+            rows[g.experiment.name]["extra"] += t.extensions * len(t.seeds)
     return list(rows.values())
 
 
-def _plan_table(rows: list[dict[str, Any]], jobs: int) -> str:
-    lines = [f"{'experiment':<28} {'tune':>5} {'eval':>5} {'done':>5} {'est. left (1 job)':>18}"]
-    for r in rows:
-        est = format_duration(r["seconds"]) if r["seconds"] or not r["unknown"] else "?"
-        if r["unknown"] and r["seconds"]:
-            est += f" +{r['unknown']}?"
-        lines.append(f"{r['experiment']:<28} {r['tune']:>5} {r['eval']:>5} {r['done']:>5} "
-                     f"{est:>18}")
-    runs = sum(r["tune"] + r["eval"] for r in rows)
-    done = sum(r["done"] for r in rows)
-    seconds = sum(r["seconds"] for r in rows)
-    unknown = sum(r["unknown"] for r in rows)
-    text = (f"{runs} runs ({sum(r['tune'] for r in rows)} tuning), {done} done, "
-            f"{runs - done} to run; ")
-    if unknown == runs - done and unknown:
-        text += "no estimate (nothing measured yet; run without --no-estimate)"
-    else:
-        text += (f"estimated {format_duration(seconds)} of run time, "
-                 f"≈ {format_duration(seconds / jobs)} wall with --jobs {jobs}")
-        if unknown:
-            text += f" (+ {unknown} runs not estimated)"
-    return "\n".join(lines + [text])
+_plan_table = plan_table  # (its old home)
 
 
 def reproduce(
@@ -526,6 +475,9 @@ def reproduce(
     dry_run: bool = False,
     calibrate: bool = True,
     budget_hours: float | None = None,
+    backend: str = "local",
+    address: str | None = None,
+    mixed_versions: bool = False,
 ) -> int:
     """Print the plan (run count, estimated wall time), run ``suite`` (resumable), then
     regenerate the report; exit code 1 if any run failed.
@@ -533,8 +485,11 @@ def reproduce(
     ``dry_run``: print the plan and stop. ``calibrate``: time a few steps of each cost class
     not yet measured, for the estimate (see :mod:`losskit.experiments.estimate`).
     ``budget_hours``: with ``dry_run``, exit code 3 when the estimate exceeds it.
+    ``backend``/``address``: where runs execute (:mod:`~losskit.experiments.backends`).
+    ``mixed_versions``: let the report pair runs of different code versions.
     SIGTERM is turned into a clean stop (workers terminated, exit code 143).
     """
+    check_backend(backend)
     if isinstance(suite, str) and suite == "smoke":
         from losskit.experiments.catalog import smoke_experiments
 
@@ -542,15 +497,17 @@ def reproduce(
     exps = resolve(suite)
     path = Path(results)
     records = {r["key"]: r for r in read_results(path)} if path.exists() else {}
-    threads = _worker_threads(jobs)
+    threads = worker_threads(jobs)
     estimator = Estimator(records.values())
     if calibrate and run_fn is None:
         from losskit.experiments.estimate import calibrate as calibrate_fn
 
         estimator = Estimator(records.values(), _calibrating(calibrate_fn, threads),
                               cache_path=path.with_name("calibration.json"), threads=threads)
-    rows = estimate_plan(exps, records, estimator)
-    print(_plan_table(rows, jobs), flush=True)
+    code = _version.code_version()
+    print(f"code: {code.label}", flush=True)
+    rows = estimate_plan(exps, records, estimator, code.src_hash)
+    print(plan_table(rows, jobs), flush=True)
     if dry_run:
         seconds = sum(r["seconds"] for r in rows) / jobs
         if budget_hours is not None and seconds > budget_hours * 3600:
@@ -566,13 +523,14 @@ def reproduce(
         previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         summary = run_experiments(exps, results, jobs=jobs, run_fn=run_fn, progress=progress,
-                                  estimator=estimator)
+                                  estimator=estimator, backend=backend, address=address)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     print(summary, flush=True)
     if report_dir is not None and Path(results).exists():
-        report = build_report(results, report_dir, experiments=exps)
+        report = build_report(results, report_dir, experiments=exps,
+                              mixed_versions=mixed_versions)
         print(f"report written to {report}", flush=True)
     return summary.exit_code
 

@@ -1,16 +1,31 @@
-"""Declarative experiment specs: a base :class:`TrainConfig`, variants, seeds, a claim.
+"""Declarative experiment specs: a base :class:`TrainConfig`, variants, seeds, the claims tested.
 
 An :class:`Experiment` is data, not a script: it expands into one :class:`RunSpec` per
-(variant, seed), each with a full ``TrainConfig`` and a stable ``key`` — a hash of the config
+(variant, seed), each with a full ``TrainConfig``, its ``config_key`` — a hash of the config
 alone (experiment and variant names are not part of it), so identical runs requested by several
 experiments (a shared CE baseline, the tuning runs of a shared variant) run once and are
-recorded once.
+recorded once — and its ``key``, the config key joined with the hash of the code
+(:mod:`losskit.experiments.version`), so a code change never resumes into old rows.
 
-The papers' protocol lives here as data: :class:`Tuning` (a grid of learning rates tried on one
-tuning seed, the best by validation chosen per variant, see :mod:`losskit.experiments.plan`),
-``Variant.tune_from`` (sweeps and MILS reuse another variant's choice), ``Experiment.select``
-(report the test metric at the best-validation epoch), and the labels the report prints
-(``fidelity`` "direct"/"proxy", ``paper_setting``: where the paper's numbers come from).
+The papers' protocol lives here as data: :class:`Tuning` (a log-scale grid of learning rates
+tried on two tuning seeds, extended at an end until the choice is interior, see
+:mod:`losskit.experiments.plan`), ``Variant.tune_from`` (a row at another variant's tuned value:
+the SLF paper's "inherits the baseline's learning rate"), ``Experiment.select`` (report the test
+metric at the best-validation epoch), ``Experiment.split_seed`` (``"run"``: each seed draws its
+own validation split) and the claims: each comparison (a variant against its ``versus``, by
+default the baseline) names the claim it tests and its **evidence** kind —
+
+=================  =====================================================  ===============
+evidence           meaning                                                Holm family
+=================  =====================================================  ===============
+``direct``         the paper's data, model and protocol, as published     primary
+``paper-protocol`` the paper's data and model, the rate rule the paper    primary
+                   states (SLF: the CE row's tuned rate and optimizer)
+``tuned``          the paper's data and model, each row's own tuned rate  secondary, per paper
+``proxy``          other data or model than the paper's                   secondary, per paper
+``exploratory``    not a paper claim (our variants, ablations): no verdict none
+=================  =====================================================  ===============
+
 Experiments are registered in :data:`EXPERIMENTS`; suites name lists of experiments.
 
 Variant overrides are ``TrainConfig`` fields; a dotted key sets one entry of a dict field
@@ -21,20 +36,25 @@ field (``{"method": "loss", "method_kwargs": {"loss": "ce"}}``).
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from losskit._validation import split_list
+from losskit.experiments.keys import KEY_VERSION, config_key, cost_class, run_key
+from losskit.experiments.tuning import Tuning, log_grid, round_sig
 from losskit.registry import Registry
-from losskit.train.config import NON_SEMANTIC_FIELDS, TrainConfig
+from losskit.train.config import TrainConfig
 
-# NON_SEMANTIC_FIELDS (one home: train.config) are left out of the run key so that, e.g., a
-# different thread count or progress setting on restart does not re-run finished work.
+__all__ = ["EVIDENCE", "EXPERIMENTS", "KEY_VERSION", "SUITES", "Experiment", "RunSpec",
+           "Tuning", "Variant", "config_key", "cost_class", "get", "log_grid", "register",
+           "register_suite", "resolve", "round_sig", "run_key", "sweep_variants"]
 
 SELECTIONS = ("final", "best_val")
+#: Evidence kinds of a comparison → its Holm family ("secondary" is one family per paper).
+EVIDENCE = {"direct": "primary", "paper-protocol": "primary", "tuned": "secondary",
+            "proxy": "secondary", "exploratory": None}
+SPLIT_SEEDS = ("data", "run")
 #: The seeds every registered suite reports (at least 5 per variant).
 REPORT_SEEDS = [0, 1, 2, 3, 4]
 
@@ -45,34 +65,6 @@ _DICT_FIELDS = frozenset(
 
 
 @dataclass(frozen=True)
-class Tuning:
-    """Per-variant hyper-parameter choice on validation (the protocol's LR tuning).
-
-    Every variant of the experiment (unless it sets ``tune_from``) is run once per ``grid`` value
-    of ``param`` at seed ``seed``; the value whose run reaches the best validation metric (the
-    experiment's metric with ``val_`` for ``test_``, best over epochs) is used for the
-    experiment's seeds. ``seed`` must not be one of them (the reported seeds are fresh).
-    """
-
-    grid: tuple[float, ...]
-    seed: int = 100
-    param: str = "lr"
-
-    def __post_init__(self) -> None:
-        grid = tuple(self.grid)
-        if not grid or len(set(grid)) != len(grid):
-            raise ValueError(f"grid must hold distinct values, got {self.grid!r}")
-        if not all(isinstance(g, (int, float)) and not isinstance(g, bool) and g > 0
-                   for g in grid):
-            raise ValueError(f"grid must hold positive numbers, got {self.grid!r}")
-        object.__setattr__(self, "grid", grid)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
-        if self.param not in _FIELDS or self.param in _DICT_FIELDS or self.param == "seed":
-            raise ValueError(f"param must be a scalar TrainConfig field, got {self.param!r}")
-
-
-@dataclass(frozen=True)
 class Variant:
     """One arm of an experiment.
 
@@ -80,8 +72,13 @@ class Variant:
     the paper reports for this arm (shown next to ours); ``sweep_value``: its position on the
     experiment's sweep axis; ``group``: which line of the sweep plot it belongs to;
     ``tune_from``: reuse the tuned value of another variant — ``"VARIANT"`` of this experiment or
-    ``"EXPERIMENT/VARIANT"`` — instead of tuning its own (sweeps reuse their parent's choice,
-    MILS the CE choice).
+    ``"EXPERIMENT/VARIANT"`` — instead of tuning its own (the SLF paper's rows at the CE rate;
+    MILS at its CE primary's rate). ``tuning``: this variant's own grid (default: the
+    experiment's).
+
+    The comparison: ``versus`` (default: the experiment's baseline) — the variant it is paired
+    with; ``claim``: the claim it tests (default: the experiment's ``claim_name``);
+    ``evidence``: its kind (default: the experiment's; see :data:`EVIDENCE`).
     """
 
     name: str
@@ -90,12 +87,17 @@ class Variant:
     sweep_value: float | None = None
     group: str | None = None
     tune_from: str | None = None
+    tuning: Tuning | None = None
+    versus: str | None = None
+    claim: str | None = None
+    evidence: str | None = None
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run: its full config and its stable key; ``role`` is ``"eval"`` (a reported seed)
-    or ``"tune"`` (a tuning run; ``seed`` is then the tuning seed)."""
+    """One run: its full config, ``config_key`` (the config alone) and ``key`` (config and
+    code version: what the results file is keyed by); ``role`` is ``"eval"`` (a reported seed)
+    or ``"tune"`` (a tuning run; ``seed`` is then a tuning seed)."""
 
     experiment: str
     variant: str
@@ -103,30 +105,7 @@ class RunSpec:
     config: TrainConfig
     key: str
     role: str = "eval"
-
-
-def _canonical(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-
-
-#: Bumped when what a key means changes (2: the config alone; 1 hashed the names too).
-KEY_VERSION = 2
-
-
-def run_key(config: dict[str, Any]) -> str:
-    """Stable 16-hex-digit hash of the semantic fields of ``config`` (its seed included)."""
-    semantic = {k: v for k, v in config.items() if k not in NON_SEMANTIC_FIELDS}
-    payload = _canonical({"key_version": KEY_VERSION, "config": semantic})
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def cost_class(config: dict[str, Any]) -> str:
-    """Hash of the fields that set the cost of one epoch (not seed, lr, schedule, epochs):
-    runs of one class are timed once by the estimator."""
-    ignore = NON_SEMANTIC_FIELDS | {"seed", "lr", "momentum", "weight_decay", "schedule",
-                                    "step_size", "gamma", "epochs"}
-    payload = _canonical({k: v for k, v in config.items() if k not in ignore})
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    config_key: str = ""
 
 
 def apply_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +148,15 @@ class Experiment:
     the epoch of the best validation metric; needs ``data_kwargs.val_fraction > 0``);
     ``fidelity``: ``"direct"`` (dataset, model and protocol of the paper) or ``"proxy"``;
     ``paper_setting``: the paper's dataset/model/source of the ``paper`` numbers.
+
+    Claims: ``paper``: whose claims these are ("SLF", "UniLoss", …; one secondary Holm family
+    each); ``claim_name``: the claim the comparisons test by default ("SLF Table 1: SLF > CE on
+    MNIST MLP"); ``evidence``: the default evidence kind of its comparisons (default: from
+    ``fidelity`` — ``"direct"``, ``"proxy"``, or ``"exploratory"`` when unset).
+    ``split_seed``: ``"data"`` (the validation split of the data seed, one for every run) or
+    ``"run"`` (each run's seed draws its own stratified split: ``data_kwargs.seed`` = run seed,
+    so intervals include the split's variance). ``metric_range``: what the metric can take
+    (intervals are bounded by it).
     """
 
     name: str
@@ -189,6 +177,11 @@ class Experiment:
     select: str = "final"
     fidelity: str | None = None
     paper_setting: str = ""
+    paper: str = ""
+    claim_name: str = ""
+    evidence: str | None = None
+    split_seed: str = "data"
+    metric_range: tuple[float, float] = (0.0, 1.0)
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -222,9 +215,31 @@ class Experiment:
         if self.fidelity not in (None, "direct", "proxy"):
             raise ValueError(f"experiment {self.name!r}: fidelity must be 'direct', 'proxy' or "
                              f"None, got {self.fidelity!r}")
-        if self.tuning is not None and self.tuning.seed in self.seeds:
-            raise ValueError(f"experiment {self.name!r}: the tuning seed {self.tuning.seed} "
-                             "must not be one of the reported seeds")
+        for t in [self.tuning] + [v.tuning for v in self.variants]:
+            if t is not None and set(t.seeds) & set(self.seeds):
+                raise ValueError(f"experiment {self.name!r}: the tuning seeds {list(t.seeds)} "
+                                 "must not be reported seeds")
+        if self.split_seed not in SPLIT_SEEDS:
+            raise ValueError(f"experiment {self.name!r}: split_seed must be one of "
+                             f"{SPLIT_SEEDS}, got {self.split_seed!r}")
+        if self.split_seed == "run" and "seed" in (self.base.get("data_kwargs") or {}):
+            raise ValueError(f"experiment {self.name!r}: split_seed='run' sets data_kwargs.seed "
+                             "from the run seed; leave data_kwargs.seed out")
+        lo, hi = self.metric_range
+        if not lo < hi:
+            raise ValueError(f"experiment {self.name!r}: metric_range must be (low, high) with "
+                             f"low < high, got {self.metric_range!r}")
+        for v in self.variants:
+            if v.versus is not None and (v.versus not in names or v.versus == v.name):
+                raise ValueError(f"experiment {self.name!r}, variant {v.name!r}: versus must "
+                                 f"name another variant, got {v.versus!r}")
+            ev = self.evidence_of(v.name)
+            if ev not in EVIDENCE:
+                raise ValueError(f"experiment {self.name!r}, variant {v.name!r}: evidence must "
+                                 f"be one of {tuple(EVIDENCE)}, got {ev!r}")
+            if self.versus_of(v.name) is not None and EVIDENCE[ev] and not self.claim_of(v.name):
+                raise ValueError(f"experiment {self.name!r}, variant {v.name!r}: a {ev} "
+                                 "comparison must name the claim it tests (claim or claim_name)")
         for v in self.variants:
             if v.tune_from is not None:
                 exp, _, var = v.tune_from.rpartition("/")
@@ -234,9 +249,9 @@ class Experiment:
                         f"another variant ('VARIANT' or 'EXPERIMENT/VARIANT'), got "
                         f"{v.tune_from!r}"
                     )
-        needs_val = self.select == "best_val" or self.tuning is not None
         for v in self.variants:  # fail at definition time, not mid-run
             cfg = self.config(v.name, self.seeds[0])
+            needs_val = self.select == "best_val" or self.tuning_of(v.name) is not None
             if needs_val and not cfg.data_kwargs.get("val_fraction"):
                 raise ValueError(
                     f"experiment {self.name!r}, variant {v.name!r}: tuning and select="
@@ -248,9 +263,15 @@ class Experiment:
         """The validation counterpart of ``metric`` (``test_acc`` → ``val_acc``)."""
         return "val_" + self.metric.removeprefix("test_")
 
+    def tuning_of(self, variant: str) -> Tuning | None:
+        """The grid ``variant`` is tuned on (its own, else the experiment's); ``None`` when it
+        is not tuned itself."""
+        v = self.variant(variant)
+        return None if v.tune_from is not None else (v.tuning or self.tuning)
+
     def tuned(self, variant: str) -> bool:
         """Whether ``variant`` needs a tuned value (its own or another variant's)."""
-        return self.variant(variant).tune_from is not None or self.tuning is not None
+        return self.variant(variant).tune_from is not None or self.tuning_of(variant) is not None
 
     def source(self, variant: str) -> tuple[str, str] | None:
         """(experiment, variant) whose tuning this variant's value comes from, one step
@@ -259,7 +280,31 @@ class Experiment:
         if v.tune_from is not None:
             exp, _, var = v.tune_from.rpartition("/")
             return (exp or self.name, var)
-        return (self.name, variant) if self.tuning is not None else None
+        return (self.name, variant) if self.tuning_of(variant) is not None else None
+
+    # ------------------------------------------------------------------ claims
+    def versus_of(self, variant: str) -> str | None:
+        """The variant ``variant`` is compared with (``None``: the baseline itself)."""
+        v = self.variant(variant)
+        if v.versus is not None:
+            return v.versus
+        return None if v.name == self.baseline else self.baseline
+
+    def evidence_of(self, variant: str) -> str:
+        """The evidence kind of ``variant``'s comparison (:data:`EVIDENCE`)."""
+        ev = self.variant(variant).evidence or self.evidence
+        if ev is None:
+            ev = {"direct": "direct", "proxy": "proxy"}.get(self.fidelity or "", "exploratory")
+        return ev
+
+    def claim_of(self, variant: str) -> str:
+        """The claim ``variant``'s comparison tests ("" for none)."""
+        return self.variant(variant).claim or self.claim_name
+
+    def family_of(self, variant: str) -> str | None:
+        """The Holm family of ``variant``'s comparison: ``"primary"``, ``"secondary · PAPER"``
+        or ``None`` (exploratory: no verdict)."""
+        return family(EVIDENCE.get(self.evidence_of(variant)), self.paper)
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:
@@ -278,26 +323,37 @@ class Experiment:
         d = {"progress": False, **apply_overrides(self.base, self.variant(variant).overrides)}
         d.update(tuned or {})
         d["seed"] = int(seed)
+        if self.split_seed == "run":  # this run's own validation split
+            d["data_kwargs"] = {**(d.get("data_kwargs") or {}), "seed": int(seed)}
         try:
             return TrainConfig.from_dict(d)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"experiment {self.name!r}, variant {variant!r}: {exc}") from exc
 
     def run(
-        self, variant: str, seed: int, tuned: dict[str, Any] | None = None, role: str = "eval"
+        self, variant: str, seed: int, tuned: dict[str, Any] | None = None, role: str = "eval",
+        code: str | None = None,
     ) -> RunSpec:
-        """The :class:`RunSpec` of ``variant`` at ``seed`` (with ``tuned`` values)."""
+        """The :class:`RunSpec` of ``variant`` at ``seed`` (with ``tuned`` values), keyed for
+        code of source hash ``code`` (:func:`run_key`)."""
         cfg = self.config(variant, seed, tuned)
-        return RunSpec(self.name, variant, int(seed), cfg, run_key(cfg.to_dict()), role)
+        d = cfg.to_dict()
+        return RunSpec(self.name, variant, int(seed), cfg, run_key(d, code), role, config_key(d))
 
-    def tuning_runs(self, variant: str) -> list[RunSpec]:
-        """The grid runs of ``variant`` at the tuning seed (``role="tune"``)."""
-        if self.tuning is None:
-            raise ValueError(f"experiment {self.name!r} declares no tuning")
-        t = self.tuning
-        return [self.run(variant, t.seed, {t.param: g}, role="tune") for g in t.grid]
+    def tuning_runs(
+        self, variant: str, grid: Sequence[float] | None = None, code: str | None = None
+    ) -> list[RunSpec]:
+        """The runs of ``variant`` at each tuning seed for each value of ``grid`` (default:
+        its tuning's initial grid), values outer (``role="tune"``)."""
+        t = self.tuning_of(variant)
+        if t is None:
+            raise ValueError(f"experiment {self.name!r}, variant {variant!r} is not tuned "
+                             "itself (no tuning declared, or tune_from)")
+        return [self.run(variant, s, {t.param: g}, role="tune", code=code)
+                for g in (t.grid if grid is None else grid) for s in t.seeds]
 
-    def runs(self, tuned: dict[str, dict[str, Any]] | None = None) -> list[RunSpec]:
+    def runs(self, tuned: dict[str, dict[str, Any]] | None = None,
+             code: str | None = None) -> list[RunSpec]:
         """One :class:`RunSpec` per (variant, seed), variants in order, seeds inner.
 
         ``tuned``: variant → its tuned values; required for every tuned variant (the runner's
@@ -311,7 +367,7 @@ class Experiment:
                     f"experiment {self.name!r}, variant {v.name!r} is tuned: its value is known "
                     "only after its tuning runs (see losskit.experiments.plan.Plan)"
                 )
-            out += [self.run(v.name, seed, tuned.get(v.name)) for seed in self.seeds]
+            out += [self.run(v.name, seed, tuned.get(v.name), code=code) for seed in self.seeds]
         return out
 
     def meta(self) -> dict[str, Any]:
@@ -330,16 +386,27 @@ class Experiment:
             "select": self.select,
             "fidelity": self.fidelity,
             "paper_setting": self.paper_setting,
-            "tuning": None if self.tuning is None else {
-                "grid": list(self.tuning.grid), "seed": self.tuning.seed,
-                "param": self.tuning.param},
+            "paper": self.paper,
+            "split_seed": self.split_seed,
+            "metric_range": list(self.metric_range),
+            "tuning": None if self.tuning is None else self.tuning.to_dict(),
             "seeds": list(self.seeds),
             "variants": [
                 {"name": v.name, "paper": v.paper, "sweep_value": v.sweep_value,
-                 "group": v.group, "overrides": v.overrides, "tune_from": v.tune_from}
+                 "group": v.group, "overrides": v.overrides, "tune_from": v.tune_from,
+                 "tuning": None if v.tuning is None else v.tuning.to_dict(),
+                 "versus": self.versus_of(v.name), "claim": self.claim_of(v.name),
+                 "evidence": self.evidence_of(v.name)}
                 for v in self.variants
             ],
         }
+
+
+def family(kind: str | None, paper: str) -> str | None:
+    """Holm family name: ``"primary"``, ``"secondary · PAPER"`` or ``None`` (no verdict)."""
+    if kind == "secondary":
+        return f"secondary · {paper or 'other'}"
+    return kind
 
 
 def sweep_variants(
@@ -350,21 +417,25 @@ def sweep_variants(
     paper: dict[float, float | str] | None = None,
     group: str | None = None,
     tune_from: str | None = None,
+    suffix: str = "",
+    **fields: Any,
 ) -> list[Variant]:
-    """Variants ``f"{prefix}{value}"`` setting override key ``param`` to each value (all
-    reusing ``tune_from``'s tuned value when given).
+    """Variants ``f"{prefix}{value}{suffix}"`` setting override key ``param`` to each value (all
+    reusing ``tune_from``'s tuned value when given; ``fields``: further :class:`Variant`
+    fields, e.g. ``evidence``).
 
     >>> [v.name for v in sweep_variants("K=", "method_kwargs.k", [1, 2])]
     ['K=1', 'K=2']
     """
     return [
         Variant(
-            name=f"{prefix}{value}",
+            name=f"{prefix}{value}{suffix}",
             overrides={**(overrides or {}), param: value},
             paper=(paper or {}).get(value),
             sweep_value=float(value),
             group=group,
             tune_from=tune_from,
+            **fields,
         )
         for value in values
     ]
