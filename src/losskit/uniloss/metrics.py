@@ -196,8 +196,8 @@ def topk_reference(input: torch.Tensor, target: torch.Tensor, k: int) -> float:
     if input.dim() == 1 or input.shape[1] == 1:
         scores, positive = binary_labels(input, target)
         return float((torch.where(positive, scores, -scores) > 0).double().mean())
-    if target.is_floating_point():
-        target = binary_labels(input, target)[1]
+    if target.is_floating_point() or target.dtype == torch.bool or target.dim() == 2:
+        target = binary_labels(input, target)[1]  # two-class logits, 0/1 targets
     s_y = input.gather(1, target.long().unsqueeze(1))
     rivals = (input >= s_y).sum(1) - 1
     return float((rivals < k).double().mean())

@@ -220,8 +220,9 @@ def classification_comparisons(
         return Comparisons(comps.pos, comps.neg)
     if (
         isinstance(input, torch.Tensor) and input.dim() == 2 and input.shape[1] == 2
-        and isinstance(target, torch.Tensor) and target.is_floating_point()
-    ):  # two-class logits, float 0/1 targets
+        and isinstance(target, torch.Tensor)
+        and (target.is_floating_point() or target.dtype == torch.bool or target.dim() == 2)
+    ):  # two-class logits, 0/1 targets given as floats, bools or (N, 1)
         target = binary_labels(input, target, validate_args)[1].long()
     check_logits_and_labels(input, target, validate_args)
     n, c = input.shape
