@@ -3,7 +3,7 @@ by a sigmoid and interpolated over anchors by IDW — a surrogate loss for any s
 
 >>> from losskit.uniloss import UniLoss
 >>> loss = UniLoss("accuracy")(logits, target)  # doctest: +SKIP
->>> loss = UniLoss("ap", relaxation="authors")(scores, labels)  # doctest: +SKIP
+>>> loss = UniLoss("ap")(logits, labels)  # logits (N,) or (N, 2)  # doctest: +SKIP
 
 How UniLoss is computed here, in the paper and in the authors' code (princeton-vl/uniloss):
 
@@ -40,9 +40,15 @@ loss           ``−g̃``                 ``−g̃``                     ``1 −
 
 ``last_surrogate`` is ``g̃`` at the relaxed configuration — the value the loss descends, a
 *surrogate*, not an estimate of the metric; ``last_metric`` is the exact ``g(h(f(s, y)))`` of
-the batch. Recommended for imbalanced ranking (AP): ``relaxation="authors"``, whose bounded
-scores cannot grow without limit under a rank-only loss (at the price of a loss floor, see
-:mod:`losskit.uniloss.loss`).
+the batch.
+
+Binary metrics (AP, ROC-AUC, precision@k, F1, binary accuracy) take one logit per sample
+(``(N,)`` or ``(N, 1)``, the BCE convention) or two-class logits ``(N, 2)``, whose score is
+``logit_1 − logit_0``, with 0/1 targets (bool, integer or float).
+
+``torch.compile(UniLoss(...), fullgraph=True)`` compiles every metric (the ranking metrics with
+static shapes, see :mod:`losskit.uniloss.refactor`), except ``subsample`` with a ranking
+metric, which is refused while compiling.
 """
 
 from losskit.uniloss.anchors import Anchors, sample_anchors

@@ -175,10 +175,9 @@ class UniLoss(nn.Module):
               ``(0.27, 0.73)``.
         temperature: ``T`` of ``sigmoid(c / T)``; ``None``: the preset's.
         squash: map every compared score ``s`` to ``tanh(s/2) = 2·sigmoid(s) − 1`` before the
-            differences (bounded in ``[−2, 2]``); ``None``: the preset's. Signs — hence the
-            exact metric, ``last_metric`` and the nearby anchors — always come from the raw
-            scores. Un-squashed logits can grow without bound under a rank-only loss (on the
-            1:9 AP task one seed of five diverged without squashing, ``results/``).
+            differences (in ``(−1, 1)``, differences in ``(−2, 2)``; the logits themselves are
+            not bounded); ``None``: the preset's. Signs — hence the exact metric,
+            ``last_metric`` and the nearby anchors — always come from the raw scores.
         power: IDW power ``p`` (weights ``d^(−p)``); ``distance``: ``"euclidean"`` (paper) or
             ``"manhattan"``.
         subsample: ``None``, an int ``k`` (keep each group's ``k`` highest-scoring
@@ -212,8 +211,9 @@ class UniLoss(nn.Module):
             undefined), ``last_surrogate`` / ``last_metric`` then being NaN.
         validate_args: value checks (NaN/Inf scan, label ranges); ``None`` follows the global
             switch (:func:`losskit.set_validate_args`). With them off, a forward + backward
-            reads no value back to the host (the ranking metrics AP / AUC / precision@k still
-            select positives and negatives by boolean mask: two data-dependent sizes), and
+            reads no value back to the host, except one for the ranking metrics AP / AUC /
+            precision@k: the number of positives, on which the anchors' random draw depends
+            (no boolean-mask selection, no data-dependent shape under ``torch.compile``), and
             non-finite scores give a non-finite loss and gradients (as ``F.cross_entropy``; an
             AMP ``GradScaler`` then skips the step) instead of a ``ValueError``.
 
@@ -224,7 +224,14 @@ class UniLoss(nn.Module):
 
     ``torch.compile(UniLoss(...), fullgraph=True)`` works for every metric: the random draws
     are opaque ops that use the real generator (compiled = eager values, and advancing the
-    generator causes no recompile).
+    generator causes no recompile); the ranking metrics compile with static shapes (their
+    comparisons padded to ``(1, N, N)``: a new batch size recompiles, a new number of
+    positives does not). Not compiled: ``subsample`` with a ranking metric
+    (``NotImplementedError`` while tracing).
+
+    Binary metrics take one logit per sample ``(N,)`` / ``(N, 1)`` or two-class logits
+    ``(N, 2)`` (score ``logit_1 − logit_0``) and 0/1 targets of any real dtype
+    (:func:`~losskit.uniloss.refactor.binary_labels`).
     """
 
     needs_features = False

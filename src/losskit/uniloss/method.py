@@ -50,8 +50,9 @@ class UniLossMethod(Method):
     surrogate ``uniloss_surrogate`` (``g̃``) and mean exact batch metric ``uniloss_metric``.
     Options (:class:`UniLossOptions`): every argument of :class:`UniLoss` (``relaxation``,
     ``num_anchors``, ``temperature``, ``power``, ``subsample``, ``k``, ``radius``, ``scope``,
-    ``flip_bits``, ``nearby``, ``nearby_unit``, …), e.g. ``{"metric": "ap", "relaxation":
-    "authors"}``, and ``seed``.
+    ``flip_bits``, ``nearby``, ``nearby_unit``, …), e.g. ``{"metric": "ap", "num_anchors":
+    8}``, and ``seed``. Each option is checked when the options are built, by the check
+    ``UniLoss`` declares for it (:data:`~losskit.uniloss.loss.CHECKS`).
     A batch on which the metric is undefined (AP without positives, e.g. a small last batch of a
     1:9 task) contributes a zero loss (``on_degenerate="zero"``) and is counted in the epoch's
     ``uniloss_skipped``. A step reads nothing back to the host (the sums stay on the device

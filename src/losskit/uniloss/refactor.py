@@ -32,9 +32,9 @@ Static shapes for ``torch.compile`` (ranking metrics)
     binaries, anchors and metric values as eager.
 
 Value checks (NaN/Inf scans, label ranges) follow :func:`losskit._validation.check_values`
-(``validate_args``); shape and dtype checks are always on. A ranking batch without a positive
-or a negative sample is recognised from its shapes (no extra read of the data) and raises
-:class:`DegenerateBatchError`.
+(``validate_args``); shape and dtype checks are always on. In eager mode a ranking batch without
+a positive or a negative sample is recognised from the number of positives (the one value read,
+below) and raises :class:`DegenerateBatchError`.
 """
 
 from __future__ import annotations
