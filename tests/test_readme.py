@@ -32,3 +32,19 @@ def test_your_own_model_block_runs():
     assert namespace["mils"].final["test_acc"] > 0.8  # digits with an MLP: easy
     assert namespace["mils"].history[-1]["mils_attempts"] > 0
     assert namespace["centre"].final["test_acc"] > 0.5
+
+
+def test_your_own_data_section_runs():
+    """The "Your own data" examples: a dict-sample Dataset (MILS), a DataLoader with 2 workers,
+    a one-logit binary model (UniLoss AP) — and whatever else the section shows."""
+    text = README.read_text()
+    section = text[text.index("<!-- data:start -->") : text.index("<!-- data:end -->")]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert blocks, "README lost its 'Your own data' examples"
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
+    assert namespace["mils"].final["test_acc"] > 0.8  # quadrants: an MLP learns them
+    assert namespace["mils"].history[-1]["mils_attempts"] > 0
+    assert namespace["plain"].final["test_acc"] > 0.8
+    assert namespace["binary"].task == "binary" and namespace["binary"].final["test_ap"] > 0.8
