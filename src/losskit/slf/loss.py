@@ -40,7 +40,7 @@ from losskit.slf.gumbel import (
 from losskit.slf.schedule import TauSchedule, as_schedule
 
 MODES = ("gumbel", "softmax", "fixed")
-_LAST = ("losses", "weights", "probs")
+_LAST = frozenset({"losses", "weights", "probs"})
 GRANULARITIES = ("sample", "batch")
 NORMALIZATIONS = ("none", "running_mean")
 
@@ -59,6 +59,18 @@ PAPER_SETTINGS: dict[str, Any] = {
     "normalize": "none",
     "detach_input": False,
 }
+
+
+def read_last(record: dict[str, Any], name: str) -> torch.Tensor | None:
+    """``"losses"``, ``"weights"`` or ``"probs"`` of a :attr:`StochasticLoss.last_record`: the
+    ``(n,)`` vector, reduced (batch mean; ``probs`` kept as ``log p``) on its first read."""
+    value = record.get(name)
+    pending = record.get("pending", ())
+    if value is not None and name in pending:
+        with torch.no_grad():
+            value = (value.exp() if name == "probs" else value).mean(0)
+        record[name], record["pending"] = value, pending - {name}
+    return value
 
 
 class _FunctionLoss(nn.Module):
@@ -285,9 +297,9 @@ class StochasticLoss(nn.Module):
         # counters as tensors: no host read per step, no recompile of a compiled module
         self.register_buffer("step_counter", torch.zeros((), dtype=torch.long), persistent=False)
         self.register_buffer("norm_counter", torch.zeros((), dtype=torch.long), persistent=False)
-        # last_*: (n,) vectors, or the one-node path's (N, n) tensors reduced when first read
-        self._last: dict[str, torch.Tensor | None] = dict.fromkeys(_LAST)
-        self._last_raw: dict[str, torch.Tensor] = {}
+        # last_*: one record per call (read_last): (n,) vectors, or (N, n) tensors reduced
+        # when first read
+        self._last: dict[str, Any] = {}
         self._optimizer_check = OptimizerCheck()
 
     # ------------------------------------------------------------------ construction
@@ -365,32 +377,26 @@ class StochasticLoss(nn.Module):
                        self.num_outputs)
 
     # ------------------------------------------------------------------ last call
-    def _last_value(self, name: str) -> torch.Tensor | None:
-        raw = self._last_raw.pop(name, None)
-        if raw is not None:  # the batch mean, on first read (no op in a step nobody reads)
-            with torch.no_grad():
-                self._last[name] = (raw.exp() if name == "probs" else raw).mean(0)
-        return self._last[name]
-
-    def _set_last(self, **values: torch.Tensor | None) -> None:
-        for name, value in values.items():
-            self._last[name] = value
-            self._last_raw.pop(name, None)
+    @property
+    def last_record(self) -> dict[str, Any]:
+        """The last call's bookkeeping, unreduced: keep it and :func:`read_last` it later
+        (e.g. at the end of an epoch) to spend no op per step on it."""
+        return self._last
 
     @property
     def last_losses(self) -> torch.Tensor | None:
         """The last call's raw candidate values (class doc)."""
-        return self._last_value("losses")
+        return read_last(self._last, "losses")
 
     @property
     def last_weights(self) -> torch.Tensor | None:
         """The last call's weights ``p̂`` (class doc: what they are at each granularity)."""
-        return self._last_value("weights")
+        return read_last(self._last, "weights")
 
     @property
     def last_probs(self) -> torch.Tensor | None:
         """The last call's decision probabilities ``p`` (class doc)."""
-        return self._last_value("probs")
+        return read_last(self._last, "probs")
 
     # ------------------------------------------------------------------ optimizer
     def parameters_with(self, model: nn.Module) -> list[nn.Parameter]:
@@ -597,15 +603,15 @@ class StochasticLoss(nn.Module):
         self._check_output(output)
         values = self.loss_values(output, target, features)
         with torch.no_grad():  # bookkeeping without graph nodes or detach ops
-            self._set_last(losses=values.detach() if values.dim() == 1 else values.mean(0))
+            self._last = {"losses": values.detach() if values.dim() == 1 else values.mean(0)}
         if self.normalize == "running_mean":
             values = self._normalize(values)
         weights, probs = self.selection(output, detach_input)
         with torch.no_grad():
             if self.granularity == "batch":
-                self._set_last(weights=weights.detach(), probs=probs.detach())
+                self._last.update(weights=weights.detach(), probs=probs.detach())
             else:
-                self._set_last(weights=weights.mean(0), probs=probs.mean(0))
+                self._last.update(weights=weights.mean(0), probs=probs.mean(0))
             if self.training:
                 self._advance_step()
         return weights, values
@@ -643,7 +649,8 @@ class StochasticLoss(nn.Module):
         h, values, weights, log_p = _SampleObjective.apply(
             output, target.long().unsqueeze(1), logits, neg_noise, self._tau(), kinds
         )
-        self._last_raw = {"losses": values, "weights": weights, "probs": log_p}
+        self._last = {"losses": values, "weights": weights, "probs": log_p,
+                      "pending": _LAST}  # (N, n) each; log p
         if self.training:
             with torch.no_grad():
                 self._advance_step()

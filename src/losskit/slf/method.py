@@ -16,7 +16,7 @@ from losskit.method import Method, TrainContext
 from losskit.options import core_kwargs, core_options, option
 from losskit.slf.bilevel import ValidationLoss, bilevel_step
 from losskit.slf.guard import SLFCollapseWarning, collapse_message, collapsed_to
-from losskit.slf.loss import PAPER_LOSSES, StochasticLoss, parse_loss_list
+from losskit.slf.loss import PAPER_LOSSES, StochasticLoss, parse_loss_list, read_last
 from losskit.step import StepResult, loss_step
 
 UPDATES = ("joint", "bilevel")
@@ -132,7 +132,7 @@ class SLFMethod(Method):
 
     def _reset_epoch(self) -> None:
         # each step's (p, p̂), reduced once per epoch: no bookkeeping ops in the step
-        self._history: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._history: list[dict[str, Any]] = []  # StochasticLoss.last_record per step
         self._sum_alignment: torch.Tensor | None = None
 
     def setup(self, ctx: TrainContext) -> None:
@@ -176,10 +176,7 @@ class SLFMethod(Method):
                 self._sum_alignment + c)
         else:
             result = loss_step(ctx, inputs, targets, self.slf)
-        probs, weights = self.slf.last_probs, self.slf.last_weights
-        assert probs is not None and weights is not None
-        self._history.append((probs, weights))
-        result.info.update({"slf_probs": probs, "slf_weights": weights})
+        self._history.append(self.slf.last_record)  # reduced at the epoch's end
         return result
 
     def on_epoch_end(self, ctx: TrainContext, epoch: int) -> dict[str, Any]:
@@ -192,7 +189,8 @@ class SLFMethod(Method):
 
         probs = weights = select = None
         if self._history:
-            probs, weights = (torch.stack(t) for t in zip(*self._history, strict=True))
+            probs, weights = (torch.stack([read_last(r, name) for r in self._history])
+                              for name in ("probs", "weights"))
             # running sums in float64, in step order (cumsum: the same rounding as adding up)
             probs, weights, select = (t.double().cumsum(0)[-1] for t in (
                 probs, weights, selection_share(weights)))
