@@ -23,13 +23,16 @@ def fake_acc(config: TrainConfig, epoch: int) -> float:
 
 def fake_curve(config: TrainConfig, epoch: int) -> tuple[float, float]:
     """(test, validation) 'accuracy' at ``epoch``: :func:`fake_acc`, bent down after
-    ``peak_epoch`` (a method kwarg) and, for validation, lowered by ``0.05·|log10(lr/lr_peak)|``
-    (so tuning on validation prefers ``lr_peak``)."""
+    ``peak_epoch`` (a method kwarg), 0.3 lower for the seeds in ``stall``, and, for validation,
+    lowered by ``0.05·|log10(lr/lr_peak)|`` (so tuning on validation prefers ``lr_peak``) or
+    constant with ``flat_val``."""
     kw = config.method_kwargs
     acc = fake_acc(config, epoch)
     if kw.get("peak_epoch"):
         acc -= 0.06 * max(0, epoch - int(kw["peak_epoch"]))
-    val = acc - 0.005
+    if config.seed in (kw.get("stall") or ()):  # a run that stalls (the bimodal SLF runs)
+        acc -= 0.3
+    val = 0.5 if kw.get("flat_val") else acc - 0.005  # flat: every epoch ties on validation
     if kw.get("lr_peak"):
         val -= 0.05 * abs(math.log10(config.lr / float(kw["lr_peak"])))
     return acc, val
