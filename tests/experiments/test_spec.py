@@ -59,6 +59,10 @@ def test_cost_class_ignores_what_does_not_change_an_epochs_cost():
     assert spec_mod.cost_class(same) == c
     assert spec_mod.cost_class({**cfg, "batch_size": 16}) != c
     assert spec_mod.cost_class({**cfg, "model": "lenet"}) != c
+    # the data seed of a per-run validation split does not change the cost either
+    split = {**cfg, "data_kwargs": {**cfg.get("data_kwargs", {}), "val_fraction": 0.1}}
+    assert spec_mod.cost_class({**split, "data_kwargs": {**split["data_kwargs"], "seed": 3}}) \
+        == spec_mod.cost_class(split)
 
 
 @pytest.mark.parametrize(

@@ -42,9 +42,13 @@ def run_key(config: dict[str, Any], src_hash: str | None = None) -> str:
 
 
 def cost_class(config: dict[str, Any]) -> str:
-    """Hash of the fields that set the cost of one epoch (not seed, lr, schedule, epochs):
-    runs of one class are timed once by the estimator."""
+    """Hash of the fields that set the cost of one epoch (not seed — nor the data seed of a
+    per-run split —, lr, schedule, epochs): runs of one class are timed once by the
+    estimator."""
     ignore = NON_SEMANTIC_FIELDS | {"seed", "lr", "momentum", "weight_decay", "schedule",
                                     "step_size", "gamma", "epochs"}
-    payload = _canonical({k: v for k, v in config.items() if k not in ignore})
+    kept = {k: v for k, v in config.items() if k not in ignore}
+    if isinstance(kept.get("data_kwargs"), dict):
+        kept["data_kwargs"] = {k: v for k, v in kept["data_kwargs"].items() if k != "seed"}
+    payload = _canonical(kept)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
