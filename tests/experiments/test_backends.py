@@ -50,7 +50,8 @@ def test_unknown_backend_and_address_without_ray(capsys, tmp_path):
 
 
 @pytest.mark.slow  # starts a local Ray cluster and runs the smoke suite twice (~1 min)
-def test_smoke_on_ray_writes_the_records_of_the_local_backend(tmp_path, monkeypatch):
+def test_smoke_on_ray_writes_the_records_of_the_local_backend(tmp_path, monkeypatch,
+                                                            real_code_version):
     pytest.importorskip("ray")
     import torch
 

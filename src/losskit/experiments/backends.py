@@ -9,11 +9,12 @@ only writer of the results file whatever the backend (workers and tasks *return*
   replaced.
 * ``"ray"``: each run is a Ray task (``pip install 'losskit[ray]'``). ``address`` joins an
   existing cluster (``ray start --head`` …; each task then asks for one CPU and runs with one
-  torch thread); without it a local cluster is started for this call (each task asks for
-  ``cores // jobs`` CPUs and threads) and shut down at the end. The runner keeps at most
-  ``jobs`` tasks in flight. Each task returns the source hash of the code it imported; a task
-  that ran other code than the runner planned for (a cluster with another checkout) fails
-  instead of being recorded.
+  torch thread); without it a local cluster is started for this call (each task asks for and
+  uses as many threads as a local run would: ``cores // jobs``, or this process's setting with
+  ``jobs=1`` — the same thread count gives the same numbers) and shut down at the end. The
+  runner keeps at most ``jobs`` tasks in flight. Each task returns the source hash of the code
+  it imported; a task that ran other code than the runner planned for (a cluster with another
+  checkout) fails instead of being recorded.
 """
 
 from __future__ import annotations
@@ -175,7 +176,9 @@ class RayBackend:
             else:
                 ray.init(num_cpus=available_cores(), **kwargs)
                 self._started = True
-        self.threads = 1 if address else max(1, available_cores() // jobs)
+        # as the local backend: cores // jobs threads (jobs=1: this process's setting), so
+        # both backends compute the same numbers
+        self.threads = 1 if address else min(worker_threads(jobs), available_cores())
         self._task = ray.remote(num_cpus=self.threads, max_retries=0)(ray_task)
         self._refs: list[Any] = []
 
