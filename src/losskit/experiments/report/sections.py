@@ -59,9 +59,11 @@ def tuning_section(exp: ExperimentData) -> list[str]:
         lines += ["", md_table(["variant", "tuned on", "tuning seeds",
                                 f"mean best validation {exp.val_metric} per value (✓ chosen)",
                                 "choice", "interior"], body)]
-        ends = sum(1 for vd in tuned if vd.choice is not None and not vd.choice.interior)
+        own = [vd for vd in tuned if vd.choice is not None and not vd.tune_from]
+        ends = sum(not vd.choice.interior for vd in own)  # type: ignore[union-attr]
         if ends:
-            lines += ["", f"{ends} of {len(body)} choices are not interior (see the column)."]
+            lines += ["", f"{ends} of {len(own)} own choices are not interior (see the "
+                      "column; rows at another row's rate are not counted again)."]
     fixed = [vd.name for vd in exp.variants if vd not in tuned]
     if fixed and tuned:
         lines += ["", "At the config's fixed rate (as the paper prescribes): "
