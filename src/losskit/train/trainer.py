@@ -27,7 +27,6 @@ value, device, run directory or checkpoint); from the first step on, an exceptio
 from __future__ import annotations
 
 import csv
-import inspect
 import json
 import math
 import os
@@ -46,7 +45,7 @@ from losskit import distributed
 from losskit.data.base import DataSplits
 from losskit.data.batches import BatchKeys
 from losskit.data.splits import generator as stream
-from losskit.data.transforms import AUGMENTATIONS, RandomCropFlip, TransformDataset, crop_flip_batch
+from losskit.data.transforms import RandomCropFlip, TransformDataset, crop_flip_batch
 from losskit.errors import ConfigError
 from losskit.locking import FileLock
 from losskit.method import Method, TrainContext, bind_method, setup_method
@@ -55,7 +54,20 @@ from losskit.train.callbacks import Callback, as_callback
 from losskit.train.config import LATER_FIELD_DEFAULTS, NON_SEMANTIC_FIELDS, TrainConfig
 from losskit.train.evaluation import EVALUATORS, TASK_METRICS, evaluate_batches, tensor_batches
 from losskit.train.features import FeatureSpec, infer_dims, with_features
-from losskit.train.methods import METHODS
+from losskit.train.rundir import (
+    atomic_torch_save,
+    flatten_record,
+    load_checkpoint,
+    unreadable_checkpoint,
+)
+from losskit.train.setup import (
+    build_method,
+    build_optimizer,
+    build_scheduler,
+    check_one_output,
+    resolve_device,
+    validate_config,
+)
 
 CallbackLike = Callback | Callable[[dict[str, Any]], None]
 DataLike = Dataset | DataLoader
@@ -105,148 +117,6 @@ def batches(
             yield tuple(t.index_select(0, idx) for t in ds.tensors)
 
 
-def resolve_device(spec: str) -> torch.device:
-    """``torch.device(spec)`` after checking that it exists here (one
-    :class:`~losskit.errors.ConfigError` naming ``device`` and the valid forms otherwise)."""
-    forms = "cpu, cuda, cuda:N or mps"
-    try:
-        device = torch.device(spec)
-    except (RuntimeError, TypeError, ValueError):
-        raise ConfigError(f"device {spec!r} is not a device; expected {forms}", "device") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            why = "torch was built without CUDA" if torch.version.cuda is None else "no GPU visible"
-            raise ConfigError(
-                f"device {spec!r}: CUDA is not available ({why}; torch {torch.__version__}); "
-                "use --device cpu", "device",
-            )
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(
-                f"device {spec!r}: there are {torch.cuda.device_count()} GPU(s), "
-                f"cuda:0 … cuda:{torch.cuda.device_count() - 1}", "device",
-            )
-    elif device.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise ConfigError(f"device {spec!r}: MPS is not available here; use --device cpu",
-                              "device")
-    elif device.type != "cpu":
-        raise ConfigError(f"device {spec!r} is not supported; expected {forms}", "device")
-    return device
-
-
-def _validate(config: TrainConfig) -> None:
-    def whole(v: Any, low: int) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and v >= low
-
-    checks = [
-        ("epochs", whole(config.epochs, 1), "an integer ≥ 1"),
-        ("batch_size", whole(config.batch_size, 1), "an integer ≥ 1"),
-        ("threads", config.threads is None or whole(config.threads, 1),
-         "an integer ≥ 1 (or None: torch's default)"),
-        ("lr", config.lr > 0 and math.isfinite(config.lr), "a finite number > 0"),
-        ("momentum", 0 <= config.momentum < 1, "in [0, 1)"),
-        ("weight_decay", config.weight_decay >= 0, "≥ 0"),
-        ("optimizer", config.optimizer in ("sgd", "adam", "adamw"), "one of sgd, adam, adamw"),
-        ("schedule", config.schedule in ("none", "step", "cosine"), "one of none, step, cosine"),
-        ("amp", config.amp in (None, "bf16", "fp16"), "one of None, bf16, fp16"),
-        ("num_workers", whole(config.num_workers, 0), "an integer ≥ 0"),
-        ("pin_memory", isinstance(config.pin_memory, bool), "True or False"),
-        ("persistent_workers", isinstance(config.persistent_workers, bool)
-         and not (config.persistent_workers and config.num_workers == 0),
-         "True or False (True needs num_workers > 0)"),
-        ("input_key", isinstance(config.input_key, str), "a string (a dict batch's key)"),
-        ("target_key", isinstance(config.target_key, str), "a string (a dict batch's key)"),
-        ("augment", config.augment is None or config.augment in AUGMENTATIONS,
-         f"None or one of {', '.join(AUGMENTATIONS)}"),
-        ("task", config.task is None or config.task in TASK_METRICS or config.task in EVALUATORS,
-         f"None or one of {', '.join(sorted({*TASK_METRICS.names(), *EVALUATORS.names()}))}"),
-        ("num_classes", config.num_classes is None or whole(config.num_classes, 1),
-         "an integer ≥ 1 (or None: the data's, else the model's outputs)"),
-    ]
-    for name, ok, expected in checks:
-        if not ok:
-            raise ConfigError(f"{name} must be {expected}, got {getattr(config, name)!r}", name)
-    if config.out_dir is not None and Path(config.out_dir).exists() and not Path(
-        config.out_dir
-    ).is_dir():
-        raise ConfigError(
-            f"out_dir {config.out_dir!r} is a file; expected a run directory (new or existing)",
-            "out_dir",
-        )
-
-
-def build_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-        )
-    cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
-
-
-def build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> Any:
-    if config.schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, config.step_size, config.gamma)
-    if config.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    return None
-
-
-def build_method(config: TrainConfig) -> Method:
-    """``config.method`` built with ``config.method_kwargs``; the run seed drives the method's
-    own randomness (SLF Gumbel noise, UniLoss anchors, MILS draws): a method whose constructor
-    takes ``seed`` gets ``config.seed`` unless ``method_kwargs`` sets one."""
-    kwargs = dict(config.method_kwargs)
-    if "seed" not in kwargs and "seed" in inspect.signature(
-            METHODS.factory(config.method)).parameters:
-        kwargs["seed"] = config.seed
-    return METHODS.get(config.method, **kwargs)
-
-
-def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in record.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        elif isinstance(value, (list, tuple)):
-            flat[f"{prefix}{key}"] = json.dumps(value)
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _unreadable(path: Path, why: str | Exception) -> ConfigError:
-    if isinstance(why, Exception):  # torch's whole message, on one line (never cut mid-word)
-        why = " ".join([f"{type(why).__name__}:", *str(why).split()]).rstrip(":")
-    return ConfigError(
-        f"checkpoint {str(path)!r} cannot be resumed ({why}); delete it or pass --no-resume "
-        "(resume=False) to start the run over", "resume",
-    )
-
-
-def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
-    """The state saved in ``path``; a truncated, empty or foreign file is a
-    :class:`~losskit.errors.ConfigError` naming it (never a raw unpickling traceback)."""
-    try:
-        state = torch.load(path, map_location=device, weights_only=False)
-    except Exception as exc:  # truncated zip, garbage bytes, empty file, …
-        raise _unreadable(path, exc) from exc
-    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
-    if missing:
-        raise _unreadable(path, f"not a losskit checkpoint: missing {', '.join(missing)}")
-    return state
-
-
-_CHECKPOINT_KEYS = ("config", "history", "model", "optimizer", "method", "generator",
-                    "torch_rng", "global_step")
-
-
 class Trainer:
     """Trains ``config.model`` on ``config.data`` with ``config.method``.
 
@@ -270,7 +140,7 @@ class Trainer:
     ) -> None:
         from losskit import models as model_registry
 
-        _validate(config)
+        validate_config(config)
         self.config = config
         self.callbacks = [as_callback(c) for c in callbacks or []]
         self.device = resolve_device(config.device)
@@ -357,7 +227,7 @@ class Trainer:
         )
         method_params = setup_method(self.method, self.ctx)
         if width == 1:
-            self._check_one_output(sample_y)
+            check_one_output(self.method, sample_y.dtype, self.device)
         distributed.average_gradients(method_params)
         self.optimizer = build_optimizer(config, [*self.model.parameters(), *method_params])
         self.scheduler = build_scheduler(config, self.optimizer)
@@ -392,29 +262,6 @@ class Trainer:
         crop = RandomCropFlip(generator=self.augment_generator)
         return TransformDataset(source, crop, None, self.config.input_key,
                                 self.config.target_key)
-
-    def _check_one_output(self, sample_y: torch.Tensor) -> None:
-        """A plain loss that cannot take one output per sample fails here, naming itself,
-        instead of deep inside its first step (e.g. ``ce`` over one column: ``Target 1 is out
-        of bounds``)."""
-        from losskit.losses.method import LossMethod
-
-        if not isinstance(self.method, LossMethod) or self.method.loss is None:
-            return
-        name = self.method.options.loss
-        name = name if isinstance(name, str) else type(self.method.loss).__name__
-        logits = torch.zeros(2, 1, device=self.device)
-        target = torch.tensor([0, 1], dtype=sample_y.dtype, device=self.device)
-        try:
-            with torch.no_grad():
-                self.method.loss(logits, target)
-        except (ValueError, IndexError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(
-                f"loss {name!r} cannot train a model with one output per sample ({first}); "
-                "a one-logit binary model trains with bce, binary_focal or --method uniloss "
-                "(metric ap / auc / accuracy), else give the model 2 outputs",
-                "method_kwargs") from exc
 
     # ------------------------------------------------------------------ checkpointing
     @property
@@ -482,7 +329,7 @@ class Trainer:
         try:
             self.load_state_dict(state)
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            raise _unreadable(path, exc) from exc
+            raise unreadable_checkpoint(path, exc) from exc
         self.resumed_from = self.saved_epochs = len(self.history)
 
     def prepare(self) -> None:
@@ -529,7 +376,7 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with open(self.out_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
-        rows = [_flatten(r) for r in self.history]
+        rows = [flatten_record(r) for r in self.history]
         fields = sorted({k for r in rows for k in r}, key=lambda k: (k != "epoch", k))
         tmp = self.out_dir / "metrics.csv.tmp"
         with open(tmp, "w", newline="") as f:
@@ -537,7 +384,7 @@ class Trainer:
             writer.writeheader()
             writer.writerows(rows)
         os.replace(tmp, self.out_dir / "metrics.csv")
-        _atomic_torch_save(self.state_dict(), self.checkpoint_path)  # type: ignore[arg-type]
+        atomic_torch_save(self.state_dict(), self.checkpoint_path)  # type: ignore[arg-type]
         self.saved_epochs = len(self.history)
 
     def _start_outputs(self) -> None:
