@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset, Tenso
 from losskit.data.base import DataSplits
 from losskit.data.loading import EpochBatchSampler
 from losskit.errors import ConfigError
-from losskit.train import TrainConfig, fit
+from losskit.train import TrainConfig, Trainer, fit
 
 C, DIM = 3, 8
 
@@ -240,3 +240,25 @@ def test_impossible_binary_combinations_are_one_error():
             model=_binary_net(False), train=Pairs(XB, YB))
     with pytest.raises(ConfigError, match="1 or 2 outputs"):
         fit(TrainConfig(task="binary", progress=False), model=_net(3), train=Pairs(X, Y))
+
+
+@pytest.mark.parametrize("workers,persistent", [(0, False), (2, True)])
+def test_a_loader_over_tensors_is_read_a_batch_at_a_time_with_its_own_draws(workers,
+                                                                            persistent):
+    """DataLoader(TensorDataset, shuffle=True, generator=g): fit reads its rows by index (no
+    per-sample calls) yet trains on exactly the batches iterating the loader gives — its
+    sampler shares g with the workers' base-seed draw, which is made too."""
+    def loader(ds):
+        return DataLoader(ds, batch_size=24, shuffle=True, num_workers=workers,
+                          persistent_workers=persistent,
+                          generator=torch.Generator().manual_seed(9))
+
+    cfg = TrainConfig(epochs=3, lr=0.05, progress=False)
+    tensors = loader(TensorDataset(X[:200], Y[:200]))
+    fast = fit(cfg, model=_net(), train=tensors, test=Pairs(X[200:], Y[200:]))
+    per_sample = loader(Pairs(X[:200], Y[:200]))  # read through the DataLoader itself
+    slow = fit(cfg, model=_net(), train=per_sample, test=Pairs(X[200:], Y[200:]))
+    _same(fast, slow)
+    assert torch.equal(tensors.generator.get_state(), per_sample.generator.get_state())
+    assert Trainer(cfg, model=_net(), train=loader(TensorDataset(X, Y))).train.rows is not None
+    assert Trainer(cfg, model=_net(), train=loader(Pairs(X, Y))).train.rows is None

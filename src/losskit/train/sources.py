@@ -17,6 +17,13 @@ Under DDP ``batch_size`` is the *global* batch: every process reads its slice
 after reading it; a map-style dataset's sampler gives each process only its slice). A ready
 ``DataLoader`` whose sampler is a ``DistributedSampler`` already yields per-process batches
 and is not sharded again (its ``set_epoch`` is called every epoch).
+
+A ready ``DataLoader`` over an in-memory ``TensorDataset`` (or a ``Subset`` of one) with the
+default collation is read a batch at a time: its batch sampler's indices select rows of the
+tensors (one ``index_select`` per batch instead of ``batch_size`` ``__getitem__`` calls and a
+``default_collate``; no worker processes) — the same batches in the same order, and the one
+draw a ``DataLoader`` iterator makes from its generator (the workers' base seed) is made too,
+so a generator it shares with its sampler sees the draws it would see.
 """
 
 from __future__ import annotations
@@ -27,7 +34,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, TensorDataset
+from torch.utils.data import (
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    Subset,
+    TensorDataset,
+    default_collate,
+)
 
 from losskit import distributed
 from losskit.data.base import DataSplits
@@ -156,6 +170,8 @@ class SplitReader:
     size: int | None = None
     per_rank: bool = False  # a user's DistributedSampler: already this rank's batches
     user_loader: bool = False  # a DataLoader given by the user (its batches, its order)
+    rows: TensorDataset | None = None  # a user loader's in-memory tensors (batched reads)
+    _iterated: bool = field(default=False, repr=False)
     _epoch: int = field(default=0, repr=False)
 
     def __len__(self) -> int:
@@ -177,6 +193,9 @@ class SplitReader:
         sampler = getattr(self.loader, "sampler", None)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
+        if self.rows is not None:
+            yield from self._rows(epoch)
+            return
         blocking = not (self.loader.pin_memory and self.device.type == "cuda")
         for batch in self.loader:
             x, y = unpack_batch(batch, self.keys)
@@ -185,6 +204,31 @@ class SplitReader:
             if self.shard:
                 x, y = distributed.shard((x, y))
             yield x, y
+
+
+    def _rows(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """A user loader's batches, read from its in-memory tensors (module doc)."""
+        loader, rows = self.loader, self.rows
+        assert loader is not None and rows is not None
+        persistent = loader.persistent_workers and loader.num_workers > 0
+        if not (persistent and self._iterated):  # a DataLoader iterator's base-seed draw
+            torch.empty((), dtype=torch.int64).random_(generator=loader.generator)
+        self._iterated = True
+        x, y = rows.tensors[:2]
+        for indices in loader.batch_sampler:  # type: ignore[union-attr]
+            idx = torch.as_tensor(indices, dtype=torch.long, device=x.device)
+            xb, yb = x.index_select(0, idx), y.index_select(0, idx)
+            if self.shard:
+                xb, yb = distributed.shard((xb, yb))
+            yield xb, yb
+
+
+def loader_rows(loader: DataLoader) -> TensorDataset | None:
+    """The in-memory tensors behind a user ``DataLoader`` that reads them with the default
+    collation (module doc), else ``None``."""
+    if loader.batch_sampler is None or loader.collate_fn is not default_collate:
+        return None
+    return as_tensor_dataset(loader.dataset)
 
 
 def _on_device(ds: TensorDataset, device: torch.device) -> TensorDataset:
@@ -217,10 +261,12 @@ def reader(source: Any, config: Any, device: torch.device, keys: BatchKeys, *, t
         rank=distributed.rank() if shard_here else 0, world=world if shard_here else 1)
     data = underlying_dataset(source)
     dataset = PairDataset(data, keys) if is_map_style(data) else data
+    rows = loader_rows(source) if isinstance(source, DataLoader) else None
     return SplitReader(None, loader, dataset, keys, device,
                        shard=train and world > 1 and not shard_here and not per_rank,
                        size=length(source), per_rank=per_rank,
-                       user_loader=isinstance(source, DataLoader))
+                       user_loader=isinstance(source, DataLoader),
+                       rows=None if rows is None else _on_device(rows, device))
 
 
 def probe(source: SplitReader, keys: BatchKeys) -> tuple[torch.Tensor, torch.Tensor]:
