@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset
 
 from losskit.options import Options, signature_of
 from losskit.step import StepResult
@@ -41,6 +41,10 @@ class TrainContext:
     """Everything a method may need; filled in by the Trainer (or ``LossKitModule``).
 
     ``num_classes``: the model's number of outputs (classes; regression outputs ``D``).
+    ``train_set`` / ``val_set``: the training data and the held-out validation split as the
+    Trainer reads them — an in-memory ``TensorDataset``, else the data with ``(x, y)`` samples
+    (:class:`~losskit.data.loading.PairDataset`; an iterable dataset as given); draw samples
+    with :func:`~losskit.data.loading.take` / :func:`~losskit.data.loading.draw_subset`.
     ``val_set``: the data's held-out validation split (``None`` when it has none), e.g. for
     SLF's ``update="bilevel"``; methods must not train on it. ``optimizer``, ``scheduler`` and
     ``scaler`` are set by :func:`bind_method`. A :class:`~losskit.step.StepTarget`.
@@ -49,7 +53,7 @@ class TrainContext:
     model: nn.Module
     num_classes: int
     feature_dim: int
-    train_set: TensorDataset
+    train_set: Dataset
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     generator: torch.Generator | None = None
     optimizer: torch.optim.Optimizer | None = None
@@ -59,7 +63,7 @@ class TrainContext:
     batch_size: int = 128
     epoch: int = 0
     global_step: int = 0
-    val_set: TensorDataset | None = None
+    val_set: Dataset | None = None
 
     @property
     def context(self) -> dict[str, Any]:
