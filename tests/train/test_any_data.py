@@ -198,6 +198,8 @@ def _binary_net(squeeze: bool) -> nn.Module:
     ("loss", {"loss": "binary_focal"}, True, True),
     ("uniloss", {"metric": "ap"}, False, False),
     ("uniloss", {"metric": "ap"}, False, True),
+    ("uniloss", {"metric": "ap"}, True, False),
+    ("uniloss", {"metric": "auc"}, True, True),
 ])
 def test_one_logit_binary_models_train_and_report_sklearn_ap(method, kwargs, float_targets,
                                                              squeeze):
