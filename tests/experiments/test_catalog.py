@@ -20,7 +20,9 @@ def test_suites_paper_quick_all():
     quick = [e.name for e in resolve("quick")]
     assert "e1-slf-mlp" in quick and "e4-imbalance-r0.1" in quick
     assert {e.name for e in resolve("all")} == (set(SUITES["paper-full"]) | set(quick)
-                                               | set(SUITES["imbalanced-ap"]))
+                                               | set(SUITES["imbalanced-ap"])
+                                               | set(SUITES["noise"]) | set(SUITES["imbalance"])
+                                               | set(SUITES["weighting"]))
     assert SUITES["imbalanced-ap"] == ["p7-imbalanced-ap-1to19", "p7-imbalanced-ap-1to99"]
     with pytest.raises(ValueError, match="paper"):
         resolve("papers")

@@ -13,7 +13,7 @@ a primary family (the papers' direct claims) and one secondary family per paper
 (:mod:`losskit.experiments.version`), part of the run key.
 """
 
-from losskit.experiments import catalog, paper  # noqa: F401  (register the suites)
+from losskit.experiments import catalog, choosing, paper  # noqa: F401  (register the suites)
 from losskit.experiments.estimate import Estimator
 from losskit.experiments.plan import Choice, Outcome, Plan, outcome
 from losskit.experiments.report import build_report, readme_table, update_readme

@@ -8,7 +8,18 @@ order as a single pass over the concatenated outputs: the figures are bitwise th
 whole-split computation (``F.cross_entropy`` of all logits, …) whatever the batch size.
 
 ``TASK_METRICS[task]`` is the accumulator class of a task (``update(outputs, y)``,
-``compute() -> dict``). ``EVALUATORS[task]`` keeps the older whole-tensor form
+``compute() -> dict``).
+
+Classification reports ``acc``, ``loss`` and ``bal_acc``, the balanced accuracy (mean per-class
+recall over the classes present in ``y``: ``sklearn.metrics.balanced_accuracy_score``). Given
+the training set's ``class_counts`` (the Trainer passes them for long-tailed data) it adds the
+usual many / medium / few-shot splits (Liu et al. 2019, "OLTR"; Cao et al. 2019): ``many_acc``
+over the classes with more than 100 training samples, ``few_acc`` under 20, ``medium_acc`` from
+20 to 100 (:data:`SHOT_THRESHOLDS`), each the mean recall of its classes (on a balanced test set:
+the accuracy on their samples); a group without a class is left out. :class:`NoisyLabelMetrics`
+measures memorisation of noisy training labels (:mod:`losskit.train.labels`).
+
+``EVALUATORS[task]`` keeps the older whole-tensor form
 ``fn(model, x, y, batch_size) -> dict[str, float]`` (un-prefixed keys: ``acc``, ``loss``, …;
 the Trainer prefixes them with the split name: ``test_acc``); a task registered only there is
 evaluated on its materialised split.
@@ -62,10 +73,14 @@ def evaluate_batches(
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     task: str = "classification",
     device: torch.device | None = None,
+    metrics: Any = None,
+    **kwargs: Any,
 ) -> dict[str, float]:
-    """Metrics of ``task`` (:data:`TASK_METRICS`) of ``model`` over ``(x, y)`` batches, in eval
-    mode (the previous mode is restored); batches are moved to ``device`` when given."""
-    metrics = TASK_METRICS.get(task)
+    """Metrics of ``task`` (:data:`TASK_METRICS`, built with ``kwargs``, e.g. the
+    classification ``class_counts``) of ``model`` over ``(x, y)`` batches, in eval mode (the
+    previous mode is restored); batches are moved to ``device`` when given. ``metrics``: a
+    ready accumulator (``update`` / ``compute``) instead of the task's."""
+    metrics = TASK_METRICS.get(task, **kwargs) if metrics is None else metrics
     was_training = model.training
     model.eval()
     try:
@@ -83,13 +98,42 @@ def _count(n: int) -> None:
         raise ValueError("nothing to evaluate: the split holds no sample")
 
 
-@TASK_METRICS.register("classification", help="accuracy and cross-entropy")
-class ClassificationMetrics:
-    """Accuracy and mean cross-entropy of logits ``(N, C ≥ 2)`` against class indices."""
+#: ``(few, many)``: a class is few-shot under ``few`` training samples, many-shot over ``many``,
+#: medium-shot in between (both ends included) — the usual thresholds (Liu et al. 2019).
+SHOT_THRESHOLDS = (20, 100)
 
-    def __init__(self) -> None:
+
+def shot_groups(class_counts: torch.Tensor, thresholds: tuple[int, int] = SHOT_THRESHOLDS
+                ) -> dict[str, torch.Tensor]:
+    """``{"many", "medium", "few"}`` → bool masks ``(C,)`` of the classes in each group by their
+    training counts (:data:`SHOT_THRESHOLDS`)."""
+    few, many = thresholds
+    counts = torch.as_tensor(class_counts)
+    return {"many": counts > many, "medium": (counts >= few) & (counts <= many),
+            "few": counts < few}
+
+
+def per_class_recall(hits: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Recall of each class ``(num_classes,)`` float64 (NaN for a class absent from ``y``)."""
+    y = y.long()
+    total = torch.bincount(y, minlength=num_classes).double()
+    right = torch.bincount(y[hits], minlength=num_classes).double()
+    return right / total  # 0/0 = NaN: absent
+
+
+@TASK_METRICS.register("classification",
+                       help="accuracy, cross-entropy, balanced accuracy (and shot splits)")
+class ClassificationMetrics:
+    """Accuracy, mean cross-entropy and balanced accuracy of logits ``(N, C ≥ 2)`` against
+    class indices; with the training ``class_counts`` ``(C,)`` also the many / medium /
+    few-shot accuracies (module doc)."""
+
+    def __init__(self, class_counts: torch.Tensor | None = None) -> None:
         self._hits: list[torch.Tensor] = []
         self._logp: list[torch.Tensor] = []  # log-probability of each sample's target
+        self._y: list[torch.Tensor] = []
+        self._width = 0
+        self.class_counts = None if class_counts is None else torch.as_tensor(class_counts)
 
     def update(self, logits: torch.Tensor, y: torch.Tensor) -> None:
         if logits.dim() != 2 or logits.shape[1] < 2:
@@ -102,6 +146,8 @@ class ClassificationMetrics:
                              f"{y.dtype} with shape {tuple(y.shape)}")
         self._hits.append(logits.argmax(1) == y)
         self._logp.append(F.log_softmax(logits, 1).gather(1, y.long().unsqueeze(1)))
+        self._y.append(y)
+        self._width = max(self._width, logits.shape[1])
 
     def compute(self) -> dict[str, float]:
         hits = torch.cat(self._hits) if self._hits else torch.zeros(0, dtype=torch.bool)
@@ -109,7 +155,61 @@ class ClassificationMetrics:
         logp = torch.cat(self._logp)
         # nll_loss of the gathered column: bitwise F.cross_entropy of the concatenated logits
         loss = F.nll_loss(logp, torch.zeros(len(logp), dtype=torch.long, device=logp.device))
-        return {"acc": float(hits.float().mean()), "loss": float(loss)}
+        out = {"acc": float(hits.float().mean()), "loss": float(loss)}
+        counts = self.class_counts
+        width = max(self._width, 0 if counts is None else len(counts))
+        recall = per_class_recall(hits.cpu(), torch.cat(self._y).cpu(), width)
+        out["bal_acc"] = float(recall.nanmean())
+        if counts is not None:
+            if counts.dim() != 1 or len(counts) != width:
+                raise ValueError(f"class_counts must have one count per class ({width},), got "
+                                 f"shape {tuple(counts.shape)}")
+            for group, mask in shot_groups(counts.cpu()).items():
+                values = recall[mask]
+                if bool((~values.isnan()).any()):
+                    out[f"{group}_acc"] = float(values.nanmean())
+        return out
+
+
+class NoisyLabelMetrics:
+    """Memorisation of noisy labels on the training set, fed its batches in order with their
+    (noisy) labels; ``clean`` ``(N,)`` holds the true label of every sample.
+
+    ``memorised``: share of the noisy-labelled samples (``y ≠ clean``) predicted as their noisy
+    label — the labels the model has fitted (Arpit et al. 2017; Liu et al. 2020); ``noisy_true``:
+    share of them predicted as their true label; ``clean_acc``: accuracy on the correctly
+    labelled samples. Without a noisy (or clean) sample its keys are left out.
+    """
+
+    def __init__(self, clean: torch.Tensor) -> None:
+        self.clean = torch.as_tensor(clean).long()
+        self._seen = 0
+        self._tallies = torch.zeros(4, dtype=torch.int64)  # noisy, memorised, true, clean hits
+
+    def update(self, logits: torch.Tensor, y: torch.Tensor) -> None:
+        n = len(y)
+        clean = self.clean[self._seen : self._seen + n].to(y.device)
+        if len(clean) != n:
+            raise ValueError(f"more training samples than clean labels ({len(self.clean)})")
+        self._seen += n
+        pred = logits.argmax(1)
+        noisy = y.long() != clean
+        self._tallies += torch.stack([
+            noisy.sum(), (noisy & (pred == y)).sum(), (noisy & (pred == clean)).sum(),
+            (~noisy & (pred == y)).sum()]).cpu()
+
+    def compute(self) -> dict[str, float]:
+        _count(self._seen)
+        if self._seen != len(self.clean):
+            raise ValueError(f"evaluated {self._seen} training samples, expected "
+                             f"{len(self.clean)} (one per clean label)")
+        noisy, memorised, true, clean_hits = (int(v) for v in self._tallies)
+        out: dict[str, float] = {}
+        if noisy:
+            out.update(memorised=memorised / noisy, noisy_true=true / noisy)
+        if self._seen > noisy:
+            out["clean_acc"] = clean_hits / (self._seen - noisy)
+        return out
 
 
 def classification_metrics(logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
@@ -236,7 +336,8 @@ def _whole(task: str) -> Callable[..., dict[str, float]]:
 
 
 evaluate_classification = EVALUATORS.register(
-    "classification", _whole("classification"), help="accuracy and cross-entropy")
+    "classification", _whole("classification"),
+    help="accuracy, cross-entropy and balanced accuracy")
 evaluate_regression = EVALUATORS.register(
     "regression", _whole("regression"), help="mean squared error and mean absolute error")
 evaluate_binary = EVALUATORS.register(

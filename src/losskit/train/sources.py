@@ -104,15 +104,19 @@ def take_subset(ds: Any, n: int | None, seed: int, name: str) -> Any:
     if isinstance(ds, DataLoader) or not is_map_style(ds):
         raise ConfigError(f"{name} needs a map-style Dataset to draw a subset from, got "
                           f"{type(ds).__name__}; subset the data yourself", name)
-    total = len(ds)
-    if not 0 < n <= total:
-        raise ValueError(f"{name} must be in [1, {total}], got {n}")
-    g = torch.Generator().manual_seed(int(seed))
-    idx = torch.randperm(total, generator=g)[:n].sort().values
+    idx = subset_indices(len(ds), n, seed, name)
     memory = as_tensor_dataset(ds)
     if memory is not None:
         return TensorDataset(*(t[idx] for t in memory.tensors))
     return Subset(ds, idx.tolist())
+
+
+def subset_indices(total: int, n: int, seed: int, name: str = "train_size") -> torch.Tensor:
+    """The sorted indices of :func:`take_subset`'s seeded subset of ``n`` of ``total``."""
+    if not 0 < n <= total:
+        raise ValueError(f"{name} must be in [1, {total}], got {n}")
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randperm(total, generator=g)[:n].sort().values
 
 
 def infer_task(target: torch.Tensor, width: int | None) -> str:

@@ -54,6 +54,7 @@ from losskit.train.callbacks import Callback, as_callback
 from losskit.train.config import LATER_FIELD_DEFAULTS, NON_SEMANTIC_FIELDS, TrainConfig
 from losskit.train.evaluation import EVALUATORS, TASK_METRICS, evaluate_batches, tensor_batches
 from losskit.train.features import FeatureSpec, infer_dims, with_features
+from losskit.train.labels import noisy_label_metrics, train_labels
 from losskit.train.rundir import (
     atomic_torch_save,
     flatten_record,
@@ -203,6 +204,10 @@ class Trainer:
             raise ConfigError(f"augment={config.augment!r} needs images (N, C, H, W), got inputs "
                               f"of shape {tuple(sample_x.shape)}", "augment")
         self.evaluator = EVALUATORS.factory(self.task) if self.task in EVALUATORS else None
+        memory = self.train.memory  # noisy labels' truth, long-tail class counts (train.labels)
+        self.labels = train_labels(meta, None if memory is None else memory.tensors[1],
+                                   sources.length(data.train), num_classes, config.train_size,
+                                   config.seed)
         if self.task not in TASK_METRICS and self.evaluator is None:
             raise ConfigError(f"task {self.task!r} has no evaluation; expected one of: "
                               f"{', '.join(TASK_METRICS.names())}", "task")
@@ -417,7 +422,8 @@ class Trainer:
             if self.task not in TASK_METRICS:  # registered only as fn(model, x, y, batch_size)
                 metrics = self.evaluator(self.module, x, y, size)  # type: ignore[misc]
             else:
-                metrics = evaluate_batches(self.module, tensor_batches(x, y, size), self.task)
+                metrics = evaluate_batches(self.module, tensor_batches(x, y, size), self.task,
+                                           **self._metric_kwargs())
         else:
             if split == "train":  # the training loader shuffles (and augments): read it plainly
                 source = self._reader(self._train_source, "train-eval")
@@ -429,8 +435,20 @@ class Trainer:
                 metrics = self.evaluator(self.module, x.to(self.device), y.to(self.device),
                                          size)  # type: ignore[misc]
             else:
-                metrics = evaluate_batches(self.module, source.batches(), self.task)
+                metrics = evaluate_batches(self.module, source.batches(), self.task,
+                                           **self._metric_kwargs())
         return {f"{split}_{k}": v for k, v in metrics.items()}
+
+    def _metric_kwargs(self) -> dict[str, Any]:  # long-tailed data: the shot splits
+        counts = self.labels.class_counts
+        ok = counts is not None and self.task == "classification"
+        return {"class_counts": counts} if ok else {}
+
+    def evaluate_noisy_labels(self) -> dict[str, float]:
+        """Memorisation of the noisy training labels (:mod:`losskit.train.labels`; ``{}``
+        without clean labels)."""
+        return noisy_label_metrics(self.module, self.train, self.labels.clean,
+                                   self.config.eval_batch_size)
 
     def _train_batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """This process's ``(x, y)`` training batches of one epoch (shuffled, augmented)."""
@@ -525,6 +543,7 @@ class Trainer:
                 record.update(self.method.on_epoch_end(self.ctx, epoch))
                 record.update(self.evaluate("val"))
                 record.update(self.evaluate("test"))
+                record.update(self.evaluate_noisy_labels())
                 self.history.append(record)
                 self._write_outputs(record)
                 for callback in self.callbacks:

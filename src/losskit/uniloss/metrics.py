@@ -328,6 +328,50 @@ def pck(radius: float = 1.0) -> Metric:
     )
 
 
+def balanced_comparisons(input: torch.Tensor, target: torch.Tensor,
+                         validate_args: bool | None = None) -> Comparisons:
+    """Accuracy's comparisons (:func:`classification_comparisons`) with the per-sample class
+    indices in ``extra["labels"]`` (what balanced accuracy's ``g`` groups by)."""
+    comps = classification_comparisons(input, target, validate_args)
+    labels = target
+    if input.dim() == 1 or input.shape[1] <= 2:  # binary: 0/1 targets of any dtype
+        labels = binary_labels(input, target, validate_args)[1]
+    comps.extra["labels"] = labels.reshape(-1).long()
+    return comps
+
+
+def balanced_accuracy_g(n: torch.Tensor, comps: Comparisons) -> torch.Tensor:
+    """Balanced accuracy (beyond the paper; Brodersen et al. 2010): accuracy's per-sample
+    correctness (all of a sample's binaries won, eq. 7–8) averaged within each class present in
+    the batch, then over those classes — ``sklearn.metrics.balanced_accuracy_score``."""
+    correct = (n.flatten(1) == 0).double()  # (A, N)
+    labels = comps.extra["labels"].to(correct.device)
+    onehot = torch.nn.functional.one_hot(labels).double()  # (N, C)
+    counts = onehot.sum(0)
+    present = counts > 0
+    recall = (correct @ onehot)[:, present] / counts[present]
+    return recall.mean(-1)
+
+
+def balanced_accuracy_reference(input: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean over the classes in ``target`` of the fraction of their samples whose target score
+    is strictly the largest (one logit: whose side strictly wins)."""
+    comps = balanced_comparisons(input, target)
+    n = (comps.differences() <= 0).sum(-1).unsqueeze(0)  # lost comparisons per row
+    return float(balanced_accuracy_g(n, comps)[0])
+
+
+@METRICS.register("balanced_accuracy",
+                  help="mean per-class recall on accuracy's binaries (beyond paper)")
+def balanced_accuracy() -> Metric:
+    """Balanced accuracy (mean per-class recall): accuracy's binaries ``b_ij = s_i,y − s_i,j``,
+    a sample correct iff all are won, averaged per class then over the batch's classes
+    (:func:`balanced_accuracy_g`). Logits ``(N, C)`` and class indices, or binary inputs as
+    accuracy takes them."""
+    return Metric("balanced_accuracy", balanced_comparisons,
+                  reference=balanced_accuracy_reference, from_counts=balanced_accuracy_g)
+
+
 def custom_metric(
     fn: Callable[[torch.Tensor], torch.Tensor], layout: str | Metric = "accuracy", **kwargs: object
 ) -> Metric:
@@ -375,6 +419,7 @@ __all__ = [
     "accuracy",
     "ap",
     "auc",
+    "balanced_accuracy",
     "custom_metric",
     "f1",
     "heatmap_logits",
