@@ -59,3 +59,23 @@ def test_claims_and_settings():
     assert w1.baseline == "fixed sum"
     assert w1.config("PCGrad", 0).method_kwargs["accept"] == "project"
     assert w1.variant("PCGrad").tune_from == "n1-sym40/CE"
+
+
+def test_report_names_the_metric_a_reused_rate_was_scored_on(tmp_path):
+    from losskit.experiments import build_report, run_experiments
+    from tests.experiments.fakes import fake_fit
+
+    def fit(config):
+        run = fake_fit(config)
+        for h in run.history:
+            h["train_memorised"] = 1.0 - h["test_acc"]
+        return run
+
+    exps = resolve("w1-weighting,w1-weighting-memorised")
+    run_experiments(exps, tmp_path / "r.jsonl", run_fn=fit, progress=False, echo=False)
+    build_report(tmp_path / "r.jsonl", tmp_path / "rep")
+    text = (tmp_path / "rep" / "report.md").read_text()
+    section = text[text.index("## w1-weighting-memorised"):]
+    assert "`train_memorised` (lower is better)" in section
+    assert "mean best validation val_acc per value" in section
+    assert "val_train_memorised" not in text

@@ -10,6 +10,19 @@ from losskit.experiments.report.tables import md_table, rate_rule
 from losskit.experiments.stats import summarize
 
 
+def _scored_on(exp: Any, tuned: list[Any]) -> str:
+    """The validation metric the rows' choices were scored on: that of the experiments they
+    were tuned in (a secondary-metric experiment reuses its primary's rates)."""
+    from losskit.experiments.spec import EXPERIMENTS
+
+    found = set()
+    for vd in tuned:
+        source = vd.choice.experiment if vd.choice is not None else exp.name
+        found.add(EXPERIMENTS.get(source).val_metric if source != exp.name
+                  and source in EXPERIMENTS else exp.val_metric)
+    return found.pop() if len(found) == 1 else "metric (of the experiment tuned on)"
+
+
 def _tuning_text(t: dict[str, Any], val_metric: str) -> str:
     grid = ", ".join(f"{g:g}" for g in t["grid"])
     seeds = t.get("seeds") or [t.get("seed")]
@@ -56,8 +69,9 @@ def tuning_section(exp: ExperimentData) -> list[str]:
         body.append([vd.name, f"{c.experiment}/{c.variant}", seeds, scores + ext,
                      f"{c.value:g}", interior])
     if body:
+        scored = _scored_on(exp, tuned)
         lines += ["", md_table(["variant", "tuned on", "tuning seeds",
-                                f"mean best validation {exp.val_metric} per value (✓ chosen)",
+                                f"mean best validation {scored} per value (✓ chosen)",
                                 "choice", "interior"], body)]
         own = [vd for vd in tuned if vd.choice is not None and not vd.tune_from]
         ends = sum(not vd.choice.interior for vd in own)  # type: ignore[union-attr]
