@@ -104,6 +104,32 @@ def test_report_uses_given_specs_and_shows_missing(results, tmp_path):
     assert _row(md, "pending")[2:6] == ["1.5", "not run", "—", "0"]
 
 
+def test_a_selected_report_counts_and_versions_only_its_own_runs(results, tmp_path):
+    exp, single, path = results
+    n_toy = sum(json.loads(line)["experiment"] == "toy" for line in path.open())
+    n_all = sum(1 for _ in path.open())
+    assert n_toy < n_all
+    md = build_report(path, tmp_path / "r", experiments=[exp]).read_text()
+    assert f"({n_toy} runs, " in md and "--suite toy`" in md
+    versions = md[md.index("## Code versions"):]
+    assert f"{n_toy} run(s)" in versions and f"{n_all} run(s)" not in versions
+    md_all = build_report(path, tmp_path / "all").read_text()
+    assert f"({n_all} runs, " in md_all and "--suite" not in md_all.splitlines()[2]
+
+
+def test_one_tuning_line_per_distinct_grid():
+    from losskit.experiments.report.records import ExperimentData, VariantData
+
+    grid = {"param": "lr", "grid": [0.01, 0.1], "seeds": [100, 101]}
+    other = {**grid, "grid": [0.001, 0.01]}
+    meta = {"variants": [{"name": n, "tuning": dict(t)}
+                         for n, t in (("a", grid), ("b", grid), ("c", other))]}
+    rows = [VariantData(n, tuned_self=True) for n in "abc"]
+    lines = report_mod.sections.tuning_section(ExperimentData("tuned", meta, rows))
+    tuning = [line for line in lines if line.startswith("Tuning: ")]
+    assert len(tuning) == 2 and "{0.01, 0.1}" in tuning[0] and "{0.001, 0.01}" in tuning[1]
+
+
 def test_method_log_detection():
     recs = [{"history": [{"epoch": 1, "train_loss": 1.0, "test_acc": 0.5, "lr": 0.1,
                           "slf_probs": {"ce": 0.4, "mse": 0.6}, "mils_attempts": 3,

@@ -44,7 +44,10 @@ def tuning_section(exp: ExperimentData) -> list[str]:
     if not tuned and meta_t is None:
         return []
     lines = []
-    grids = ([meta_t] if meta_t else []) + [t for t in own.values() if t != meta_t]
+    grids: list[dict[str, Any]] = [meta_t] if meta_t else []
+    for t in own.values():
+        if t not in grids:  # one line per distinct grid, not per row
+            grids.append(t)
     for t in grids:
         lines.append("Tuning: " + _tuning_text(t, exp.val_metric) + "; ties go to the larger "
                      "mean of the last 3 epochs' validation, then to the larger value.")

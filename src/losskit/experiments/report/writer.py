@@ -88,12 +88,16 @@ def build_report(
         fig_dir.mkdir(exist_ok=True)
     rel = os.path.relpath(fig_dir, out).replace(os.sep, "/")
 
+    if experiments is not None:  # counts, versions and environments of the reported runs only
+        names = {exp.name for exp in exps}
+        records = [r for r in records if r.get("experiment") in names]
     n_tune = sum(r.get("role") == "tune" for r in records)
     lines = [
         "# losskit experiment report",
         "",
         f"Generated from `{results_path.name}` ({len(records)} runs, {n_tune} of them tuning "
         f"runs) by `losskit report {results_path}"
+        + (f" --suite {','.join(exp.name for exp in exps)}" if experiments is not None else "")
         + (" --mixed-versions" if mixed_versions else "") + "`; regenerate rather than edit.",
         holm_sentence(comparisons),
         "",
