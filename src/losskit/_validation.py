@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from losskit.errors import NonFiniteError
+
 _VALIDATE_ARGS = True
 
 
@@ -260,7 +262,7 @@ def _all_true(conditions: list[torch.Tensor]) -> bool:
 def check_finite_float(x: torch.Tensor, name: str, validate_args: bool | None = None) -> None:
     _check_float_tensor(x, name)
     if x.numel() and check_values(validate_args) and not bool(finite_flag(x)):
-        raise ValueError(f"{name} contains NaN or Inf")
+        raise NonFiniteError(f"{name} contains NaN or Inf")
 
 
 def check_logits_and_labels(
@@ -283,7 +285,7 @@ def check_logits_and_labels(
         labels_ok = _labels_in_range(target, input.shape[1], ignore_index)
         if not _all_true([finite, labels_ok]):
             if not bool(finite):
-                raise ValueError(f"{name} contains NaN or Inf")
+                raise NonFiniteError(f"{name} contains NaN or Inf")
             _raise_label_range(target, input.shape[1], ignore_index)
 
 
@@ -407,7 +409,7 @@ def check_class_target(
     if _all_true(checks):
         return soft
     if not bool(checks[0]):  # finite_flag(input)
-        raise ValueError("input contains NaN or Inf")
+        raise NonFiniteError("input contains NaN or Inf")
     if weight is not None and not bool(checks[1]):
         raise ValueError("weight values must be finite and >= 0")
     if soft:

@@ -62,6 +62,13 @@ class MissingDependencyError(UserError, ImportError):
         return type(self), (self.msg, self.extra, self.name)
 
 
+class NonFiniteError(ValueError):
+    """A loss or metric was given NaN or Inf *scores* (logits, predictions) with value checks
+    on. In training this means the run diverged (the model's outputs overflowed), and the
+    Trainer reports it as such (:class:`FloatingPointError`, the same as a non-finite epoch
+    loss) instead of an input error."""
+
+
 class LossKitWarning(UserWarning):
     """A problem the user should see that does not stop the command."""
 

@@ -154,3 +154,23 @@ def test_callbacks_see_every_step_and_epoch():
     steps = [("step", s) for s in range(1, 4)], [("step", s) for s in range(4, 7)]
     assert seen == [("start", 0), *steps[0], ("epoch", 1), *steps[1], ("epoch", 2), ("end", 2)]
     assert [r["epoch"] for r in records] == [1, 2]
+
+
+def test_overflowing_logits_are_a_divergence_not_an_input_error():
+    """A loss that checks its scores (LDAM) meets NaN logits mid-epoch when the rate is far too
+    large; the run must end as a divergence (FloatingPointError, which the experiment runner
+    records as ``status: diverged``), exactly like CE's non-finite epoch loss — not as a
+    ValueError that fails the run."""
+    config = _config(lr=1e6, epochs=2, momentum=0.9)
+    torch.manual_seed(config.seed)
+    with pytest.raises(FloatingPointError, match="lower --lr"):
+        fit(config, data=make_blobs(), model=TinyNet(), method=LossMethod("ldam"))
+
+
+def test_nan_scores_from_a_user_are_still_a_value_error():
+    from losskit.errors import NonFiniteError
+    from losskit.losses.imbalance import ldam
+
+    with pytest.raises(NonFiniteError, match="input contains NaN or Inf"):
+        ldam(torch.tensor([[float("nan"), 0.0]]), torch.tensor([0]), torch.tensor([3, 1]))
+    assert issubclass(NonFiniteError, ValueError)

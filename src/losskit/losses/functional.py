@@ -67,6 +67,7 @@ from losskit._validation import (
     number,
     reduce,
 )
+from losskit.errors import NonFiniteError
 from losskit.losses.base import (
     LosskitDeprecationWarning,
     class_index_call,
@@ -631,7 +632,9 @@ def _regression(
     if check_values(validate_args):
         input_ok = finite_flag(input)
         if not _all_true([input_ok, finite_flag(target)]):
-            raise ValueError(f"{'input' if not bool(input_ok) else 'target'} contains NaN or Inf")
+            if not bool(input_ok):
+                raise NonFiniteError("input contains NaN or Inf")
+            raise ValueError("target contains NaN or Inf")
     return input, target.to(dtype=input.dtype, device=input.device)
 
 

@@ -46,7 +46,7 @@ from losskit.data.base import DataSplits
 from losskit.data.batches import BatchKeys
 from losskit.data.splits import generator as stream
 from losskit.data.transforms import RandomCropFlip, TransformDataset, crop_flip_batch
-from losskit.errors import ConfigError
+from losskit.errors import ConfigError, NonFiniteError
 from losskit.locking import FileLock
 from losskit.method import Method, TrainContext, bind_method, setup_method
 from losskit.train import sources
@@ -483,7 +483,13 @@ class Trainer:
                        file=sys.stderr, dynamic_ncols=True)
         t0 = time.perf_counter()
         for x, y in self._train_batches(epoch):
-            result = self.method.step(ctx, x, y)
+            try:
+                result = self.method.step(ctx, x, y)
+            except NonFiniteError as exc:  # the model's outputs overflowed: the run diverged
+                raise FloatingPointError(
+                    f"training diverged in epoch {epoch + 1} (step {steps + 1}): {exc}; "
+                    "lower --lr or check inputs"
+                ) from exc
             steps += 1
             ctx.global_step += 1
             for callback in self.callbacks:
