@@ -1,5 +1,12 @@
-"""The loss zoo: pure functions (:mod:`losskit.losses.functional`), ``nn.Module`` mirrors
+"""The loss zoo: pure functions (:mod:`losskit.losses.functional`), ``nn.Module`` forms
 (:mod:`losskit.losses.modules`) and the ``LOSSES`` registry (``get``, ``build``, ``names``).
+
+Each family is one module holding its functional forms and their module forms, with the papers:
+:mod:`~losskit.losses.cross_entropy`, :mod:`~losskit.losses.binary`,
+:mod:`~losskit.losses.probability` (SLF's candidates), :mod:`~losskit.losses.margin`,
+:mod:`~losskit.losses.regression`, :mod:`~losskit.losses.feature` (center, L-GM),
+:mod:`~losskit.losses.heatmap`, :mod:`~losskit.losses.robust` and
+:mod:`~losskit.losses.imbalance`; ``functional`` and ``modules`` are the namespaces over them.
 
 Every loss declares its ``task``: ``"classification"`` (integer class-index targets; ``ce``,
 ``prob_mse``, ``prob_mae``, ``prob_bce``, ``bce``, ``hinge``, ``cosine``, ``focal``, …) or

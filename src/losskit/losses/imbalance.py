@@ -45,8 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from losskit._validation import check_values, checks, number
-from losskit.losses import functional as LF
-from losskit.losses.family import FamilyLoss, class_index_loss
+from losskit.losses.family import FamilyLoss, ce_args, ce_reduce, class_index_loss
 from losskit.losses.priors import check_class_counts, class_priors
 from losskit.losses.registry import LOSSES
 
@@ -83,13 +82,13 @@ def _adjusted_ce(
     validate_args: bool | None,
 ) -> torch.Tensor:
     """``CE(input + shift, target)`` with the family's conventions (``shift`` ``(C,)``)."""
-    soft, target, weight = LF._ce_args(
+    soft, target, weight = ce_args(
         input, target, reduction, weight, ignore_index, validate_args, "logit_adjusted_ce"
     )
     adjusted = input + _class_view(shift, input, "priors")
     values = F.cross_entropy(adjusted, target, weight=weight, ignore_index=ignore_index,
                              reduction="none")
-    return LF._ce_reduce(values, target, reduction, soft, weight, ignore_index)
+    return ce_reduce(values, target, reduction, soft, weight, ignore_index)
 
 
 @checks(tau=number(low=0.0))
@@ -108,7 +107,7 @@ def logit_adjusted_ce(
 
     ``priors`` ``π`` ``(C,)``: class priors (positive; e.g.
     :func:`~losskit.losses.priors.class_priors` of the training counts); ``tau ≥ 0``
-    (``0``: plain cross-entropy). The same conventions as :func:`~losskit.losses.functional.
+    (``0``: plain cross-entropy). The same conventions as :func:`~losskit.losses.cross_entropy.
     cross_entropy` (soft targets, ``(N, C, d1, …)``, ``weight``, ``ignore_index``).
     """
     shift = tau * _check_priors(priors, validate_args).log()

@@ -13,7 +13,7 @@ With ``p = softmax(z)`` and the label ``y``:
   ``(−log p_y) / (−Σ_k log p_k)`` ∈ ``(0, 1]``;
 * ``nce+rce`` (Ma et al. 2020, Eq. 6, the "active-passive loss" APL): ``α·NCE + β·RCE``.
 
-They follow the cross-entropy family's conventions (:mod:`losskit.losses.functional`) for
+They follow the cross-entropy family's conventions (:mod:`losskit.losses.family`) for
 class-index targets: ``input`` ``(N, C)`` or ``(N, C, d1, …)``, ``target`` ``(N,)`` /
 ``(N, d1, …)``, ``weight`` (``"mean"`` divides by ``Σ weight[y]``), ``ignore_index``; the module
 forms also take ``class_balanced_beta`` / ``drw_epoch`` (:mod:`losskit.losses.priors`). Soft
