@@ -1,10 +1,21 @@
 """The one training step: forward under autocast, the loss in float32, backward through the
 gradient scaler, the optimizer step.
 
-Every update in losskit goes through these functions — the plain loss, SLF (joint and
-bilevel), UniLoss and MILS (primary, auxiliary and the gradient tests) — so autocast, the
-float32 loss, the ``GradScaler`` and the feature plumbing have one home. They act on a
-:class:`StepTarget`: anything holding the ``model``, ``optimizer``, ``scaler``,
+:func:`train_step` is the only place in the library that writes the sequence
+
+    train mode → zero_grad → forward (autocast) → objective → backward (scaled)
+    → [unscale, ``before_step``] → optimizer step (through the scaler)
+
+Every update goes through it — the plain loss (:func:`loss_step`), SLF (joint and bilevel),
+UniLoss, the loss weightings and MILS (primary, auxiliary and the gradient tests). A method
+that needs more than "a loss of the logits" composes it instead of re-writing it: the
+``objective`` callable sees the logits and features (MILS estimates class means there, SLF's
+bilevel update builds its two-part objective), ``gradients`` replaces the backward (MILS's
+gradient tests set the chosen gradient themselves), ``before_step`` runs after the backward and
+before the step on unscaled gradients (clipping). Autocast is entered only through
+:func:`autocast` / :func:`autocast_for` (the observation evaluation of MILS uses it too).
+
+They act on a :class:`StepTarget`: anything holding the ``model``, ``optimizer``, ``scaler``,
 ``autocast_dtype`` and ``device`` of a run (the Trainer's
 :class:`~losskit.method.TrainContext`, or a :class:`~losskit.mils.MILS` object).
 
@@ -32,6 +43,8 @@ from losskit._validation import validate_args
 from losskit.errors import ConfigError
 
 LossFn = Callable[..., torch.Tensor]
+#: ``objective(logits, features) -> loss``: what one :func:`train_step` minimises
+Objective = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
 
 class StepTarget(Protocol):
@@ -83,11 +96,20 @@ def missing_features_message(loss: Any) -> str:
     )
 
 
+def autocast_for(
+    device: torch.device | str, dtype: torch.dtype | None
+) -> AbstractContextManager[Any]:
+    """``torch.autocast`` on ``device``'s type with ``dtype`` (a no-op context for ``None``):
+    the one place losskit enters autocast."""
+    if dtype is None:
+        return nullcontext()
+    device_type = device if isinstance(device, str) else device.type
+    return torch.autocast(device_type=device_type, dtype=dtype)
+
+
 def autocast(target: StepTarget) -> AbstractContextManager[Any]:
     """``torch.autocast`` with the target's dtype (a no-op context without one)."""
-    if target.autocast_dtype is None:
-        return nullcontext()
-    return torch.autocast(device_type=target.device.type, dtype=target.autocast_dtype)
+    return autocast_for(target.device, target.autocast_dtype)
 
 
 def forward(
@@ -149,13 +171,58 @@ def optimizer_step(target: StepTarget) -> None:
         target.optimizer.step()
 
 
-def backward_and_step(target: StepTarget, loss: torch.Tensor) -> None:
-    """``loss.backward()`` (scaled when a scaler is set), then :func:`optimizer_step`."""
+def backward(target: StepTarget, loss: torch.Tensor) -> None:
+    """``loss.backward()``, scaled when the target has a scaler."""
     if target.scaler is not None:
         target.scaler.scale(loss).backward()
     else:
         loss.backward()
+
+
+def backward_and_step(target: StepTarget, loss: torch.Tensor) -> None:
+    """:func:`backward`, then :func:`optimizer_step`."""
+    backward(target, loss)
     optimizer_step(target)
+
+
+def train_step(
+    target: StepTarget,
+    inputs: torch.Tensor,
+    objective: Objective,
+    *,
+    features: bool = True,
+    sync: bool = True,
+    gradients: Callable[[torch.Tensor], None] | None = None,
+    before_step: Callable[[], None] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One update: train mode, ``zero_grad``, :func:`forward`, ``loss = objective(logits,
+    features)``, :func:`backward` of ``loss``, ``before_step()``, :func:`optimizer_step`.
+    Returns ``(loss, logits)``, both detached.
+
+    ``features``: as in :func:`forward`. ``sync=False``: the forward runs in the model's
+    ``no_sync()`` (DDP: no gradient all-reduce; the caller synchronises its gradients).
+    ``gradients(loss)``: instead of the backward — sets every ``.grad`` the step uses itself
+    (MILS's gradient tests). ``before_step()``: after the backward, before the step, on
+    unscaled gradients (with a scaler: ``scaler.unscale_`` first), e.g. clipping.
+    """
+    assert target.optimizer is not None, "the optimizer must be bound before stepping"
+    model = target.model
+    model.train()
+    target.optimizer.zero_grad(set_to_none=True)
+    no_sync = getattr(model, "no_sync", None)
+    with nullcontext() if sync or no_sync is None else no_sync():
+        logits, feats = forward(target, inputs, features)
+    loss = objective(logits, feats)
+    if gradients is None:
+        backward(target, loss)
+    else:
+        gradients(loss)
+    if before_step is not None:
+        if target.scaler is not None:
+            target.scaler.unscale_(target.optimizer)
+        before_step()
+    optimizer_step(target)
+    return loss.detach(), logits.detach()
 
 
 def loss_step(
@@ -165,12 +232,11 @@ def loss_step(
     loss_fn: LossFn,
     features: bool = True,
 ) -> StepResult:
-    """One plain update: train mode, zero_grad, :func:`forward`, :func:`compute_loss`,
-    :func:`backward_and_step`. ``features``: as in :func:`forward`."""
-    assert target.optimizer is not None, "the optimizer must be bound before stepping"
-    target.model.train()
-    target.optimizer.zero_grad(set_to_none=True)
-    logits, feats = forward(target, inputs, features)
-    loss = compute_loss(loss_fn, logits, targets, feats, target.scaler)
-    backward_and_step(target, loss)
-    return StepResult(loss=loss.detach(), logits=logits.detach())
+    """One plain update (:func:`train_step`) minimising :func:`compute_loss` of ``loss_fn``.
+    ``features``: as in :func:`forward`."""
+
+    def objective(logits: torch.Tensor, feats: torch.Tensor | None) -> torch.Tensor:
+        return compute_loss(loss_fn, logits, targets, feats, target.scaler)
+
+    loss, logits = train_step(target, inputs, objective, features=features)
+    return StepResult(loss=loss, logits=logits)

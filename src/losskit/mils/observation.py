@@ -10,13 +10,13 @@ training dataset is a reasonable way to build an observation dataset"; §6: one 
 from __future__ import annotations
 
 from collections.abc import Sized
-from contextlib import nullcontext
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset, IterableDataset, TensorDataset, default_collate
 
 from losskit.data.batches import DEFAULT_KEYS, BatchKeys, unpack_batch
+from losskit.step import autocast_for
 
 _INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
@@ -147,14 +147,9 @@ def observation_counts(
     was_training = model.training
     model.eval()
     step = len(x) if batch_size is None else batch_size
-    amp = (
-        torch.autocast(device_type=x.device.type, dtype=autocast_dtype)
-        if autocast_dtype is not None
-        else nullcontext()
-    )
     try:
         counts = torch.zeros(2, dtype=torch.int64, device=x.device)
-        with amp:
+        with autocast_for(x.device, autocast_dtype):
             for start in range(0, len(x), step):
                 logits = model(x[start : start + step])
                 if max_label is not None and start == 0:

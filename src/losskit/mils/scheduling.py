@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -81,7 +80,7 @@ from losskit.mils.selection import PARTICIPATION, SELECTIONS, AuxSelector
 from losskit.mils.snapshot import TrainingStateSnapshot
 from losskit.mils.statistics import STATISTICS, class_statistics, estimate_class_means
 from losskit.mils.stats import MILSStats
-from losskit.step import backward_and_step, compute_loss, forward, needs_features, optimizer_step
+from losskit.step import compute_loss, needs_features, train_step
 
 LossSpec = Union[str, nn.Module, Callable[..., torch.Tensor]]  # noqa: UP007
 
@@ -357,20 +356,8 @@ class MILS:
         return old
 
     # ------------------------------------------------------------------ pieces of a step
-    # (the step seam, losskit.step, acts on this object: model, optimizer, scaler, autocast)
-    def _forward(
-        self, inputs: torch.Tensor, *loss_fns: Any, sync: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Zero the gradients and run the training-mode forward (features only when a loss
-        needs them). ``sync=False``: outside DDP's gradient synchronisation (the gradient
-        tests all-reduce the gradients themselves)."""
-        model = self.model
-        model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        no_sync = getattr(model, "no_sync", None)
-        with nullcontext() if sync or no_sync is None else no_sync():
-            return forward(self, inputs, features=needs_features(*loss_fns))
-
+    # (the step seam, losskit.step, acts on this object: model, optimizer, scaler, autocast;
+    # every update is one losskit.step.train_step with a MILS-specific objective)
     def _loss(
         self,
         loss_fn: Any,
@@ -394,12 +381,13 @@ class MILS:
     def _update(
         self, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any, aux: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One plain update with ``loss_fn`` — :func:`losskit.step.loss_step`'s operations, with
-        the auxiliary's class statistics estimated between forward and loss."""
-        logits, feats = self._forward(inputs, loss_fn)
-        loss = self._loss(loss_fn, logits, targets, feats, aux)
-        backward_and_step(self, loss)
-        return loss.detach(), logits.detach()
+        """One update with ``loss_fn`` (:func:`losskit.step.train_step`), the auxiliary's class
+        statistics estimated between forward and loss (:meth:`_loss`)."""
+
+        def objective(logits: torch.Tensor, feats: torch.Tensor | None) -> torch.Tensor:
+            return self._loss(loss_fn, logits, targets, feats, aux)
+
+        return train_step(self, inputs, objective, features=needs_features(loss_fn))
 
     def _observation_counts(self) -> torch.Tensor:
         """``[correct, non-finite]`` on the observation set (on the device, not synchronised)."""
@@ -459,26 +447,32 @@ class MILS:
         in which case the primary loss on the same forward trains the batch. (Without a
         snapshot, a finite update that overflows the parameters cannot be undone: the next
         step then reports non-finite logits.)"""
-        logits, feats = self._forward(inputs, self.primary, aux)
-        loss = self._loss(aux, logits, targets, feats, aux=True)
-        finite = all_finite([loss.detach()])
-        if is_distributed():
-            finite = all_reduce_sum(finite.long().view(1)) == world_size()
-        if bool(finite):
-            backward_and_step(self, loss)
+        kept = False
+
+        def objective(logits: torch.Tensor, feats: torch.Tensor | None) -> torch.Tensor:
+            nonlocal kept
+            loss = self._loss(aux, logits, targets, feats, aux=True)
+            finite = all_finite([loss.detach()])
+            if is_distributed():
+                finite = all_reduce_sum(finite.long().view(1)) == world_size()
+            if bool(finite):
+                kept = True
+                return loss
+            if not bool(all_finite([logits.detach()])):
+                raise ValueError(
+                    "MILS: the model's logits are not finite — an auxiliary update kept under "
+                    "no_schedule=True (which keeps every update with a finite loss) broke the "
+                    "model"
+                )
+            return compute_loss(self.primary, logits, targets, feats, self.scaler)
+
+        loss, logits = train_step(self, inputs, objective,
+                                  features=needs_features(self.primary, aux))
+        if kept:
             self.stats.record(name, True)
-            return MILSStepResult(loss.detach(), logits.detach(), name, name, True)
-        if not bool(all_finite([logits.detach()])):
-            raise ValueError(
-                "MILS: the model's logits are not finite — an auxiliary update kept under "
-                "no_schedule=True (which keeps every update with a finite loss) broke the model"
-            )
-        loss = compute_loss(self.primary, logits, targets, feats, self.scaler)
-        backward_and_step(self, loss)
+            return MILSStepResult(loss, logits, name, name, True)
         self.stats.record(name, False, nonfinite=True)
-        return MILSStepResult(
-            loss.detach(), logits.detach(), "primary", name, False, nonfinite=True
-        )
+        return MILSStepResult(loss, logits, "primary", name, False, nonfinite=True)
 
     def _attempt_observation(
         self, name: str, aux: Any, inputs: torch.Tensor, targets: torch.Tensor
@@ -525,40 +519,50 @@ class MILS:
     ) -> MILSStepResult:
         """The gradient tests: one forward, the primary and the auxiliary gradient, then the
         chosen gradient is set and the optimizer steps once."""
-        logits, feats = self._forward(inputs, self.primary, aux, sync=False)
-        loss_p = compute_loss(self.primary, logits, targets, feats, self.scaler)
-        loss_a = self._loss(aux, logits, targets, feats, aux=True)
-        params = [p for p in self._optimizer_params() if p.requires_grad]
-        g_p = self._grads(loss_p, params, retain=True)
-        t0 = time.perf_counter()
-        g_a = self._grads(loss_a, params, retain=False)
-        test = gradient_test(g_p, g_a, loss_a)
-        self.stats.extra_time_s += time.perf_counter() - t0
-        tie = test.tie
-        accepted = test.finite and (test.cosine > 0 or (tie and self.accept_ties))
-        projected = test.finite and not accepted and self.accept == "project"
-        if accepted or projected:
-            chosen = project(g_p, g_a, test) if projected else g_a
-            if self.norm_cap:
-                chosen = capped(chosen, g_p, test.cap_scale(projected))
-            loss = loss_a
-        else:
-            # rejected: the primary gradient trains the batch; class statistics still learn
-            # from the auxiliary gradient unless it is not finite
-            chosen, loss = list(g_p), loss_p
-            if test.finite:
-                for i, p in enumerate(params):
-                    if id(p) in self._stat_ids:
-                        chosen[i] = g_a[i]
-        for p, g in zip(params, chosen, strict=True):
-            p.grad = g
-        optimizer_step(self)
-        self.stats.record(name, accepted, tie=tie, nonfinite=not test.finite,
+        losses: dict[str, torch.Tensor] = {}
+        decided: dict[str, Any] = {}
+
+        def objective(logits: torch.Tensor, feats: torch.Tensor | None) -> torch.Tensor:
+            losses["primary"] = compute_loss(self.primary, logits, targets, feats, self.scaler)
+            losses["aux"] = self._loss(aux, logits, targets, feats, aux=True)
+            return losses["aux"]
+
+        def gradients(loss_a: torch.Tensor) -> None:  # instead of the backward
+            loss_p = losses["primary"]
+            params = [p for p in self._optimizer_params() if p.requires_grad]
+            g_p = self._grads(loss_p, params, retain=True)
+            t0 = time.perf_counter()
+            g_a = self._grads(loss_a, params, retain=False)
+            test = gradient_test(g_p, g_a, loss_a)
+            self.stats.extra_time_s += time.perf_counter() - t0
+            accepted = test.finite and (test.cosine > 0 or (test.tie and self.accept_ties))
+            projected = test.finite and not accepted and self.accept == "project"
+            if accepted or projected:
+                chosen = project(g_p, g_a, test) if projected else g_a
+                if self.norm_cap:
+                    chosen = capped(chosen, g_p, test.cap_scale(projected))
+            else:
+                # rejected: the primary gradient trains the batch; class statistics still
+                # learn from the auxiliary gradient unless it is not finite
+                chosen = list(g_p)
+                if test.finite:
+                    for i, p in enumerate(params):
+                        if id(p) in self._stat_ids:
+                            chosen[i] = g_a[i]
+            for p, g in zip(params, chosen, strict=True):
+                p.grad = g
+            decided.update(test=test, accepted=accepted, projected=projected)
+
+        _, logits = train_step(self, inputs, objective, sync=False, gradients=gradients,
+                               features=needs_features(self.primary, aux))
+        test, accepted, projected = decided["test"], decided["accepted"], decided["projected"]
+        self.stats.record(name, accepted, tie=test.tie, nonfinite=not test.finite,
                           projected=projected)
-        trained = name if accepted or projected else "primary"
+        used = accepted or projected
+        loss = losses["aux"] if used else losses["primary"]
         return MILSStepResult(
-            loss.detach(), logits.detach(), trained, name, accepted, cosine=test.cosine,
-            nonfinite=not test.finite, projected=projected,
+            loss.detach(), logits, name if used else "primary", name, accepted,
+            cosine=test.cosine, nonfinite=not test.finite, projected=projected,
         )
 
     # ------------------------------------------------------------------ persistence

@@ -48,7 +48,7 @@ import torch
 from losskit import distributed
 from losskit._validation import check_values
 from losskit.slf.loss import StochasticLoss
-from losskit.step import StepResult, StepTarget, backward_and_step, forward, full_precision
+from losskit.step import StepResult, StepTarget, forward, full_precision, train_step
 
 DEFAULT_VAL_LOSS = {"classification": "ce", "regression": "mse"}
 
@@ -218,18 +218,25 @@ def bilevel_step(
     ctx.model.train()
     direction = validation_direction(ctx, val_inputs, val_targets, val_loss)
     alignment = loss_alignment(ctx, slf, inputs, targets, direction, eps)
-    ctx.optimizer.zero_grad(set_to_none=True)
-    logits, feats = forward(ctx, inputs)
-    weights, values = slf.forward_parts(full_precision(logits), targets, feats, detach_input=True)
-    if slf.normalize == "running_mean":  # w minimises Σ p̂_i l_i / m_i: align on that scale
-        alignment = alignment / slf.running_mean.to(alignment.dtype).clamp_min(slf.eps)
-    if slf.granularity == "batch":
-        h = (weights.detach() * values).sum()  # w: minimise H with the selection held fixed
-        gain = (weights * alignment).sum()  # v: favour losses aligned with validation
-    else:
-        h = (weights.detach() * values).sum(-1).mean()
-        gain = (weights * alignment).sum(-1).mean()
-    backward_and_step(ctx, h - gain)  # no scaler here (refused above)
-    mean_alignment = alignment if alignment.dim() == 1 else alignment.mean(0)
-    return StepResult(loss=h.detach(), logits=logits.detach(),
+    parts: dict[str, torch.Tensor] = {}
+
+    def objective(logits: torch.Tensor, feats: torch.Tensor | None) -> torch.Tensor:
+        weights, values = slf.forward_parts(full_precision(logits), targets, feats,
+                                            detach_input=True)
+        aligned = alignment
+        if slf.normalize == "running_mean":  # w minimises Σ p̂_i l_i / m_i: align on that scale
+            aligned = aligned / slf.running_mean.to(aligned.dtype).clamp_min(slf.eps)
+        if slf.granularity == "batch":
+            h = (weights.detach() * values).sum()  # w: minimise H with the selection held fixed
+            gain = (weights * aligned).sum()  # v: favour losses aligned with validation
+        else:
+            h = (weights.detach() * values).sum(-1).mean()
+            gain = (weights * aligned).sum(-1).mean()
+        parts.update(h=h, alignment=aligned)
+        return h - gain
+
+    _, logits = train_step(ctx, inputs, objective)  # no scaler here (refused above)
+    aligned = parts["alignment"]
+    mean_alignment = aligned if aligned.dim() == 1 else aligned.mean(0)
+    return StepResult(loss=parts["h"].detach(), logits=logits,
                       info={"slf_alignment": mean_alignment.detach()})
