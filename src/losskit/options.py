@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from losskit._validation import Check, number
 
-__all__ = ["Options", "OptionSpec", "core_options", "flag_of", "number", "option", "specs"]
+__all__ = ["Options", "OptionSpec", "core_options", "default_of", "flag_of", "number", "option",
+           "specs"]
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,18 @@ class OptionSpec:
     is not ``--<method>-<name>``. ``parse``: ``str -> value`` at the CLI / config boundary
     (default: by the default's type: ``int``, ``float``, ``bool``; else the string itself).
     ``check``: ``check(value, name) -> value`` (a ``ValueError`` naming ``name``).
+    ``aliases``: older command-line spellings, still accepted with a one-line deprecation
+    warning. ``metavar``: the value's name in ``--help``. ``bare``: the value of the flag given
+    without one (``--augment`` alone means ``crop-flip``; ``None``: a value is required).
     """
 
     help: str = ""
     flag: str | None = None
     parse: Callable[[str], Any] | None = None
     check: Check | None = None
+    aliases: tuple[str, ...] = ()
+    metavar: str | None = None
+    bare: Any = None
 
 
 def option(
@@ -59,10 +68,18 @@ def option(
     flag: str | None = None,
     parse: Callable[[str], Any] | None = None,
     check: Check | None = None,
+    aliases: tuple[str, ...] = (),
+    metavar: str | None = None,
+    bare: Any = None,
 ) -> Any:
-    """A dataclass field of an :class:`Options` declaration (see :class:`OptionSpec`)."""
-    return field(default=default,
-                 metadata={"option": OptionSpec(help, flag, parse, check)})
+    """A dataclass field of an :class:`Options` declaration (see :class:`OptionSpec`); a
+    ``dict`` default becomes a fresh empty dict per instance."""
+    spec = OptionSpec(help, flag, parse, check, tuple(aliases), metavar, bare)
+    if isinstance(default, dict):
+        if default:
+            raise TypeError("option: a dict default must be empty (each instance gets its own)")
+        return field(default_factory=dict, metadata={"option": spec})
+    return field(default=default, metadata={"option": spec})
 
 
 def _parse_bool(text: str) -> bool:
@@ -134,13 +151,19 @@ def flag_of(method: str, f: dataclasses.Field[Any]) -> str:
     return spec_of(f).flag or f"--{method}-{f.name}".replace("_", "-")
 
 
+def default_of(f: dataclasses.Field[Any]) -> Any:
+    """The declared default of field ``f`` (a fresh one for a ``default_factory``;
+    ``MISSING`` when it has none)."""
+    if f.default is MISSING and f.default_factory is not MISSING:
+        return f.default_factory()
+    return f.default
+
+
 def signature_of(options: type[Options]) -> inspect.Signature:
     """The keyword-only constructor signature of a declaration (for ``inspect.signature``)."""
     params = []
     for f in fields(options):
-        default = f.default
-        if default is MISSING and f.default_factory is not MISSING:
-            default = f.default_factory()
+        default = default_of(f)
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
                                         default=inspect.Parameter.empty if default is MISSING
                                         else default, annotation=f.type))
@@ -194,3 +217,31 @@ def core_kwargs(options: Options) -> dict[str, Any]:
     return {f.metadata["core"]: getattr(options, f.name) for f in fields(options)
             if "core" in f.metadata}
 
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+_NEXT_PAIR = re.compile(r",(?=[A-Za-z_][\w-]*=)")
+
+
+def key_values(text: str) -> dict[str, Any]:
+    """``"KEY=VALUE"`` → ``{KEY: VALUE}`` (VALUE parsed as JSON when it can be; ``-`` in KEY
+    read as ``_``): one ``--model-arg`` / ``--method-arg``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"expects KEY=VALUE, got {text!r}")
+    return {key.replace("-", "_"): _json_or_text(value)}
+
+
+def joined_key_values(text: str) -> dict[str, Any]:
+    """:func:`key_values` of ``KEY=VALUE,KEY=VALUE`` (a comma starts a new pair only before
+    ``KEY=``): one ``--data-arg``."""
+    out: dict[str, Any] = {}
+    for part in _NEXT_PAIR.split(text):
+        out.update(key_values(part))
+    return out

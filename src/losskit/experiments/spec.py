@@ -251,6 +251,10 @@ class Experiment:
                     )
         for v in self.variants:  # fail at definition time, not mid-run
             cfg = self.config(v.name, self.seeds[0])
+            try:  # the run settings, each by its field's declared check
+                cfg.check()
+            except ValueError as exc:
+                raise ValueError(f"experiment {self.name!r}, variant {v.name!r}: {exc}") from exc
             needs_val = self.select == "best_val" or self.tuning_of(v.name) is not None
             if needs_val and not cfg.data_kwargs.get("val_fraction"):
                 raise ValueError(

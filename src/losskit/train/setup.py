@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import inspect
-import math
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from losskit.data.transforms import AUGMENTATIONS
 from losskit.errors import ConfigError
 from losskit.method import Method
 from losskit.train.config import TrainConfig
-from losskit.train.evaluation import EVALUATORS, TASK_METRICS
 from losskit.train.methods import METHODS
 
 
@@ -48,44 +44,8 @@ def resolve_device(spec: str) -> torch.device:
 
 
 def validate_config(config: TrainConfig) -> None:
-    def whole(v: Any, low: int) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and v >= low
-
-    checks = [
-        ("epochs", whole(config.epochs, 1), "an integer ≥ 1"),
-        ("batch_size", whole(config.batch_size, 1), "an integer ≥ 1"),
-        ("threads", config.threads is None or whole(config.threads, 1),
-         "an integer ≥ 1 (or None: torch's default)"),
-        ("lr", config.lr > 0 and math.isfinite(config.lr), "a finite number > 0"),
-        ("momentum", 0 <= config.momentum < 1, "in [0, 1)"),
-        ("weight_decay", config.weight_decay >= 0, "≥ 0"),
-        ("optimizer", config.optimizer in ("sgd", "adam", "adamw"), "one of sgd, adam, adamw"),
-        ("schedule", config.schedule in ("none", "step", "cosine"), "one of none, step, cosine"),
-        ("amp", config.amp in (None, "bf16", "fp16"), "one of None, bf16, fp16"),
-        ("num_workers", whole(config.num_workers, 0), "an integer ≥ 0"),
-        ("pin_memory", isinstance(config.pin_memory, bool), "True or False"),
-        ("persistent_workers", isinstance(config.persistent_workers, bool)
-         and not (config.persistent_workers and config.num_workers == 0),
-         "True or False (True needs num_workers > 0)"),
-        ("input_key", isinstance(config.input_key, str), "a string (a dict batch's key)"),
-        ("target_key", isinstance(config.target_key, str), "a string (a dict batch's key)"),
-        ("augment", config.augment is None or config.augment in AUGMENTATIONS,
-         f"None or one of {', '.join(AUGMENTATIONS)}"),
-        ("task", config.task is None or config.task in TASK_METRICS or config.task in EVALUATORS,
-         f"None or one of {', '.join(sorted({*TASK_METRICS.names(), *EVALUATORS.names()}))}"),
-        ("num_classes", config.num_classes is None or whole(config.num_classes, 1),
-         "an integer ≥ 1 (or None: the data's, else the model's outputs)"),
-    ]
-    for name, ok, expected in checks:
-        if not ok:
-            raise ConfigError(f"{name} must be {expected}, got {getattr(config, name)!r}", name)
-    if config.out_dir is not None and Path(config.out_dir).exists() and not Path(
-        config.out_dir
-    ).is_dir():
-        raise ConfigError(
-            f"out_dir {config.out_dir!r} is a file; expected a run directory (new or existing)",
-            "out_dir",
-        )
+    """The run settings, each by the check its field declares (:meth:`TrainConfig.check`)."""
+    config.check()
 
 
 def build_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
