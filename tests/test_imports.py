@@ -25,7 +25,12 @@ CORES = ("losskit.losses", "losskit.slf", "losskit.uniloss", "losskit.mils", "lo
 #: Modules every layer may use; they import no other losskit module except each other.
 FOUNDATION = ("losskit.errors", "losskit._validation", "losskit.registry", "losskit.options",
               "losskit.metrics", "losskit._io", "losskit._random",
-              "losskit.distributed", "losskit.environment", "losskit.locking", "losskit.step")
+              "losskit.distributed", "losskit.environment", "losskit.locking", "losskit.step",
+              "losskit.composites")
+#: Paper cores that stand alone from each other (importer → packages it must not import):
+#: MILS takes SLF / UniLoss auxiliaries by composite name (losskit.composites), never by import.
+INDEPENDENT = {"losskit.mils": ("losskit.slf", "losskit.uniloss"),
+               "losskit.uniloss": ("losskit.slf",)}
 
 
 def _module_name(path: Path) -> str:
@@ -61,7 +66,12 @@ def _resolve(name: str) -> str | None:
 def imports_of(name: str) -> set[str]:
     """The losskit modules ``name`` imports (package ``__init__`` files included)."""
     path = MODULES[name]
-    tree = ast.parse(path.read_text(), str(path))
+    return imports_in_source(name, path.read_text(), str(path))
+
+
+def imports_in_source(name: str, source: str, filename: str = "<source>") -> set[str]:
+    """The losskit modules that ``source``, as the text of module ``name``, imports."""
+    tree = ast.parse(source, filename)
     skip = _type_checking_lines(tree)
     package = name if _is_package(name) else name.rpartition(".")[0]
     found: set[str] = set()
@@ -169,3 +179,39 @@ def test_paper_cores_do_not_import_the_method_interface(name):
     """Only a package's adapter (``<pkg>/method.py``) plugs the core into the Trainer's
     method interface; the core itself is a plain library."""
     assert "losskit.method" not in GRAPH[name], f"{name} imports losskit.method"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if _inside(n, tuple(INDEPENDENT))))
+def test_paper_cores_do_not_import_each_other(name):
+    """Every module of ``losskit.mils`` (its method adapter too) imports neither
+    ``losskit.slf`` nor ``losskit.uniloss``, and ``losskit.uniloss`` does not import
+    ``losskit.slf`` — lazily inside a function neither (the walker reads the source)."""
+    forbidden = tuple(p for core, deps in INDEPENDENT.items() if _inside(name, (core,))
+                      for p in deps)
+    found = sorted(m for m in GRAPH[name] if _inside(m, forbidden))
+    assert not found, f"{name} imports {found}"
+
+
+def test_the_independence_check_would_see_the_old_mils_to_slf_dependency():
+    """The check can fail: MILS used to build ``"slf:…"`` / ``"uniloss:…"`` auxiliaries with
+    an import inside a function; such source is an edge to the package."""
+    source = ("def build(kind):\n    if kind == 'uniloss':\n"
+              "        from losskit.uniloss import UniLoss\n"
+              "    from losskit.slf import StochasticLoss\n")
+    found = imports_in_source("losskit.mils.scheduling", source)
+    assert {"losskit.slf", "losskit.uniloss"} <= found
+
+
+def test_importing_mils_loads_neither_slf_nor_uniloss():
+    """At run time too: a fresh interpreter that imports ``losskit.mils`` has not loaded
+    ``losskit.slf`` or ``losskit.uniloss``."""
+    import subprocess
+    import sys
+
+    code = ("import sys, losskit.mils; "
+            "print(sorted(m for m in sys.modules if m.startswith(('losskit.slf', "
+            "'losskit.uniloss'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**__import__("os").environ,
+                                          "PYTHONPATH": str(SRC)})
+    assert out.stdout.strip() == "[]", out.stdout

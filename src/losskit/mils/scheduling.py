@@ -71,6 +71,7 @@ import torch
 from torch import nn
 
 from losskit._validation import checks, choice, integer, split_list
+from losskit.composites import build_composite, is_composite
 from losskit.distributed import all_reduce_sum, is_distributed, world_size
 from losskit.losses.base import loss_name
 from losskit.mils.acceptance import ACCEPTS, all_finite, capped, gradient_test, project
@@ -116,28 +117,6 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)
 
 
-def _build_composite(name: str, context: dict[str, Any]) -> Any:
-    """``"uniloss:<metric>"`` → ``UniLoss(metric)``; ``"slf:<a>+<b>+…"`` → a
-    ``StochasticLoss`` over those zoo losses (``+`` because ``,`` separates auxiliaries)."""
-    kind, _, arg = name.partition(":")
-    kind, arg = kind.strip(), arg.strip()
-    if kind == "uniloss":
-        from losskit.uniloss import UniLoss
-
-        return UniLoss(arg)
-    if kind == "slf":
-        from losskit.slf import StochasticLoss
-
-        if "num_classes" not in context:
-            raise ValueError(f"{name!r} needs the model's num_classes")
-        return StochasticLoss(
-            split_list(arg, name, separator="+", min_items=2),
-            num_outputs=context["num_classes"], context=context,
-        )
-    raise ValueError(f"unknown loss {name!r}; composite losses are 'uniloss:<metric>' or "
-                     "'slf:<loss>+<loss>+…'")
-
-
 def observes(accept: str, no_schedule: bool, participation: float) -> bool:
     """Whether attempts are judged on an observation set (else none is needed: the gradient
     tests, the no-schedule ablation, or no participation)."""
@@ -145,15 +124,16 @@ def observes(accept: str, no_schedule: bool, participation: float) -> bool:
 
 
 def resolve_loss(spec: LossSpec, context: dict[str, Any], arg: str) -> tuple[str, Any]:
-    """``(name, loss)`` for a registered loss name (or ``"uniloss:<metric>"``,
-    ``"slf:<loss>+<loss>"``) or a ready loss module / callable."""
+    """``(name, loss)`` for a registered loss name, a composite name ``"<prefix>:<arg>"``
+    (``"uniloss:<metric>"``, ``"slf:<loss>+<loss>"``: built by the package that registered the
+    prefix, :mod:`losskit.composites`) or a ready loss module / callable."""
     if isinstance(spec, str):
         name = spec.strip()
         from losskit import losses
 
         try:
-            if ":" in name:
-                return name, _build_composite(name, context)
+            if is_composite(name):
+                return name, build_composite(name, context)
             return name, losses.build(name, context)
         except ValueError as err:
             raise ValueError(f"{arg}: {err}") from None

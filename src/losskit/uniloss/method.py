@@ -8,11 +8,16 @@ from typing import Any
 import torch
 
 from losskit._validation import integer
+from losskit.composites import COMPOSITE_LOSSES
 from losskit.method import Method, TrainContext
 from losskit.options import core_kwargs, core_options, option
 from losskit.step import StepResult, loss_step
+from losskit.uniloss.composite import SYNTAX as UNILOSS_SYNTAX
+from losskit.uniloss.composite import uniloss_from_name
 from losskit.uniloss.loss import UniLoss
 from losskit.uniloss.refactor import parse_subsample
+
+COMPOSITE_LOSSES.register("uniloss", uniloss_from_name, help=UNILOSS_SYNTAX)  # "uniloss:ap"
 
 
 def _optional_int(text: str) -> int | None:
