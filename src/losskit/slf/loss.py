@@ -6,145 +6,48 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
-from numbers import Real
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.autograd.function import once_differentiable
 
 from losskit._random import register_generator
-from losskit._validation import check_finite_float, checks, choice, integer, number, split_list
+from losskit._validation import check_finite_float, checks, choice, integer, number
 from losskit.losses.base import loss_name
-from losskit.losses.fused import (
-    check_fused_arguments,
-    fusable_kind,
-    fused_backward,
-    fused_forward,
-    fused_losses,
+from losskit.losses.fused import check_fused_arguments, fusable_kind, fused_losses
+from losskit.slf.candidates import (
+    PAPER_LOSSES,
+    FunctionLoss,
+    build_candidate,
+    candidate_task,
+    parse_loss_list,
+    parse_weights,
 )
 from losskit.slf.decision import DecisionNet
 from losskit.slf.guard import OptimizerCheck
-from losskit.slf.gumbel import (
-    check_k,
-    multi_gumbel_softmax_keyed,
-    neg_gumbel_noise,
-    save_with_tau,
-    saved_with_tau,
-    straight_through_backward,
-    straight_through_forward,
-)
+from losskit.slf.gumbel import check_k, multi_gumbel_softmax_keyed, neg_gumbel_noise
+from losskit.slf.objective import SampleObjective
+from losskit.slf.record import LAST_FIELDS, read_last
 from losskit.slf.schedule import TauSchedule, as_schedule
+from losskit.slf.settings import (
+    GRANULARITIES,
+    MODES,
+    NORMALIZATIONS,
+    PAPER_SETTINGS,
+    generator_or_seed,
+    momentum_value,
+    tau_like,
+)
 
-MODES = ("gumbel", "softmax", "fixed")
-_LAST = frozenset({"losses", "weights", "probs"})
-GRANULARITIES = ("sample", "batch")
-NORMALIZATIONS = ("none", "running_mean")
+# the names this module has always offered (their concepts now live in their own modules)
+__all__ = ["GRANULARITIES", "MODES", "NORMALIZATIONS", "PAPER_LOSSES", "PAPER_SETTINGS",
+           "FunctionLoss", "SampleObjective", "StochasticLoss", "parse_loss_list",
+           "parse_weights", "read_last"]
 
-#: The SLF paper's candidate set (Sec. "Experiments", classification and clustering): mean
-#: squared, mean absolute, hinge, cosine proximity and binary cross-entropy, here on the softmax
-#: probabilities vs the one-hot target (hinge: Crammer–Singer on the logits).
-PAPER_LOSSES = ("prob_mse", "prob_mae", "hinge", "cosine", "prob_bce")
-#: The paper's setting (Eq. 9–11, Algorithm 1): per-sample p = h(f(x; w); v), K = 3 one-hot
-#: Gumbel samples (best on MNIST, Fig. 2a), nothing detached, no normalisation. These are also
-#: the defaults of :class:`StochasticLoss` and of the ``slf`` training method.
-PAPER_SETTINGS: dict[str, Any] = {
-    "K": 3,
-    "tau": 1.0,
-    "mode": "gumbel",
-    "granularity": "sample",
-    "normalize": "none",
-    "detach_input": False,
-}
-
-
-def read_last(record: dict[str, Any], name: str) -> torch.Tensor | None:
-    """``"losses"``, ``"weights"`` or ``"probs"`` of a :attr:`StochasticLoss.last_record`: the
-    ``(n,)`` vector, reduced (batch mean; ``probs`` kept as ``log p``) on its first read."""
-    value = record.get(name)
-    pending = record.get("pending", ())
-    if value is not None and name in pending:
-        with torch.no_grad():
-            value = (value.exp() if name == "probs" else value).mean(0)
-        record[name], record["pending"] = value, pending - {name}
-    return value
-
-
-class _FunctionLoss(nn.Module):
-    """Wraps a plain callable ``fn(output, target) -> tensor`` as a module (for ``from_parts``)."""
-
-    def __init__(self, fn: Callable[..., torch.Tensor], needs_features: bool = False) -> None:
-        super().__init__()
-        self.fn = fn
-        self.needs_features = bool(getattr(fn, "needs_features", needs_features))
-
-    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return self.fn(*args, **kwargs)
-
-    def extra_repr(self) -> str:
-        return getattr(self.fn, "__name__", repr(self.fn))
-
-
-def parse_loss_list(losses: object) -> list[Any]:
-    """``"ce,mse"`` or a sequence of names / modules / callables → a list (≥ 2 entries)."""
-    if isinstance(losses, Mapping):
-        raise ValueError("losses must be a list or comma-separated string; for named parts use "
-                         "StochasticLoss.from_parts({...})")
-    items = split_list(losses, "losses", min_items=2)
-    for item in items:
-        if not (isinstance(item, str) or callable(item)):
-            raise ValueError(f"losses entries must be loss names or callables, got {item!r}")
-    return items
-
-
-def _tau_like(tau: object, name: str) -> object:
-    """A valid ``tau`` (:func:`~losskit.slf.schedule.as_schedule` accepts it), as given."""
-    as_schedule(tau)
-    return tau
-
-
-def _generator_or_seed(generator: object, name: str) -> object:
-    if generator is None or isinstance(generator, torch.Generator):
-        return generator
-    if isinstance(generator, bool) or not isinstance(generator, int):
-        raise ValueError(f"{name} must be a torch.Generator, an int seed or None, got "
-                         f"{generator!r}")
-    return generator
-
-
-def _momentum(value: object, name: str) -> float:
-    if not isinstance(value, Real) or isinstance(value, bool) or not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-    return float(value)
-
-
-def parse_weights(weights: object, n: int) -> list[float]:
-    """Fixed-mode weights: ``None`` → ``[1/n] * n``; else ``n`` finite numbers ``≥ 0``, not all
-    zero (used as given, not renormalised)."""
-    if weights is None:
-        return [1.0 / n] * n
-    if isinstance(weights, str):
-        try:
-            values = [float(s) for s in split_list(weights, "weights")]
-        except ValueError:
-            raise ValueError(f"weights must be comma-separated numbers, got {weights!r}") from None
-    elif isinstance(weights, torch.Tensor):
-        values = [float(v) for v in weights.detach().flatten().tolist()]
-    elif isinstance(weights, Sequence):
-        if not all(isinstance(v, Real) and not isinstance(v, bool) for v in weights):
-            raise ValueError(f"weights must be numbers, got {weights!r}")
-        values = [float(v) for v in weights]
-    else:
-        raise ValueError(f"weights must be a list of {n} numbers, got {weights!r}")
-    if len(values) != n:
-        raise ValueError(f"weights must have one entry per loss ({n}), got {len(values)}")
-    if not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:
-        raise ValueError(f"weights must be finite, >= 0 and not all zero, got {values}")
-    return values
-
+_FunctionLoss = FunctionLoss  # the old private names (pickles of modules built before the split)
+_SampleObjective = SampleObjective
 
 class StochasticLoss(nn.Module):
     """Stochastic Loss Function ``H = Σ_i p̂_i · l_i(output, target)`` (paper Eq. 11).
@@ -222,9 +125,9 @@ class StochasticLoss(nn.Module):
     ``"regression"``; ``None`` for callables that declare none).
     """
 
-    @checks(num_outputs=integer(low=1), K=check_k, tau=_tau_like, mode=choice(*MODES),
+    @checks(num_outputs=integer(low=1), K=check_k, tau=tau_like, mode=choice(*MODES),
             granularity=choice(*GRANULARITIES), normalize=choice(*NORMALIZATIONS),
-            hidden=integer(low=0), generator=_generator_or_seed, momentum=_momentum,
+            hidden=integer(low=0), generator=generator_or_seed, momentum=momentum_value,
             eps=number(low=0.0, low_open=True))
     def __init__(
         self,
@@ -341,21 +244,7 @@ class StochasticLoss(nn.Module):
     def _build_loss(
         self, item: Any, num_outputs: int, context: dict[str, Any] | None
     ) -> nn.Module:
-        per_sample = self.granularity == "sample"
-        if isinstance(item, str):
-            from losskit import losses as zoo
-
-            ctx = {"num_classes": num_outputs, **(context or {})}
-            kwargs = {"reduction": "none"} if per_sample else {}
-            return zoo.build(item, ctx, **kwargs)
-        if per_sample and getattr(item, "reduction", "none") != "none":
-            raise ValueError(
-                f"granularity='sample' needs per-sample losses: loss {loss_name(item)!r} has "
-                f"reduction={item.reduction!r}; build it with reduction='none'"
-            )
-        if isinstance(item, nn.Module):
-            return item
-        return _FunctionLoss(item)
+        return build_candidate(item, num_outputs, context, self.granularity == "sample")
 
     @property
     def tasks(self) -> list[str | None]:
@@ -363,7 +252,7 @@ class StochasticLoss(nn.Module):
         for callables that declare none (an attribute ``task`` on a callable counts)."""
         out = []
         for m in self.losses:
-            task = getattr(m.fn if isinstance(m, _FunctionLoss) else m, "task", None)
+            task = getattr(candidate_task(m), "task", None)
             out.append(task if isinstance(task, str) else None)
         return out
 
@@ -373,8 +262,7 @@ class StochasticLoss(nn.Module):
         from losskit.losses.base import check_task
 
         for name, m in zip(self.loss_names, self.losses, strict=True):
-            check_task(name, m.fn if isinstance(m, _FunctionLoss) else m, target,
-                       self.num_outputs)
+            check_task(name, candidate_task(m), target, self.num_outputs)
 
     # ------------------------------------------------------------------ last call
     @property
@@ -638,7 +526,7 @@ class StochasticLoss(nn.Module):
                 and self.normalize == "none" and len(self._fused) == self.num_losses)
 
     def _sample_objective(self, output: torch.Tensor, target: Any) -> torch.Tensor:
-        """:meth:`forward` in :attr:`_one_node`'s setting, by :class:`_SampleObjective`: the
+        """:meth:`forward` in :attr:`_one_node`'s setting, by :class:`SampleObjective`: the
         same values and bookkeeping as :meth:`forward_parts`, gradients equal up to rounding."""
         self._training_call()
         self._check_output(output, values=False)  # the NaN/Inf scan joins the label check
@@ -646,11 +534,11 @@ class StochasticLoss(nn.Module):
         check_fused_arguments(output, target, kinds, finite="output")
         logits = self._decision_logits(output, self.detach_input)
         neg_noise = neg_gumbel_noise(logits, self.K, self._rng_key)
-        h, values, weights, log_p = _SampleObjective.apply(
+        h, values, weights, log_p = SampleObjective.apply(
             output, target.long().unsqueeze(1), logits, neg_noise, self._tau(), kinds
         )
         self._last = {"losses": values, "weights": weights, "probs": log_p,
-                      "pending": _LAST}  # (N, n) each; log p
+                      "pending": LAST_FIELDS}  # (N, n) each; log p
         if self.training:
             with torch.no_grad():
                 self._advance_step()
@@ -662,38 +550,3 @@ class StochasticLoss(nn.Module):
             f"granularity={self.granularity!r}, normalize={self.normalize!r}, "
             f"detach_input={self.detach_input}"
         )
-
-
-
-class _SampleObjective(torch.autograd.Function):
-    """SLF's ``H = mean_j Σ_i p̂_ji l_i(x_j)`` with per-sample straight-through Gumbel weights
-    ``p̂_j`` (Eq. 9–11) and fused zoo candidates, as one autograd node.
-
-    Inputs: logits ``z``, labels ``index (N, 1)``, decision logits ``h (N, n)``, the negated
-    Gumbel noise ``(K, N, n)``, ``tau``; outputs ``H`` and, without gradient, the values
-    ``(N, n)``, ``p̂`` and ``log p = log_softmax(h)``. The forward runs the ops of the generic path
-    (:func:`~losskit.losses.fused.fused_forward`, ``log_softmax``, the Gumbel-max one-hots,
-    ``(p̂ · l).sum(-1).mean()``); the backward applies the candidates' closed-form gradient to
-    ``∂H/∂l = p̂/N`` and the straight-through gradient to ``∂H/∂p̂ = l/N``.
-    """
-
-    @staticmethod
-    def forward(ctx, z, index, h, neg_noise, tau, kinds):  # noqa: ANN001, ANN205
-        ctx.set_materialize_grads(False)  # no zero gradients for the bookkeeping outputs
-        values, ctx.fused = fused_forward(z, index, kinds)
-        log_p = F.log_softmax(h, dim=-1)
-        weights, scores = straight_through_forward(log_p, neg_noise)
-        objective = (weights * values).sum(-1).mean()
-        save_with_tau(ctx, tau, values, weights, log_p, scores)
-        ctx.mark_non_differentiable(values, weights, log_p)
-        return objective, values, weights, log_p
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad, *_):  # noqa: ANN001, ANN205
-        tau, values, weights, log_p, scores = saved_with_tau(ctx)
-        scale = grad / values.shape[0]
-        dz = fused_backward(ctx.fused, weights * scale)
-        d_log_p = straight_through_backward(scores, tau, values * scale, mean_first=False)
-        dh = torch._log_softmax_backward_data(d_log_p, log_p, -1, log_p.dtype)
-        return dz, None, dh, None, None, None
