@@ -122,9 +122,9 @@ def test_lightning_hyperparameters_are_the_declared_options(toy):
 def test_core_options_take_the_cores_defaults_and_checks():
     defaults = inspect.signature(StochasticLoss).parameters
     options = SLFMethod.Options()
-    assert options.k == defaults["K"].default and options.tau == defaults["tau"].default
-    assert core_kwargs(options)["K"] == options.k  # handed to the core by its own names
-    with pytest.raises(ValueError, match="K must be an integer >= 1"):
+    assert options.k == defaults["k"].default and options.tau == defaults["tau"].default
+    assert core_kwargs(options)["k"] == options.k  # handed to the core by its own names
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
         SLFMethod(k=0)  # StochasticLoss's declared check, before any core is built
     mils = inspect.signature(MILS).parameters
     assert MILSMethod.Options().participation == mils["participation"].default
@@ -152,15 +152,17 @@ def test_core_options_refuse_an_unknown_or_undefaulted_parameter():
     assert made().alpha == 1 and core_kwargs(made(alpha="3")) == {"a": 3}
 
 
-def test_the_method_flags_keep_their_spellings(capsys):
-    """Every method flag of losskit 0.1 (README, scripts) still exists, now derived."""
-    with pytest.raises(SystemExit):
-        main(["train", "--help"])
-    out = capsys.readouterr().out
+def test_the_method_flags_keep_their_spellings():
+    """Every method flag of losskit 0.1 (README, scripts) still exists: derived, or a
+    deprecated alias of the derived spelling (tests/test_one_declaration.py)."""
+    from losskit.cli import build_parser
+
+    train = next(a for a in build_parser()._actions if a.dest == "command").choices["train"]
+    known = set(train._option_string_actions)
     for flag in ("--loss", "--slf-losses", "--slf-k", "--slf-tau", "--slf-mode",
                  "--slf-granularity", "--slf-normalize", "--slf-update", "--slf-val-loss",
                  "--slf-preset", "--uniloss-metric", "--uniloss-anchors",
                  "--uniloss-temperature", "--uniloss-scope", "--primary", "--aux",
                  "--participation", "--observation-size", "--no-schedule", "--mils-accept",
                  "--accept-ties", "--no-accept-ties"):
-        assert f"  {flag} " in out or f"  {flag}," in out or f", {flag}" in out, flag
+        assert flag in known, flag

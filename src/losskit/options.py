@@ -25,9 +25,11 @@ Parameters a method hands to its paper's core class are read from the core's sig
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
 import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
@@ -35,7 +37,7 @@ from typing import Any
 from losskit._validation import Check, number
 
 __all__ = ["Options", "OptionSpec", "core_options", "default_of", "flag_of", "number", "option",
-           "specs"]
+           "renamed", "specs"]
 
 
 @dataclass(frozen=True)
@@ -146,9 +148,12 @@ def specs(options: type[Options]) -> Iterator[tuple[dataclasses.Field[Any], Opti
 
 
 def flag_of(method: str, f: dataclasses.Field[Any]) -> str:
-    """The command-line flag of option ``f`` of ``method``: its declared spelling, else
-    ``--<method>-<name>`` (``slf``'s ``val_loss`` → ``--slf-val-loss``)."""
-    return spec_of(f).flag or f"--{method}-{f.name}".replace("_", "-")
+    """The command-line flag of option ``f`` of ``method``, derived from the names:
+    ``--<method>-<name>`` (``slf``'s ``val_loss`` → ``--slf-val-loss``), ``--<name>`` for the
+    option named as its method (``loss``'s ``loss`` → ``--loss``). Older spellings are the
+    option's ``aliases``."""
+    name = f.name if f.name == method else f"{method}-{f.name}"
+    return spec_of(f).flag or f"--{name}".replace("_", "-")
 
 
 def default_of(f: dataclasses.Field[Any]) -> Any:
@@ -178,19 +183,19 @@ def core_options(
     rename: Mapping[str, str] | None = None,
     defaults: Mapping[str, Any] | None = None,
     help: Mapping[str, str] | None = None,
-    flags: Mapping[str, str] | None = None,
+    aliases: Mapping[str, tuple[str, ...]] | None = None,
     parse: Mapping[str, Callable[[str], Any]] | None = None,
 ) -> type[Options]:
-    """An :class:`Options` declaration of the parameters of ``core`` (a paper's core class):
-    every keyword parameter of its signature except ``skip``, with the core's default (or
+    """An :class:`Options` declaration of the parameters of ``core`` (a paper's core class): every
+    keyword parameter of its signature except ``skip``, with the core's default (or
     ``defaults[name]`` where the method's differs), ``rename``-d where the method spells it
-    otherwise (``K`` → ``k``), and ``help`` / ``flags`` / ``parse`` (by the method's name) for
-    those shown on the command line. Each option is checked by the check the core declares for
-    its parameter (:func:`~losskit._validation.checks` on the core's constructor), so a bad
-    value fails when the method is built, not when the core is; a method's own options extend
-    this class."""
+    otherwise, and ``help`` / ``aliases`` (deprecated flag spellings) / ``parse`` (by the
+    method's name) for those shown on the command line (their flag: :func:`flag_of`). Each
+    option is checked by the check the core declares for its parameter
+    (:func:`~losskit._validation.checks` on the core's constructor), so a bad value fails when
+    the method is built, not when the core is; a method's own options extend this class."""
     rename, defaults = dict(rename or {}), dict(defaults or {})
-    help, flags, parse = dict(help or {}), dict(flags or {}), dict(parse or {})
+    help, aliases, parse = dict(help or {}), dict(aliases or {}), dict(parse or {})
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     declared = getattr(core.__init__ if isinstance(core, type) else core, "checks", {})
     made = []
@@ -201,11 +206,11 @@ def core_options(
             raise TypeError(f"core_options: {p.name!r} of {core.__qualname__} has no default; "
                             "skip it and declare it in the method's options")
         key = rename.get(p.name, p.name)
-        spec = OptionSpec(help.pop(key, ""), flags.pop(key, None), parse.pop(key, None),
-                          declared.get(p.name))
+        spec = OptionSpec(help.pop(key, ""), None, parse.pop(key, None),
+                          declared.get(p.name), tuple(aliases.pop(key, ())))
         made.append((key, Any, field(default=defaults.pop(key, p.default),
                                      metadata={"option": spec, "core": p.name})))
-    leftover = sorted({*help, *flags, *parse, *defaults})
+    leftover = sorted({*help, *aliases, *parse, *defaults})
     if leftover:
         raise TypeError(f"core_options: {core.__qualname__} has no parameter {leftover}")
     return dataclasses.make_dataclass(name, made, bases=(Options,), frozen=True, kw_only=True)
@@ -245,3 +250,28 @@ def joined_key_values(text: str) -> dict[str, Any]:
     for part in _NEXT_PAIR.split(text):
         out.update(key_values(part))
     return out
+
+
+def renamed(**old: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Keyword arguments renamed for one spelling across Python, CLI and specs: the decorated
+    callable still takes each ``old`` spelling (``K=3`` for ``k=3``) with a
+    ``DeprecationWarning``. The signature (``inspect.signature``) and the declared checks
+    (``fn.checks``) are those of the new names."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def accepting_old(*args: Any, **kwargs: Any) -> Any:
+            for before, now in old.items():
+                if before in kwargs:
+                    if now in kwargs:
+                        raise TypeError(f"{before}= and {now}= name the same argument; give "
+                                        f"{now}=")
+                    warnings.warn(f"{before}= is deprecated; use {now}=", DeprecationWarning,
+                                  stacklevel=2)
+                    kwargs[now] = kwargs.pop(before)
+            return fn(*args, **kwargs)
+
+        accepting_old.renamed = dict(old)  # type: ignore[attr-defined]
+        return accepting_old
+
+    return decorate

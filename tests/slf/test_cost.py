@@ -29,7 +29,7 @@ def test_paper_slf_loss_step_ops():
     """The paper preset's loss alone, forward + backward: 111 ops (was 132 before the one-pass
     candidates, the fused straight-through backward and the lazily reduced ``last_*``)."""
     logits, y = _batch()
-    slf = StochasticLoss.paper(10, K=3, generator=0)
+    slf = StochasticLoss.paper(10, k=3, generator=0)
     assert _ops(lambda: slf(logits, y).backward()) <= 111
     # reading the bookkeeping costs its reductions once, then nothing
     with validate_args(True):

@@ -184,7 +184,7 @@ def test_last_weights_granularity():
     g = torch.Generator().manual_seed(3)
     logits, y = torch.randn(24, 5, generator=g), torch.randint(0, 5, (24,), generator=g)
     for granularity, unit in (("sample", 3 * 24), ("batch", 3)):
-        slf = StochasticLoss("ce,prob_mse,hinge", num_outputs=5, K=3, generator=0,
+        slf = StochasticLoss("ce,prob_mse,hinge", num_outputs=5, k=3, generator=0,
                              granularity=granularity)
         slf.decision_net.net[-1].bias.data = torch.tensor([0.3, -0.2, 0.1])
         for _ in range(5):

@@ -29,7 +29,7 @@ def test_registered_and_built_from_cli_style_strings():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"k": 0}, "K must be"), ({"tau": 0}, "tau must be"), ({"losses": "ce"}, "at least 2"),
+    [({"k": 0}, "k must be"), ({"tau": 0}, "tau must be"), ({"losses": "ce"}, "at least 2"),
      ({"mode": "x"}, "mode must be"), ({"seed": 1.5}, "seed must be")],
 )
 def test_bad_arguments_fail_at_construction(kwargs, match):

@@ -41,7 +41,7 @@ def test_paper_settings_are_the_defaults_of_the_module_and_the_method():
 
 
 def test_paper_composes_with_overrides():
-    slf = StochasticLoss.paper(4, K=4, mode="softmax", granularity="batch", generator=1)
+    slf = StochasticLoss.paper(4, k=4, mode="softmax", granularity="batch", generator=1)
     assert (slf.K, slf.mode, slf.granularity) == (4, "softmax", "batch")
     fixed = StochasticLoss.paper(4, mode="fixed", weights=[0.4, 0.3, 0.1, 0.1, 0.1])
     assert fixed.decision_net is None and fixed.loss_names == list(PAPER_LOSSES)

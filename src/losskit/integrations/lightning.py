@@ -127,7 +127,7 @@ from losskit.integrations.gradients import (
     clip_gradients,
 )
 from losskit.method import Method, TrainContext, bind_method, setup_method
-from losskit.train.config import TrainConfig
+from losskit.train.config import TrainConfig, check_settings
 from losskit.train.features import FeatureSpec, infer_dims, with_features
 from losskit.train.methods import METHODS
 from losskit.train.trainer import build_optimizer, seeded_generator
@@ -229,8 +229,10 @@ class LossKitModule(L.LightningModule):
         num_classes: number of outputs (default: ``model.num_classes``, else the width of the
             model's output on one training sample).
         method_kwargs: constructor arguments when ``method`` is a name.
-        optimizer: a name (with ``lr``, ``momentum``, ``weight_decay`` as in
-            :class:`~losskit.train.config.TrainConfig`) or a factory ``params -> Optimizer``.
+        optimizer: a name (with ``lr``, ``momentum``, ``weight_decay``) or a factory
+            ``params -> Optimizer``. These, ``seed``, ``input_key`` and ``target_key`` are
+            :class:`~losskit.train.config.TrainConfig`'s fields: their defaults and checks are
+            the ones declared there.
         scheduler: ``None`` or a factory ``optimizer -> LRScheduler``, stepped per
             ``scheduler_interval`` (``"epoch"`` or ``"step"``).
         seed: seeds the method's generator (Gumbel noise, participation draws) and the
@@ -250,18 +252,18 @@ class LossKitModule(L.LightningModule):
         train_set: TrainSample | None = None,
         num_classes: int | None = None,
         method_kwargs: dict[str, Any] | None = None,
-        optimizer: str | OptimizerFactory = "sgd",
-        lr: float = 0.05,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        seed: int = 0,
+        optimizer: str | OptimizerFactory = TrainConfig.optimizer,
+        lr: float = TrainConfig.lr,
+        momentum: float = TrainConfig.momentum,
+        weight_decay: float = TrainConfig.weight_decay,
+        seed: int = TrainConfig.seed,
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: str = "epoch",
         features: FeatureSpec = None,
         task: str | None = None,
         train_sample_size: int = 2048,
-        input_key: str = "input",
-        target_key: str = "target",
+        input_key: str = TrainConfig.input_key,
+        target_key: str = TrainConfig.target_key,
     ) -> None:
         super().__init__()
         if scheduler_interval not in ("epoch", "step"):
@@ -270,6 +272,10 @@ class LossKitModule(L.LightningModule):
         if not (callable(optimizer) or isinstance(optimizer, str)):
             raise ConfigError(f"optimizer must be a name or a factory params -> Optimizer, "
                               f"got {optimizer!r}", "optimizer")
+        # the run settings it shares with TrainConfig: their declared defaults and checks
+        check_settings(lr=lr, momentum=momentum, weight_decay=weight_decay, seed=seed,
+                       input_key=input_key, target_key=target_key,
+                       **({"optimizer": optimizer} if isinstance(optimizer, str) else {}))
         if task is not None and task not in TASKS:
             raise ConfigError(f"task must be None or one of {TASKS}, got {task!r}", "task")
         if isinstance(train_sample_size, bool) or not isinstance(train_sample_size, int) or (

@@ -1,4 +1,4 @@
-"""MILS as a Trainer method: ``losskit train --method mils --primary ce --aux multi_margin``."""
+"""MILS as a Trainer method: ``losskit train --method mils --mils-aux multi_margin``."""
 
 from __future__ import annotations
 
@@ -36,14 +36,15 @@ class MILSOptions(core_options(  # type: ignore[misc]
           "aux_selection": "uniform | adaptive: which auxiliary participates",
           "statistics": "learn | rollback: class statistics of center / L-GM auxiliaries",
           "norm_cap": "gradient tests: cap the auxiliary gradient at the primary's norm"},
-    flags={"primary": "--primary", "aux": "--aux", "participation": "--participation",
-           "no_schedule": "--no-schedule", "accept_ties": "--accept-ties"},
+    aliases={"primary": ("--primary",), "aux": ("--aux",),
+             "participation": ("--participation",), "no_schedule": ("--no-schedule",),
+             "accept_ties": ("--accept-ties",)},
     parse={"aux": lambda text: split_list(text, "aux")},
 )):
     """``--method mils``: :class:`~losskit.mils.MILS`'s arguments (defaults and checks its
     own) and the method's."""
 
-    observation_size: int = option(128, "samples", flag="--observation-size",
+    observation_size: int = option(128, "samples", aliases=("--observation-size",),
                                    check=integer(low=1))
     observation_refresh: str = option("fixed", "fixed | epoch: redraw the observation set "
                                                "after every epoch", check=choice(*REFRESH))

@@ -17,6 +17,7 @@ from losskit._random import register_generator
 from losskit._validation import check_finite_float, checks, choice, integer, number
 from losskit.losses.base import loss_name
 from losskit.losses.fused import check_fused_arguments, fusable_kind, fused_losses
+from losskit.options import renamed
 from losskit.slf.candidates import (
     PAPER_LOSSES,
     FunctionLoss,
@@ -61,7 +62,8 @@ class StochasticLoss(nn.Module):
             regression), loss modules or callables ``fn(output, target)``.
         num_outputs: size of one sample's model output (classes for a classifier, outputs
             ``D`` for a regressor); the decision network's input size.
-        K: number of one-hot Gumbel-softmax samples averaged into ``p̂`` (Eq. 9–10), ``≥ 1``.
+        k: ``K``, the number of one-hot Gumbel-softmax samples averaged into ``p̂``
+            (Eq. 9–10), ``≥ 1`` (``K=`` still works, deprecated).
         tau: Gumbel-softmax temperature (Eq. 6): a number, a :class:`TauSchedule` (or a dict of
             its arguments) or a callable ``step -> tau``; the step counts training-mode calls.
         mode: ``"gumbel"`` (the paper's SLF: ``p̂`` = mean of ``K`` one-hot samples with
@@ -125,7 +127,8 @@ class StochasticLoss(nn.Module):
     ``"regression"``; ``None`` for callables that declare none).
     """
 
-    @checks(num_outputs=integer(low=1), K=check_k, tau=tau_like, mode=choice(*MODES),
+    @renamed(K="k")  # one spelling (spec key, --slf-k); K= still works, deprecated
+    @checks(num_outputs=integer(low=1), k=check_k, tau=tau_like, mode=choice(*MODES),
             granularity=choice(*GRANULARITIES), normalize=choice(*NORMALIZATIONS),
             hidden=integer(low=0), generator=generator_or_seed, momentum=momentum_value,
             eps=number(low=0.0, low_open=True))
@@ -133,7 +136,7 @@ class StochasticLoss(nn.Module):
         self,
         losses: str | Sequence[str | nn.Module | Callable[..., torch.Tensor]],
         num_outputs: int,
-        K: int = 3,
+        k: int = 3,
         tau: Any = 1.0,
         mode: str = "gumbel",
         decision_net: nn.Module | None = None,
@@ -154,7 +157,7 @@ class StochasticLoss(nn.Module):
             raise ValueError("weights is only used with mode='fixed'")
         if mode == "fixed" and decision_net is not None:
             raise ValueError("decision_net is not used with mode='fixed'")
-        self.K = K
+        self.K = k
         self.tau_schedule = as_schedule(tau)
         self.mode = mode
         self.granularity = granularity

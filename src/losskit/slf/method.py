@@ -36,7 +36,6 @@ def _numbers(text: str) -> list[float]:
 class SLFOptions(core_options(  # type: ignore[misc]
     StochasticLoss, "StochasticLossOptions",
     skip=("losses", "num_outputs", "decision_net", "generator", "names", "context"),
-    rename={"K": "k"},
     help={"k": "Gumbel samples K", "tau": "temperature",
           "mode": "gumbel | softmax | fixed (weights given: no decision network)",
           "weights": "mode fixed: comma-separated weights, one per loss (default: 1/n each)",
@@ -91,9 +90,9 @@ class SLFMethod(Method):
     optimizer updates ``w`` and ``v`` together (Algorithm 1, line 10).
 
     Options (:class:`SLFOptions`): :class:`~losskit.slf.StochasticLoss`'s arguments, with its
-    (paper) defaults and checks (``k`` = ``K``; ``losses`` comma-separated or a list), and the
-    method's own; ``seed`` seeds the Gumbel-noise generator (created on the model's device)
-    and the draws of validation batches.
+    (paper) defaults and checks (``k``: the paper's ``K``; ``losses`` comma-separated or a
+    list), and the method's own; ``seed`` seeds the Gumbel-noise generator (created on the
+    model's device) and the draws of validation batches.
 
     ``losses=None`` and ``preset="paper"`` both give the paper's candidate set
     (:data:`~losskit.slf.loss.PAPER_LOSSES`, a classifier's); the preset refuses an explicit

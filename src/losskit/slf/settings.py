@@ -23,7 +23,7 @@ NORMALIZATIONS = ("none", "running_mean")
 #: Gumbel samples (best on MNIST, Fig. 2a), nothing detached, no normalisation. These are also
 #: the defaults of :class:`StochasticLoss` and of the ``slf`` training method.
 PAPER_SETTINGS: dict[str, Any] = {
-    "K": 3,
+    "k": 3,
     "tau": 1.0,
     "mode": "gumbel",
     "granularity": "sample",

@@ -265,3 +265,15 @@ def key_fields(config: dict[str, Any]) -> dict[str, Any]:
     """``config`` without the :data:`LATER_FIELD_DEFAULTS` fields that hold their default."""
     return {k: v for k, v in config.items()
             if not (k in LATER_FIELD_DEFAULTS and v == LATER_FIELD_DEFAULTS[k])}
+
+
+def check_settings(**values: Any) -> None:
+    """``values`` of TrainConfig fields (by name), each by its field's declared check: one
+    :class:`~losskit.errors.ConfigError` naming the field (what a caller that takes some run
+    settings itself, e.g. ``LossKitModule``, checks them with)."""
+    for name, value in values.items():
+        check = spec_of(TrainConfig.__dataclass_fields__[name]).check
+        try:
+            check(value, name)  # type: ignore[misc]
+        except ValueError as exc:
+            raise ConfigError(str(exc), name) from None

@@ -36,7 +36,7 @@ class UniLossOptions(core_options(  # type: ignore[misc]
           "relaxation": "logit | authors (sigmoid outputs, temperature 2): the relaxation preset",
           "subsample": "an int k (each group's k highest competitors) or a fraction of the "
                        "binaries per step"},
-    flags={"num_anchors": "--uniloss-anchors"},
+    aliases={"num_anchors": ("--uniloss-anchors",)},
     parse={"temperature": float, "subsample": parse_subsample, "num_good": _optional_int,
            "num_bad": _optional_int, "num_nearby": _optional_int},
 )):
