@@ -3,7 +3,8 @@ one :class:`~losskit.train.trainer.Trainer` (and into Lightning) without either 
 paper-specific. Each paper package holds its adapter next to its core
 (``losskit/<pkg>/method.py``); :data:`losskit.train.METHODS` names them.
 
-Life cycle — the one set-up path, the same in the Trainer, Lightning and the benchmarks::
+Life cycle — the one set-up path, :func:`build_run` (the Trainer, the benchmarks; Lightning
+calls its two halves around its own ``configure_optimizers``)::
 
     params = setup_method(method, ctx)    # method.setup(ctx): build losses, decision nets, …
                                           #   (ctx: model, num_classes, feature_dim, data, device)
@@ -24,7 +25,7 @@ backward, step" that every method reuses.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -156,3 +157,33 @@ def bind_method(
     ``method.bind(ctx)``."""
     ctx.optimizer, ctx.scheduler, ctx.scaler = optimizer, scheduler, scaler
     method.bind(ctx)
+
+
+@dataclass
+class Run:
+    """What :func:`build_run` made: the optimizer (model and method parameters), the LR
+    scheduler (or ``None``) and the method's own trainable parameters."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    method_params: list[nn.Parameter]
+
+
+def build_run(
+    method: Method,
+    ctx: TrainContext,
+    make_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer],
+    make_scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+    scaler: Any = None,
+    prepare: Callable[[list[nn.Parameter]], None] | None = None,
+) -> Run:
+    """The whole set-up path: :func:`setup_method`, ``prepare(method_params)`` (checks, DDP
+    gradient hooks), ``make_optimizer(model params + method params)`` (``w`` and ``v``
+    updated together), ``make_scheduler(optimizer)``, :func:`bind_method` with ``scaler``."""
+    method_params = setup_method(method, ctx)
+    if prepare is not None:
+        prepare(method_params)
+    optimizer = make_optimizer([*ctx.model.parameters(), *method_params])
+    scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
+    bind_method(method, ctx, optimizer, scheduler, scaler)
+    return Run(optimizer, scheduler, method_params)

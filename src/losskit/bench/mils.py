@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from losskit.bench.timing import interleaved_timings
 from losskit.mils import TrainingStateSnapshot, observation_counts
+from losskit.step import Step, loss_step
 
 
 def component_costs(
@@ -39,9 +40,7 @@ def component_costs(
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=momentum)
     batch, obs_x, obs_y = x[:batch_size], x[:observation_size], y[:observation_size]
     for _ in range(2):  # materialise optimizer state (momentum buffers) before timing
-        opt.zero_grad()
-        F.cross_entropy(model(batch), y[:batch_size]).backward()
-        opt.step()
+        loss_step(Step(model, opt), batch, y[:batch_size], F.cross_entropy, features=False)
     snapshot = TrainingStateSnapshot([model], opt)
     snapshot.capture()
 

@@ -24,7 +24,7 @@ from torch.utils.data import TensorDataset
 from losskit._validation import validate_args
 from losskit.bench.counts import count_aten_ops, count_syncs
 from losskit.bench.timing import interleaved_timings
-from losskit.method import Method, TrainContext, bind_method, setup_method
+from losskit.method import Method, TrainContext, build_run
 from losskit.train.methods import METHODS
 
 # (row label, method name, method kwargs, goal ratio)
@@ -146,8 +146,7 @@ def _method_stepper(
         generator=torch.Generator().manual_seed(seed),
         batch_size=batch_size,
     )
-    params = [*model.parameters(), *setup_method(method, ctx)]
-    bind_method(method, ctx, torch.optim.SGD(params, lr=0.01, momentum=0.9))
+    build_run(method, ctx, lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.9))
     x_all, y_all = data.tensors
     # positives are guaranteed in every AP batch: take a fixed batch with both classes present
     x, y = x_all[:batch_size], y_all[:batch_size]

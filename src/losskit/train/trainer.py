@@ -39,7 +39,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset
 
 from losskit import distributed
 from losskit.data.base import DataSplits
@@ -48,8 +48,9 @@ from losskit.data.splits import generator as stream
 from losskit.data.transforms import RandomCropFlip, TransformDataset, crop_flip_batch
 from losskit.errors import ConfigError, NonFiniteError
 from losskit.locking import FileLock
-from losskit.method import Method, TrainContext, bind_method, setup_method
+from losskit.method import Method, TrainContext, build_run
 from losskit.train import sources
+from losskit.train.batching import batches, seeded_generator  # re-exported here
 from losskit.train.callbacks import Callback, as_callback
 from losskit.train.config import LATER_FIELD_DEFAULTS, NON_SEMANTIC_FIELDS, TrainConfig
 from losskit.train.evaluation import EVALUATORS, TASK_METRICS, evaluate_batches, tensor_batches
@@ -94,28 +95,7 @@ class TrainResult:
     task: str = "classification"
 
 
-def seeded_generator(seed: int) -> torch.Generator:
-    """A CPU ``torch.Generator`` seeded with ``seed``."""
-    g = torch.Generator()
-    g.manual_seed(int(seed))
-    return g
-
-
 take_subset = sources.take_subset
-
-
-def batches(
-    ds: TensorDataset, batch_size: int, generator: torch.Generator | None = None
-) -> Iterator[tuple[torch.Tensor, ...]]:
-    """Shuffled (when ``generator`` is given) in-memory mini-batches of a ``TensorDataset``."""
-    n = len(ds)
-    order = torch.randperm(n, generator=generator) if generator is not None else None
-    for start in range(0, n, batch_size):
-        if order is None:
-            yield tuple(t[start : start + batch_size] for t in ds.tensors)
-        else:
-            idx = order[start : start + batch_size]
-            yield tuple(t.index_select(0, idx) for t in ds.tensors)
 
 
 class Trainer:
@@ -230,14 +210,15 @@ class Trainer:
             batch_size=config.batch_size,
             autocast_dtype=_AMP_DTYPES.get(config.amp) if config.amp else None,
         )
-        method_params = setup_method(self.method, self.ctx)
-        if width == 1:
-            check_one_output(self.method, sample_y.dtype, self.device)
-        distributed.average_gradients(method_params)
-        self.optimizer = build_optimizer(config, [*self.model.parameters(), *method_params])
-        self.scheduler = build_scheduler(config, self.optimizer)
+        def prepare(method_params: list[nn.Parameter]) -> None:  # before the optimizer exists
+            if width == 1:
+                check_one_output(self.method, sample_y.dtype, self.device)
+            distributed.average_gradients(method_params)
+
         scaler = torch.amp.GradScaler(self.device.type) if config.amp == "fp16" else None
-        bind_method(self.method, self.ctx, self.optimizer, self.scheduler, scaler)
+        run = build_run(self.method, self.ctx, lambda ps: build_optimizer(config, ps),
+                        lambda opt: build_scheduler(config, opt), scaler, prepare)
+        self.optimizer, self.scheduler = run.optimizer, run.scheduler
         self.history: list[dict[str, Any]] = []
         self.out_dir = Path(config.out_dir) if config.out_dir else None
         self.resumed_from = 0  # epochs found in the checkpoint by prepare()
