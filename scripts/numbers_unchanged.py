@@ -24,7 +24,7 @@ TRAIN_RUNS: dict[str, list[str]] = {
     "slf-joint": ["--method", "slf", "--slf-k", "3"],
     "slf-bilevel": ["--method", "slf", "--slf-update", "bilevel"],
     "uniloss": ["--method", "uniloss", "--uniloss-metric", "accuracy"],
-    "mils": ["--method", "mils", "--aux", "multi_margin,focal", "--participation", "0.5"],
+    "mils": ["--method", "mils", "--mils-aux", "multi_margin,focal", "--mils-participation", "0.5"],
     "uncertainty": ["--method", "uncertainty", "--uncertainty-losses", "ce,focal"],
 }
 TIMING = ("time", "_s", "_ms", "timestamp", "wall", "eta")

@@ -17,6 +17,7 @@ import inspect
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -160,6 +161,22 @@ def choice(*choices: Any) -> Check:
     return lambda value, name: check_choice(value, choices, name)
 
 
+_UPSTREAM_CHECKED: ContextVar[bool] = ContextVar("losskit_upstream_checked", default=False)
+
+
+@contextmanager
+def checked_upstream() -> Iterator[None]:
+    """The arguments of the next :func:`checks`-decorated call were checked by the same
+    declared checks upstream (a method's options, a core building its part), so that call
+    skips them: each value is checked once per build. Only the outermost such call inside the
+    block is trusted; whatever it builds checks its own arguments again."""
+    token = _UPSTREAM_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _UPSTREAM_CHECKED.reset(token)
+
+
 def checks(**declared: Check) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare the checks of a function's (or a constructor's) arguments once.
 
@@ -178,6 +195,12 @@ def checks(**declared: Check) -> Callable[[Callable[..., Any]], Callable[..., An
 
         @functools.wraps(fn)
         def checked(*args: Any, **kwargs: Any) -> Any:
+            if _UPSTREAM_CHECKED.get():  # checked upstream; nested builds check again
+                token = _UPSTREAM_CHECKED.set(False)
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    _UPSTREAM_CHECKED.reset(token)
             n = len(args)
             if n > first:  # some declared argument given by position
                 args = list(args)  # type: ignore[assignment]

@@ -21,9 +21,9 @@ def test_composite_names_build_slf_and_uniloss() -> None:
     assert (n1, n2) == ("uniloss:accuracy", "slf:ce+prob_mae+hinge")
     assert isinstance(uni, UniLoss) and uni.metric_name == "accuracy"
     assert isinstance(slf, StochasticLoss) and slf.loss_names == ["ce", "prob_mae", "hinge"]
-    with pytest.raises(ValueError, match="auxiliaries: unknown loss 'nope:x'"):
+    with pytest.raises(ValueError, match="aux: unknown loss 'nope:x'"):
         resolve_auxiliaries("nope:x", ctx)
-    with pytest.raises(ValueError, match="auxiliaries.*num_classes"):
+    with pytest.raises(ValueError, match="aux.*num_classes"):
         resolve_auxiliaries("slf:ce+prob_mae", {})
 
 

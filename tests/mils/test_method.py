@@ -140,7 +140,7 @@ def test_bad_method_arguments(kwargs: dict, match: str) -> None:
 def test_setup_errors_name_the_argument() -> None:
     with pytest.raises(ValueError, match="observation_size"):
         _fit({"observation_size": 1000}, epochs=1)
-    with pytest.raises(ValueError, match="auxiliaries.*unknown loss"):
+    with pytest.raises(ValueError, match="aux.*unknown loss"):
         _fit({"aux": "nope"}, epochs=1)
 
 
@@ -200,3 +200,52 @@ def test_cli_flags_reach_the_method(tmp_path) -> None:
     assert record["mils_attempts"] > 0 and record["mils_extra_forwards"] == 0
     assert 0 <= record["mils_success_ratio"] <= 1
     assert main(["train", "--method", "mils", "--mils-accept", "nope"]) == 2
+
+
+def test_participation_is_checked_once_per_build(monkeypatch):
+    """Declared once, checked once: the options check ``participation``; the core and its
+    selector, built from those options, do not check it again."""
+    import losskit._validation as validation
+
+    calls: list[str] = []
+    real = validation.check_number
+
+    def counting(value, name, **kw):
+        calls.append(name)
+        return real(value, name, **kw)
+
+    monkeypatch.setattr(validation, "check_number", counting)
+    import torch
+    from torch import nn
+    from torch.utils.data import TensorDataset
+
+    from losskit.method import TrainContext
+    from losskit.mils import MILS
+
+    model = nn.Linear(4, 3)
+    data = TensorDataset(torch.randn(40, 4), torch.arange(40) % 3)
+    ctx = TrainContext(model=model, num_classes=3, feature_dim=None, train_set=data)
+    method = MILSMethod(participation=0.3, observation_size=10)
+    method.setup(ctx)
+    ctx.optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    method.bind(ctx)
+    assert method.mils is not None and method.mils.participation == 0.3
+    assert calls.count("participation") == 1
+    calls.clear()
+    obs = (torch.randn(8, 4), torch.arange(8) % 3)
+    MILS(model, ctx.optimizer, participation=0.3, observation=obs)  # by hand: checks it itself
+    assert calls.count("participation") == 1
+
+
+def test_core_auxiliaries_keyword_is_a_deprecated_alias_of_aux():
+    import torch
+    from torch import nn
+
+    from losskit.mils import MILS
+
+    model = nn.Linear(4, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.warns(DeprecationWarning, match="auxiliaries= is deprecated; use aux="):
+        old = MILS(model, opt, auxiliaries="focal", no_schedule=True)
+    new = MILS(model, opt, aux="focal", no_schedule=True)
+    assert [n for n, _ in old.auxiliaries] == [n for n, _ in new.auxiliaries] == ["focal"]

@@ -417,16 +417,16 @@ def test_bad_arguments() -> None:
         MILS(model, opt, "ce", "focal", 0.1, None)
     with pytest.raises(ValueError, match="observation"):
         MILS(model, opt, "ce", "focal", 0.1, (x[:8], y[:7]))
-    with pytest.raises(ValueError, match="auxiliaries.*unknown loss 'nope'"):
+    with pytest.raises(ValueError, match="aux.*unknown loss 'nope'"):
         MILS(model, opt, "ce", "focal,nope", 0.1, obs)
     with pytest.raises(ValueError, match="primary.*unknown loss"):
         MILS(model, opt, "nope", "focal", 0.1, obs)
-    with pytest.raises(ValueError, match="auxiliaries"):
+    with pytest.raises(ValueError, match="aux"):
         MILS(model, opt, "ce", " , ", 0.1, obs)
     with pytest.raises(ValueError, match="aux_selection"):
         MILS(model, opt, "ce", "focal", 0.1, obs, aux_selection="greedy")
     center = losses.build("center", {"num_classes": 3, "feature_dim": 16})
-    with pytest.raises(ValueError, match="auxiliaries.*not in the optimizer"):
+    with pytest.raises(ValueError, match="aux.*not in the optimizer"):
         MILS(model, opt, "ce", {"center": center}, 0.1, obs)
     # no observation needed when nothing is ever evaluated
     MILS(model, opt, "ce", "focal", 0.0, None)

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from losskit._validation import choice, integer, split_list
+from losskit._validation import checked_upstream, choice, integer, split_list
 from losskit.method import Method, TrainContext
 from losskit.mils.observation import materialise, observation_set_from
 from losskit.mils.scheduling import MILS, observes, resolve_auxiliaries, resolve_loss
@@ -25,7 +25,6 @@ class MILSOptions(core_options(  # type: ignore[misc]
     MILS, "MILSCoreOptions",
     skip=("model", "optimizer", "observation", "scheduler", "scaler", "generator",
           "autocast_dtype"),
-    rename={"auxiliaries": "aux"},
     help={"primary": "primary loss",
           "aux": "comma-separated auxiliary losses (zoo names, uniloss:<metric>, "
                  "slf:<loss>+<loss>)",
@@ -68,7 +67,7 @@ class MILSMethod(Method):
     ``mils_success_ratio``, ``mils_ties``, ``mils_nonfinite``, ``mils_projected``,
     ``mils_extra_forwards``, ``mils_extra_time_s``, and per auxiliary ``mils_aux_attempts`` /
     ``mils_aux_successes``) and resets them. Options (:class:`MILSOptions`): :class:`MILS`'s
-    arguments (``aux`` = ``auxiliaries``) with its defaults and checks, and the method's.
+    arguments with its defaults and checks, and the method's.
     """
 
     name = "mils"
@@ -120,11 +119,12 @@ class MILSMethod(Method):
     def bind(self, ctx: TrainContext) -> None:
         assert ctx.optimizer is not None, "bind_method sets ctx.optimizer"
         kwargs = {**core_kwargs(self.options), "primary": self.primary,
-                  "auxiliaries": dict(self.auxiliaries)}  # the losses built by setup
-        self.mils = MILS(ctx.model, ctx.optimizer, observation=self._observation,
-                         scheduler=ctx.scheduler, scaler=ctx.scaler,
-                         generator=torch.Generator().manual_seed(self.options.seed),
-                         autocast_dtype=ctx.autocast_dtype, **kwargs)
+                  "aux": dict(self.auxiliaries)}  # the losses built by setup
+        with checked_upstream():  # the options ran the core's declared checks: once per build
+            self.mils = MILS(ctx.model, ctx.optimizer, observation=self._observation,
+                             scheduler=ctx.scheduler, scaler=ctx.scaler,
+                             generator=torch.Generator().manual_seed(self.options.seed),
+                             autocast_dtype=ctx.autocast_dtype, **kwargs)
 
     def _bound(self) -> MILS:
         if self.mils is None:

@@ -70,7 +70,7 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from losskit._validation import checks, choice, integer, split_list
+from losskit._validation import checked_upstream, checks, choice, integer, split_list
 from losskit.composites import build_composite, is_composite
 from losskit.distributed import all_reduce_sum, is_distributed, world_size
 from losskit.losses.base import loss_name
@@ -81,6 +81,7 @@ from losskit.mils.selection import PARTICIPATION, SELECTIONS, AuxSelector
 from losskit.mils.snapshot import TrainingStateSnapshot
 from losskit.mils.statistics import STATISTICS, class_statistics, estimate_class_means
 from losskit.mils.stats import MILSStats
+from losskit.options import renamed
 from losskit.step import compute_loss, needs_features, train_step
 
 LossSpec = Union[str, nn.Module, Callable[..., torch.Tensor]]  # noqa: UP007
@@ -149,13 +150,13 @@ def resolve_auxiliaries(
     if isinstance(auxiliaries, Mapping):
         items: list[tuple[str | None, LossSpec]] = [(str(k), v) for k, v in auxiliaries.items()]
         if not items:
-            raise ValueError("auxiliaries must name at least one loss, got none")
+            raise ValueError("aux must name at least one loss, got none")
     else:
-        items = [(None, a) for a in split_list(auxiliaries, "auxiliaries")]
+        items = [(None, a) for a in split_list(auxiliaries, "aux")]
     out: list[tuple[str, Any]] = []
     seen: dict[str, int] = {}
     for given, spec in items:
-        name, loss = resolve_loss(spec, context, "auxiliaries")
+        name, loss = resolve_loss(spec, context, "aux")
         name = given or name
         seen[name] = seen.get(name, 0) + 1
         out.append((name if seen[name] == 1 else f"{name}#{seen[name]}", loss))
@@ -174,7 +175,8 @@ class MILS:
             loss's (an optimizer of another model would never change this one: every
             attempt would tie).
         primary: the primary loss (name in the zoo, module or callable), default ``"ce"``.
-        auxiliaries: ``"multi_margin,focal"``, a list of names / modules, or ``{name: loss}``.
+        aux: the auxiliary losses: ``"multi_margin,focal"``, a list of names / modules, or
+            ``{name: loss}`` (``auxiliaries=``: the deprecated spelling).
             Names are built with ``losses.build(name, context)`` where ``context`` holds the
             model's ``num_classes`` / ``feature_dim``; ``"uniloss:<metric>"`` and
             ``"slf:<loss>+<loss>"`` build a UniLoss / SLF module.
@@ -202,6 +204,7 @@ class MILS:
             one is scaled down to its norm (see :mod:`losskit.mils.acceptance`).
     """
 
+    @renamed(auxiliaries="aux")
     @checks(participation=PARTICIPATION, aux_selection=choice(*SELECTIONS),
             observation_batch_size=integer(low=1, optional=True), accept=choice(*ACCEPTS),
             statistics=choice(*STATISTICS))
@@ -210,7 +213,7 @@ class MILS:
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
         primary: LossSpec = "ce",
-        auxiliaries: str | Sequence[LossSpec] | Mapping[str, LossSpec] = "multi_margin",
+        aux: str | Sequence[LossSpec] | Mapping[str, LossSpec] = "multi_margin",
         participation: float = 0.1,
         observation: tuple[torch.Tensor, torch.Tensor] | None = None,
         scheduler: Any = None,
@@ -249,14 +252,16 @@ class MILS:
         }
         self.num_classes: int | None = context.get("num_classes")
         self.primary_name, self.primary = resolve_loss(primary, context, "primary")
-        self.auxiliaries = resolve_auxiliaries(auxiliaries, context)
+        self.auxiliaries = resolve_auxiliaries(aux, context)
         self._move_losses()
         self._check_loss_parameters()
         check_optimizer_owner(optimizer, model, self._loss_modules())
         self._unchecked_label: int | None = None  # a label to check against the logits' width
         self._last_obs_acc: float | None = None
         self._warned_ties = False
-        self.selector = AuxSelector(len(self.auxiliaries), participation, aux_selection, generator)
+        with checked_upstream():  # participation / aux_selection: checked above, once
+            self.selector = AuxSelector(len(self.auxiliaries), participation, aux_selection,
+                                        generator)
         self.stats = MILSStats()
         self.observation: tuple[torch.Tensor, torch.Tensor] | None = None
         if observation is not None:
@@ -293,7 +298,7 @@ class MILS:
                 continue
             missing = [p for p in loss.parameters() if p.requires_grad and id(p) not in in_opt]
             if missing:
-                arg = "primary" if loss is self.primary else "auxiliaries"
+                arg = "primary" if loss is self.primary else "aux"
                 raise ValueError(
                     f"{arg}: loss {name!r} has parameters that are not in the optimizer; build "
                     "it first and give its parameters to the optimizer (MILSMethod does this)"
