@@ -169,7 +169,7 @@ def test_schedule_changes_refuse_to_resume(tmp_path, capsys, first, second, need
 
 
 def test_a_second_writer_of_a_run_directory_is_refused(tmp_path, capsys):
-    from losskit.locking import FileLock
+    from losskit.core.locking import FileLock
 
     out = tmp_path / "run"
     out.mkdir()

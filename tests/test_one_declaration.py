@@ -18,11 +18,11 @@ import pytest
 
 from losskit.cli import build_parser, config_from_args
 from losskit.cli.errors import _warnings_as_lines
-from losskit.errors import ConfigError
-from losskit.options import default_of, specs
-from losskit.options import flag_of as option_flag
+from losskit.core.errors import ConfigError
+from losskit.core.options import default_of, specs
+from losskit.core.options import method_flag as option_flag
 from losskit.train import METHODS, TrainConfig
-from losskit.train.config import LATER_FIELD_DEFAULTS, flag_of
+from losskit.train.config import LATER_FIELD_DEFAULTS, setting_flag
 
 FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]
 
@@ -81,8 +81,8 @@ def test_the_train_flag_is_derived_from_the_field(name):
     f = TrainConfig.__dataclass_fields__[name]
     spec = f.metadata["option"]
     (action,) = _actions(_train_parser())[name]  # dest = the field's name, one flag
-    assert action.option_strings[0] == flag_of(name)
-    assert flag_of(name) == (spec.flag or "--" + name.replace("_", "-"))
+    assert action.option_strings[0] == setting_flag(name)
+    assert setting_flag(name) == (spec.flag or "--" + name.replace("_", "-"))
     assert action.help == spec.help.replace("%", "%%")
     default = default_of(f)
     assert action.default == (None if isinstance(default, dict) else default)

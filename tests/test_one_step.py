@@ -1,6 +1,6 @@
 """The training step is written once: ``.backward(`` and an optimizer's ``.step(`` appear in
-the library only in ``src/losskit/step.py`` (:func:`losskit.step.train_step`), apart from the
-exceptions listed below with their reasons.
+the library only in ``src/losskit/core/step.py`` (:func:`losskit.core.step.train_step`), apart
+from the exceptions listed below with their reasons.
 
 The source is read with ``ast`` (calls, not comments or docstrings): ``X.backward(…)`` for any
 ``X``, ``torch.autograd.backward(…)``, and ``X.step(…)`` where ``X`` names an optimizer or a
@@ -65,9 +65,9 @@ def _all_calls() -> dict[tuple[str, str], list[str]]:
 
 def test_backward_and_optimizer_steps_live_in_step_py_only() -> None:
     calls = _all_calls()
-    stray = [c for key, cs in calls.items() if key[0] != "step.py" and key not in EXCEPTIONS
+    stray = [c for key, cs in calls.items() if key[0] != "core/step.py" and key not in EXCEPTIONS
              for c in cs]
-    assert not stray, "write these through losskit.step.train_step:\n" + "\n".join(stray)
+    assert not stray, "write these through losskit.core.step.train_step:\n" + "\n".join(stray)
 
 
 def test_the_exceptions_are_still_there_and_step_py_does_both() -> None:
@@ -75,7 +75,7 @@ def test_the_exceptions_are_still_there_and_step_py_does_both() -> None:
     the scan finds step.py's own backward and optimizer step (else it could never fail)."""
     calls = _all_calls()
     assert set(EXCEPTIONS) <= set(calls), set(EXCEPTIONS) - set(calls)
-    in_step = [c for key, cs in calls.items() if key[0] == "step.py" for c in cs]
+    in_step = [c for key, cs in calls.items() if key[0] == "core/step.py" for c in cs]
     assert any(".backward()" in c for c in in_step)
     assert any("optimizer.step()" in c for c in in_step)
     assert any("scaler.step(" in c for c in in_step)

@@ -1,7 +1,7 @@
 """losskit: train neural networks with more than one loss (SLF, UniLoss, MILS)."""
 
-from losskit._validation import set_validate_args, validate_args, validate_args_enabled
-from losskit.errors import ConfigError
+from losskit.core._validation import set_validate_args, validate_args, validate_args_enabled
+from losskit.core.errors import ConfigError
 
 __version__ = "0.1.0"
 __all__ = [

@@ -9,7 +9,7 @@
   the same :func:`run_from_env`, meeting through a file in a temporary directory.
 
 Each process trains with ``train(config, log_format, tensorboard) -> exit code`` (the CLI's
-``train_and_report``); what each method does under DDP: :mod:`losskit.distributed`.
+``train_and_report``); what each method does under DDP: :mod:`losskit.core.distributed`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from losskit.distributed import exit_worker, file_init_method, is_distributed
-from losskit.errors import ConfigError
+from losskit.core.distributed import exit_worker, file_init_method, is_distributed
+from losskit.core.errors import ConfigError
 from losskit.train.trainer import resolve_device
 
 TrainFn = Callable[[Any, str, "str | None"], int]

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from losskit.core.errors import ConfigError
 from losskit.data.batches import BatchKeys, unpack_batch
-from losskit.errors import ConfigError
 
 
 def test_tuple_list_and_dict_batches_give_the_same_pair():

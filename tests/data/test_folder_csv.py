@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from losskit import cli
+from losskit.core.errors import ConfigError
 from losskit.data import load
-from losskit.errors import ConfigError
 from losskit.train import TrainConfig, fit
 
 Image = pytest.importorskip("PIL.Image")

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset, TensorDataset
 
+from losskit.core.errors import ConfigError
 from losskit.data.batches import BatchKeys
 from losskit.data.loading import (
     EpochBatchSampler,
@@ -18,7 +19,6 @@ from losskit.data.loading import (
     sample_targets,
     take,
 )
-from losskit.errors import ConfigError
 from losskit.mils.observation import observation_set_from
 from losskit.train import batches
 

@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 
-from losskit.errors import ConfigError, OutputError, UserError
+from losskit.core.errors import ConfigError, OutputError, UserError
 from losskit.experiments import results
 from losskit.experiments.results import (
     CorruptResultsError,

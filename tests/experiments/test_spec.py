@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from losskit.core.registry import Registry
 from losskit.experiments import spec as spec_mod
 from losskit.experiments.spec import Experiment, Tuning, Variant, resolve, run_key
-from losskit.registry import Registry
 from tests.experiments.fakes import toy_experiment
 
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from losskit.errors import ConfigError
+from losskit.core.errors import ConfigError
+from losskit.core.ranking import roc_auc
 from losskit.integrations.epoch_metrics import EpochMetrics, batch_accuracy, task_of
-from losskit.metrics import roc_auc
 
 metrics = pytest.importorskip("sklearn.metrics")
 

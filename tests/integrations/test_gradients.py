@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from losskit.errors import ConfigError
+from losskit.core.errors import ConfigError
 from tests.conftest import make_blobs
 
 L = pytest.importorskip("lightning")

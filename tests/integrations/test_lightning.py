@@ -204,7 +204,7 @@ import torch.nn.functional as F  # noqa: E402,F811
 from torch import nn  # noqa: E402
 from torch.utils.data import Dataset, TensorDataset  # noqa: E402
 
-from losskit.errors import ConfigError  # noqa: E402
+from losskit.core.errors import ConfigError  # noqa: E402
 
 METHODS = [
     ("loss", {"loss": "ce"}),

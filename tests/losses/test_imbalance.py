@@ -167,8 +167,8 @@ def test_the_training_method_passes_class_counts_and_the_epoch():
     DRW follows ``ctx.epoch`` (0-based) step by step."""
     from torch.utils.data import TensorDataset
 
+    from losskit.core.method import TrainContext, bind_method, setup_method
     from losskit.losses.method import LossMethod
-    from losskit.method import TrainContext, bind_method, setup_method
     from losskit.train import with_features
 
     y = torch.tensor([0] * 30 + [1] * 8 + [2] * 3 + [3] * 1)

@@ -1,4 +1,4 @@
-"""MILS's gradient test (``accept="gradient"``, one :func:`losskit.step.train_step` whose
+"""MILS's gradient test (``accept="gradient"``, one :func:`losskit.core.step.train_step` whose
 backward is replaced by the test) against a hand-written plain-torch reference, bit for bit."""
 
 from __future__ import annotations

@@ -177,7 +177,7 @@ def test_observation_set_from_bad_input():
 def test_mils_method_draws_from_a_plain_dataset():
     """The Trainer's MILS draws its observation set through observation_set_from: a plain
     map-style train set gives the same set as the equivalent TensorDataset."""
-    from losskit.method import TrainContext
+    from losskit.core.method import TrainContext
     from losskit.mils import MILSMethod
 
     x, y = _data(40)

@@ -205,7 +205,7 @@ def test_cli_flags_reach_the_method(tmp_path) -> None:
 def test_participation_is_checked_once_per_build(monkeypatch):
     """Declared once, checked once: the options check ``participation``; the core and its
     selector, built from those options, do not check it again."""
-    import losskit._validation as validation
+    import losskit.core._validation as validation
 
     calls: list[str] = []
     real = validation.check_number
@@ -219,7 +219,7 @@ def test_participation_is_checked_once_per_build(monkeypatch):
     from torch import nn
     from torch.utils.data import TensorDataset
 
-    from losskit.method import TrainContext
+    from losskit.core.method import TrainContext
     from losskit.mils import MILS
 
     model = nn.Linear(4, 3)

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from losskit import losses
+from losskit.core.step import compute_loss
 from losskit.mils import MILS, observation_counts, statistics
-from losskit.step import compute_loss
 from tests.conftest import TinyNet, make_blobs
 from tests.mils.util import DropNet, assert_same, full_state, neg_ce
 
@@ -46,7 +46,7 @@ def _pair(opt_name: str = "sgd", net=DropNet, center: bool = False, lr: float = 
 
 
 def _plain_step(model, opt, loss_fn, x, y, estimate: bool = False) -> None:
-    """Hand-written update: the same operations as ``losskit.step.loss_step``
+    """Hand-written update: the same operations as ``losskit.core.step.loss_step``
     (``estimate``: first, the loss's class means become the batch's feature class means)."""
     model.train()
     opt.zero_grad(set_to_none=True)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from losskit.method import TrainContext
+from losskit.core.method import TrainContext
 from losskit.slf import StochasticLoss
 from losskit.slf.bilevel import (
     ValidationLoss,

@@ -1,5 +1,5 @@
 """One bilevel SLF step (:func:`losskit.slf.bilevel.bilevel_step`, composed from
-:func:`losskit.step.train_step`) against a hand-written plain-torch reference, bit for bit:
+:func:`losskit.core.step.train_step`) against a hand-written plain-torch reference, bit for bit:
 validation direction, the central-difference "virtual steps" ±ε·d, then the joint update."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from losskit.core.step import Step
 from losskit.slf import StochasticLoss
 from losskit.slf.bilevel import bilevel_step
-from losskit.step import Step
 from tests.conftest import TinyNet, make_blobs
 
 

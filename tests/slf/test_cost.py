@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from losskit._validation import validate_args
 from losskit.bench.counts import count_aten_ops
+from losskit.core._validation import validate_args
 from losskit.losses.fused import fused_losses
 from losskit.slf import PAPER_LOSSES, StochasticLoss
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from losskit.method import TrainContext, bind_method, setup_method
+from losskit.core.method import TrainContext, bind_method, setup_method
 from losskit.slf import COLLAPSE_SHARE, SLFCollapseWarning, SLFMethod, StochasticLoss
 from losskit.slf.guard import collapse_message, collapsed_to
 from losskit.train import TrainConfig, fit

@@ -11,9 +11,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset, TensorDataset
 
+from losskit.core.errors import ConfigError
 from losskit.data.base import DataSplits
 from losskit.data.loading import EpochBatchSampler
-from losskit.errors import ConfigError
 from losskit.train import TrainConfig, Trainer, fit
 
 C, DIM = 3, 8

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from losskit.metrics import average_precision, binary_scores
+from losskit.core.ranking import average_precision, binary_scores
 from losskit.train.evaluation import evaluate_binary
 
 
@@ -85,7 +85,7 @@ def test_regression_evaluator_is_registered_for_the_trainer():
     st.integers(0, 2**31 - 1),
 )
 def test_roc_auc_matches_sklearn_including_ties(raw_scores, seed):
-    from losskit.metrics import roc_auc
+    from losskit.core.ranking import roc_auc
 
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 2, len(raw_scores))

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from losskit.errors import ConfigError
+from losskit.core.errors import ConfigError
 from losskit.train import METHODS, TrainConfig, fit
 from losskit.train.features import FeatureModel, infer_dims, with_features
 from tests.conftest import TinyNet, make_blobs

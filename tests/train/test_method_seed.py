@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from losskit.method import Method
+from losskit.core.method import Method
 from losskit.train import METHODS, LossMethod, TrainConfig
 from losskit.train.trainer import build_method
 

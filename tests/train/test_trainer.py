@@ -168,7 +168,7 @@ def test_overflowing_logits_are_a_divergence_not_an_input_error():
 
 
 def test_nan_scores_from_a_user_are_still_a_value_error():
-    from losskit.errors import NonFiniteError
+    from losskit.core.errors import NonFiniteError
     from losskit.losses.imbalance import ldam
 
     with pytest.raises(NonFiniteError, match="input contains NaN or Inf"):

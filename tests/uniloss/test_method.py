@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from losskit.core.ranking import average_precision, binary_scores
 from losskit.data.base import DataSplits
-from losskit.metrics import average_precision, binary_scores
 from losskit.train import METHODS, TrainConfig, fit
 from losskit.uniloss import UniLoss, UniLossMethod
 from losskit.uniloss.method import UniLossOptions

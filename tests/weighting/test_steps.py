@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from losskit.method import TrainContext, bind_method, setup_method
+from losskit.core.method import TrainContext, bind_method, setup_method
 from losskit.train import METHODS, with_features
 from losskit.weighting import DynamicWeightAverage, GradNorm, dwa_weights
 

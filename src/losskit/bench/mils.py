@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from losskit.bench.timing import interleaved_timings
+from losskit.core.step import Step, loss_step
 from losskit.mils import TrainingStateSnapshot, observation_counts
-from losskit.step import Step, loss_step
 
 
 def component_costs(

@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from losskit._validation import validate_args
 from losskit.bench.counts import count_aten_ops, count_syncs
 from losskit.bench.timing import interleaved_timings
-from losskit.method import Method, TrainContext, build_run
+from losskit.core._validation import validate_args
+from losskit.core.method import Method, TrainContext, build_run
 from losskit.train.methods import METHODS
 
 # (row label, method name, method kwargs, goal ratio)

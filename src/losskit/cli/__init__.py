@@ -1,14 +1,15 @@
 """``losskit`` command line: ``list | train | reproduce | report | bench | plot``.
 
 A failure the user caused gives one line ``losskit: error: …`` on stderr and exit code 2, mapped
-in one place (:func:`main`, :func:`user_error_line`): a :class:`~losskit.errors.UserError` — a bad
-name, value or file (:class:`~losskit.errors.ConfigError`, raised where input becomes objects:
-:func:`user_input`; it names the flag and the valid choices), a place that cannot be written
-(:class:`~losskit.errors.OutputError`), a missing optional extra
-(:class:`~losskit.errors.MissingDependencyError`) —, a bad flag (argparse's own errors), or an
+in one place (:func:`main`, :func:`user_error_line`): a :class:`~losskit.core.errors.UserError` — a
+bad name, value or file (:class:`~losskit.core.errors.ConfigError`, raised where input
+becomes objects: :func:`user_input`; it names the flag and the valid choices), a place that
+cannot be written
+(:class:`~losskit.core.errors.OutputError`), a missing optional extra
+(:class:`~losskit.core.errors.MissingDependencyError`) —, a bad flag (argparse's own errors), or an
 ``OSError`` about a file or folder the user chose (no permission, disk full, read-only, a file
 where a folder should be). Any other exception is a bug: traceback, exit code 1.
-:class:`~losskit.errors.LossKitWarning` s are printed once each as ``losskit: warning: …``.
+:class:`~losskit.core.errors.LossKitWarning` s are printed once each as ``losskit: warning: …``.
 
 ``losskit train`` prints one flushed line per finished epoch (``--log-format text|json``) and,
 on a terminal, a tqdm bar per epoch. Under ``torchrun`` (``RANK`` / ``WORLD_SIZE`` set) it joins
@@ -33,7 +34,7 @@ from losskit.cli.commands import (
 from losskit.cli.errors import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
-    UsageError,
+    ConfigError,
     _warnings_as_lines,
     user_error_line,
     user_input,
@@ -43,16 +44,16 @@ from losskit.cli.flags import (
     _parse_pairs,
     config_from_args,
     defaults_from_config_file,
-    flag_of,
     method_flags,
+    setting_flag,
 )
 from losskit.cli.train import add_train_args, cmd_train, train_and_report
-from losskit.errors import UserError
+from losskit.core.errors import UserError
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "FlagDeprecationWarning", "UsageError",
+__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "FlagDeprecationWarning", "ConfigError",
            "_parse_pairs", "build_parser", "cmd_bench", "cmd_list", "cmd_plot", "cmd_report",
            "cmd_reproduce", "cmd_train", "config_from_args", "defaults_from_config_file",
-           "flag_of", "main", "method_flags", "parse_args", "train_and_report",
+           "setting_flag", "main", "method_flags", "parse_args", "train_and_report",
            "user_error_line", "user_input"]
 
 
@@ -60,7 +61,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse's errors as one line (no usage block) through :func:`main`: exit code 2."""
 
     def error(self, message: str) -> Any:  # type: ignore[override]
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
+        raise ConfigError(f"{message} (see `{self.prog} --help`)")
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -82,7 +83,7 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, default=default, nargs=0, help=help)
 
     def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
-        from losskit.environment import versions
+        from losskit.core.environment import versions
 
         v = versions()
         git = f", git {v['git_commit']}" if v["git_commit"] else ""

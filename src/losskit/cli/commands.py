@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from losskit.cli.errors import UsageError, user_input
+from losskit.cli.errors import ConfigError, user_input
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -49,7 +49,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     check_backend(args.backend)  # before planning: a missing Ray is one line, exit 2
     if args.address and args.backend != "ray":
-        raise UsageError("--address is for --backend ray (the address of a Ray cluster)")
+        raise ConfigError("--address is for --backend ray (the address of a Ray cluster)")
     suite = smoke_experiments() if args.suite == "smoke" else args.suite
     with user_input():
         from losskit.experiments.spec import check_methods, resolve
@@ -58,7 +58,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         check_methods(exps)
     missing = [] if args.dry_run and args.no_estimate else _missing_datasets(exps)
     if missing:
-        raise UsageError(f"the suite needs {', '.join(missing)}")
+        raise ConfigError(f"the suite needs {', '.join(missing)}")
     return reproduce(suite, results=args.results, jobs=args.jobs, report_dir=args.report,
                      dry_run=args.dry_run, calibrate=not args.no_estimate,
                      budget_hours=args.budget_hours, backend=args.backend,
@@ -69,7 +69,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from losskit.experiments.report import build_report
 
     if not Path(args.results).is_file():
-        raise UsageError(f"results file {args.results!r} does not exist (run `losskit "
+        raise ConfigError(f"results file {args.results!r} does not exist (run `losskit "
                          "reproduce` first)")
     experiments = None
     if args.suite:
@@ -99,16 +99,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from losskit import models
-    from losskit._validation import split_list
     from losskit.bench import SUITES, run_bench
+    from losskit.core._validation import split_list
 
     if args.what not in SUITES:
-        raise UsageError(f"unknown benchmark {args.what!r}; expected one of: {', '.join(SUITES)}")
+        raise ConfigError(f"unknown benchmark {args.what!r}; expected one of: {', '.join(SUITES)}")
     with user_input():
         names = tuple(split_list(args.models, "--models"))
     unknown = [m for m in names if m not in models.MODELS]
     if not names or unknown:
-        raise UsageError(
+        raise ConfigError(
             f"--models must name registered models, got {args.models!r}; "
             f"expected some of: {', '.join(models.MODELS.names())}"
         )
@@ -120,13 +120,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     metrics = run_dir / "metrics.jsonl"
     if not metrics.exists():
-        raise UsageError(f"RUN_DIR {str(run_dir)!r} has no metrics.jsonl (train with --out first)")
+        raise ConfigError(f"RUN_DIR {str(run_dir)!r} has no metrics.jsonl (train with --out first)")
     history = []
     for i, line in enumerate(metrics.read_text(errors="replace").splitlines(), 1):
         try:
             history += [json.loads(line)] if line.strip() else []
         except json.JSONDecodeError as exc:
-            raise UsageError(f"{metrics}: line {i} is not JSON ({exc.msg}); it holds one record "
+            raise ConfigError(f"{metrics}: line {i} is not JSON ({exc.msg}); it holds one record "
                              "per epoch (train again with --out to rewrite it)") from exc
     out = Path(args.out) if args.out else run_dir / f"{args.kind}.png"
     if args.kind == "slf":

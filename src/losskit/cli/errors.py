@@ -1,6 +1,6 @@
 """How ``losskit`` reports a failure: one line ``losskit: error: …`` and exit code 2 for what
 the user caused (:func:`user_error_line`, the one place that decides), a traceback for a bug;
-:class:`~losskit.errors.LossKitWarning` s as one line ``losskit: warning: …`` each."""
+:class:`~losskit.core.errors.LossKitWarning` s as one line ``losskit: warning: …`` each."""
 
 from __future__ import annotations
 
@@ -12,20 +12,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from losskit.errors import ConfigError, LossKitWarning, UserError
+from losskit.core.errors import ConfigError, LossKitWarning, UserError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-UsageError = ConfigError  # a user error: printed as one line, exit code 2
 
 
 def _message(exc: ConfigError) -> str:
-    from losskit.train.config import flag_of
+    from losskit.train.config import setting_flag
 
     text = str(exc)
     if exc.field and text.startswith(exc.field):
-        return flag_of(exc.field) + text[len(exc.field):]
+        return setting_flag(exc.field) + text[len(exc.field):]
     return text
 
 
@@ -74,7 +73,7 @@ def user_error_line(exc: BaseException) -> str | None:
 
 @contextlib.contextmanager
 def _warnings_as_lines() -> Iterator[None]:
-    """Print each :class:`~losskit.errors.LossKitWarning` once, as ``losskit: warning: …`` on
+    """Print each :class:`~losskit.core.errors.LossKitWarning` once, as ``losskit: warning: …`` on
     stderr (other warnings as Python shows them)."""
     seen: set[str] = set()
     with warnings.catch_warnings():

@@ -1,7 +1,7 @@
 """``losskit train``'s flags, derived from the declarations: one per
 :class:`~losskit.train.config.TrainConfig` field (:func:`~losskit.train.config.setting`: its
 spelling, help, default and parse) and one per method option with help
-(:mod:`losskit.options`), plus the deprecated spellings each declares (accepted with a
+(:mod:`losskit.core.options`), plus the deprecated spellings each declares (accepted with a
 one-line ``losskit: warning: … is deprecated``)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from losskit.cli.errors import UsageError
-from losskit.errors import LossKitWarning
+from losskit.cli.errors import ConfigError
+from losskit.core.errors import LossKitWarning
 
 
 class FlagDeprecationWarning(LossKitWarning, DeprecationWarning):
@@ -22,11 +22,11 @@ class FlagDeprecationWarning(LossKitWarning, DeprecationWarning):
 
 
 # ------------------------------------------------------------------------------ run settings
-def flag_of(field: str) -> str:
+def setting_flag(field: str) -> str:
     """The command-line flag of TrainConfig field ``field``
-    (:func:`losskit.train.config.flag_of`; imported when needed: ``losskit --version`` stays
+    (:func:`losskit.train.config.setting_flag`; imported when needed: ``losskit --version`` stays
     light)."""
-    from losskit.train.config import flag_of as declared
+    from losskit.train.config import setting_flag as declared
 
     return declared(field)
 
@@ -40,11 +40,11 @@ def add_run_flags(group: argparse._ArgumentGroup) -> None:
     """One flag per TrainConfig field (dest: the field's name): a dict field collects
     ``KEY=VALUE`` items (its ``parse``), a bool is ``--x / --no-x``, a field with ``bare``
     may be given without a value; the rest take one value parsed by the declaration."""
-    from losskit.options import default_of, parser_of
+    from losskit.core.options import default_of, parser_of
     from losskit.train.config import settings
 
     for f, spec in settings():
-        flag, default = flag_of(f.name), default_of(f)
+        flag, default = setting_flag(f.name), default_of(f)
         text = spec.help.replace("%", "%%")
         if isinstance(default, dict):
             group.add_argument(flag, dest=f.name, action="append", default=None,
@@ -62,7 +62,7 @@ def add_run_flags(group: argparse._ArgumentGroup) -> None:
 
 def _parse_items(field: str, items: list[str] | None) -> dict[str, Any]:
     """A dict field's ``KEY=VALUE`` items through its declared ``parse``."""
-    from losskit.options import spec_of
+    from losskit.core.options import spec_of
     from losskit.train.config import TrainConfig
 
     parse = spec_of(TrainConfig.__dataclass_fields__[field]).parse
@@ -72,30 +72,30 @@ def _parse_items(field: str, items: list[str] | None) -> dict[str, Any]:
         try:
             out.update(parse(item))
         except ValueError as exc:
-            raise UsageError(f"{flag_of(field)} {exc}") from None
+            raise ConfigError(f"{setting_flag(field)} {exc}") from None
     return out
 
 
 def _parse_pairs(pairs: list[str] | None, flag: str, joined: bool = False) -> dict[str, Any]:
     """``KEY=VALUE`` items (VALUE parsed as JSON when it can be); ``joined``: one item may hold
-    several (:func:`~losskit.options.joined_key_values`)."""
-    from losskit.options import joined_key_values, key_values
+    several (:func:`~losskit.core.options.joined_key_values`)."""
+    from losskit.core.options import joined_key_values, key_values
 
     out: dict[str, Any] = {}
     for item in pairs or []:
         try:
             out.update((joined_key_values if joined else key_values)(item))
         except ValueError as exc:
-            raise UsageError(f"{flag} {exc}") from None
+            raise ConfigError(f"{flag} {exc}") from None
     return out
 
 
 # --------------------------------------------------------------------------- method options
 def method_flags() -> list[tuple[str, str, Any]]:
     """``(flag, method, option field)`` of every registered method's options that have help
-    (:mod:`losskit.options`): derived from the declarations, in registration order."""
-    from losskit.options import flag_of as option_flag
-    from losskit.options import specs
+    (:mod:`losskit.core.options`): derived from the declarations, in registration order."""
+    from losskit.core.options import method_flag as option_flag
+    from losskit.core.options import specs
     from losskit.train import METHODS
 
     return [(option_flag(method, f), method, f) for method, factory in METHODS.items()
@@ -127,7 +127,7 @@ def _deprecated(action: type[argparse.Action], new: str) -> type[argparse.Action
 def add_method_flags(group: argparse._ArgumentGroup) -> None:
     """One flag per declared option, ``[method] help (default: …)``, and its deprecated
     spellings (hidden; they warn); ``None`` (not given) leaves the method's default."""
-    from losskit.options import parser_of, spec_of
+    from losskit.core.options import parser_of, spec_of
 
     for flag, method, f in method_flags():
         spec, default = spec_of(f), f.default
@@ -157,7 +157,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     from losskit.train.config import settings
 
     if args.method not in METHODS:
-        raise UsageError(
+        raise ConfigError(
             f"unknown method {args.method!r}; expected one of: {', '.join(METHODS.names())}"
         )
     base = getattr(args, "config_base", None) or {}  # from --config
@@ -175,7 +175,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         if value is None:
             continue
         if method != args.method:
-            raise UsageError(f"{flag} applies to --method {method}, not {args.method!r}")
+            raise ConfigError(f"{flag} applies to --method {method}, not {args.method!r}")
         values["method_kwargs"][f.name] = value
     return TrainConfig(**values)
 
@@ -194,15 +194,15 @@ def defaults_from_config_file(path: str) -> dict[str, Any]:
     try:
         raw = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        raise UsageError(f"--config {path!r} cannot be read as JSON: {exc}") from exc
+        raise ConfigError(f"--config {path!r} cannot be read as JSON: {exc}") from exc
     if not isinstance(raw, dict):
-        raise UsageError(f"--config {path!r} must hold a JSON object (a run's config.json)")
+        raise ConfigError(f"--config {path!r} must hold a JSON object (a run's config.json)")
     for key in ("versions", "world_size", "per_process_batch_size"):  # how it ran, not config
         raw.pop(key, None)
     try:
         fields = TrainConfig.from_dict(raw).all_fields()
     except (TypeError, ValueError) as exc:
-        raise UsageError(f"--config {path!r}: {exc}") from exc
+        raise ConfigError(f"--config {path!r}: {exc}") from exc
     defaults: dict[str, Any] = {"config_base": fields}
     kwargs = {f.name for f in dataclasses.fields(TrainConfig) if f.name.endswith("_kwargs")}
     for field, value in fields.items():

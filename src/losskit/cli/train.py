@@ -12,16 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from losskit.cli.errors import EXIT_INTERRUPTED, UsageError, _os_error_text, user_input
+from losskit.cli.errors import EXIT_INTERRUPTED, _os_error_text, user_input
 from losskit.cli.flags import (
     TRAIN_DESTS,
     add_method_flags,
     add_run_flags,
     config_from_args,
-    flag_of,
     method_flags,
+    setting_flag,
 )
-from losskit.errors import ConfigError, OutputError, UserError
+from losskit.core.errors import ConfigError, OutputError, UserError
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
@@ -50,7 +50,7 @@ def _check_kwargs(config: Any) -> None:
 
     for key in ("input_shape", "num_classes"):
         if key in config.model_kwargs:
-            raise UsageError(f"--model-arg {key} is set from the dataset; leave it out")
+            raise ConfigError(f"--model-arg {key} is set from the dataset; leave it out")
     for kwargs, registry, name, field in (
         (config.data_kwargs, data.DATASETS, config.data, "data_kwargs"),
         (config.model_kwargs, models.MODELS, config.model, "model_kwargs"),
@@ -59,7 +59,7 @@ def _check_kwargs(config: Any) -> None:
         try:
             registry.check_kwargs(name, kwargs)
         except ConfigError as exc:
-            raise UsageError(f"{flag_of(field)}: {exc}") from exc
+            raise ConfigError(f"{setting_flag(field)}: {exc}") from exc
 
 
 def _build_method(config: Any) -> Any:
@@ -76,8 +76,8 @@ def _build_method(config: Any) -> Any:
             names = {f.name, f.metadata.get("core", f.name)}
             if method == config.method and any(text.startswith(n + " ") for n in names):
                 name = next(n for n in names if text.startswith(n + " "))
-                raise UsageError(flag + text[len(name):]) from exc
-        raise UsageError(f"--method {config.method}: {text}") from exc
+                raise ConfigError(flag + text[len(name):]) from exc
+        raise ConfigError(f"--method {config.method}: {text}") from exc
 
 
 def _check_names(config: Any) -> None:
@@ -85,7 +85,7 @@ def _check_names(config: Any) -> None:
 
     for kind, registry, name in (("data", data, config.data), ("model", models, config.model)):
         if name not in registry.names():
-            raise UsageError(
+            raise ConfigError(
                 f"unknown --{kind} {name!r}; expected one of: {', '.join(registry.names())}"
             )
 
@@ -100,14 +100,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     tensorboard = args.tensorboard
     if tensorboard == "":
         if config.out_dir is None:
-            raise UsageError("--tensorboard without DIR writes to --out DIR/tensorboard; give "
+            raise ConfigError("--tensorboard without DIR writes to --out DIR/tensorboard; give "
                              "--tensorboard DIR or --out DIR")
         tensorboard = str(Path(config.out_dir) / "tensorboard")
     if args.nproc < 1:
-        raise UsageError(f"--nproc must be an integer ≥ 1, got {args.nproc}")
+        raise ConfigError(f"--nproc must be an integer ≥ 1, got {args.nproc}")
     if args.nproc > 1:
         if launch.launched_by_torchrun():
-            raise UsageError("--nproc spawns processes itself; under torchrun leave it out")
+            raise ConfigError("--nproc spawns processes itself; under torchrun leave it out")
         return launch.launch(config, args.nproc, train_and_report, log_format=args.log_format,
                              tensorboard=tensorboard)
     if launch.launched_by_torchrun():
@@ -159,7 +159,7 @@ def train_and_report(config: Any, log_format: str = "text", tensorboard: str | N
 @contextlib.contextmanager
 def _keeping(config: Any, trainer: Any) -> Iterator[None]:
     """A user-caused ``OSError`` (e.g. the run directory became unwritable) becomes an
-    :class:`~losskit.errors.OutputError` that also says what the run directory still holds.
+    :class:`~losskit.core.errors.OutputError` that also says what the run directory still holds.
     ``trainer``: a callable returning the Trainer (or ``None`` before it exists)."""
     try:
         yield

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-from losskit.registry import Registry
+from losskit.core.registry import Registry
 
 
 @dataclass

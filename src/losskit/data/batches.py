@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from losskit.errors import ConfigError
+from losskit.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,8 @@ DEFAULT_KEYS = BatchKeys()
 def unpack_batch(batch: Any, keys: BatchKeys = DEFAULT_KEYS) -> tuple[torch.Tensor, torch.Tensor]:
     """``(x, y)`` of one batch (a tuple/list of at least two tensors, or a mapping).
 
-    Raises one :class:`~losskit.errors.ConfigError` naming ``batch`` and the expected forms when
-    the batch is neither.
+    Raises one :class:`~losskit.core.errors.ConfigError` naming ``batch`` and the expected forms
+    when the batch is neither.
     """
     if isinstance(batch, Mapping):
         missing = [k for k in (keys.input, keys.target) if k not in batch]

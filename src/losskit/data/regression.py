@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from losskit._validation import check_int
+from losskit.core._validation import check_int
 from losskit.data.base import DATASETS, DataSplits
 from losskit.data.sklearn_sets import standardize
 from losskit.data.splits import check_fraction, check_seed, generator, random_split

@@ -9,7 +9,7 @@ or a seeded ``test_fraction`` of the rows (stratified for classes); ``val_fracti
 rest is held out for validation. Features are standardised with the training rows' mean and
 standard deviation. Rows are served by a map-style :class:`TabularDataset` through the same
 ``DataLoader`` path as every user dataset. Every problem with the file is one
-:class:`~losskit.errors.ConfigError` naming the argument, the column and the row.
+:class:`~losskit.core.errors.ConfigError` naming the argument, the column and the row.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from losskit.core.errors import ConfigError
 from losskit.data.base import DATASETS, DataSplits
 from losskit.data.sklearn_sets import standardize
 from losskit.data.splits import (
@@ -32,7 +33,6 @@ from losskit.data.splits import (
     random_split,
     stratified_split,
 )
-from losskit.errors import ConfigError
 
 TASKS = ("classification", "binary", "regression")
 

@@ -29,7 +29,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from losskit.errors import ConfigError
+from losskit.core.errors import ConfigError
 
 BACKENDS = ("local", "ray")
 RAY_HINT = "pip install 'losskit[ray]'"

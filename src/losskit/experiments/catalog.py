@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from losskit._validation import split_list
+from losskit.core._validation import split_list
 from losskit.experiments.spec import (
     REPORT_SEEDS,
     Experiment,

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from losskit.errors import ConfigError, LossKitWarning, OutputError
+from losskit.core.errors import ConfigError, LossKitWarning, OutputError
 
 
 class CorruptResultsError(ConfigError):
@@ -95,7 +95,7 @@ def _truncate(path: Path, size: int) -> None:
 def _append_bytes(path: Path, data: bytes) -> None:
     """Append ``data`` with one ``write`` (looped only for safety), then ``fsync``. On failure
     (disk full, no permission) the file is cut back to its old size — so no partial line stays
-    behind — and :class:`~losskit.errors.OutputError` says so."""
+    behind — and :class:`~losskit.core.errors.OutputError` says so."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     except OSError as exc:
@@ -127,7 +127,7 @@ def _append_failed(path: Path, exc: OSError) -> OutputError:
 def append_record(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
     """Append ``record`` as one JSON line: a single ``write``, then flush + ``fsync``; it starts
     on a new line even if the file does not end in one. A failed write leaves the file as it
-    was (:class:`~losskit.errors.OutputError`)."""
+    was (:class:`~losskit.core.errors.OutputError`)."""
     data = (json.dumps(jsonable(record), allow_nan=True) + "\n").encode()
     _append_bytes(Path(path), data)
 

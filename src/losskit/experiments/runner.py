@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from losskit.environment import versions
-from losskit.errors import ConfigError
+from losskit.core.environment import versions
+from losskit.core.errors import ConfigError
 from losskit.experiments import version as _version
 from losskit.experiments.backends import check_backend, make_backend, worker_threads
 from losskit.experiments.estimate import Estimator, format_duration, plan_table

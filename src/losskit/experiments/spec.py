@@ -40,10 +40,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from losskit._validation import split_list
+from losskit.core._validation import split_list
+from losskit.core.registry import Registry
 from losskit.experiments.keys import KEY_VERSION, config_key, cost_class, run_key
 from losskit.experiments.tuning import Tuning, log_grid, round_sig
-from losskit.registry import Registry
 from losskit.train.config import TrainConfig
 
 __all__ = ["EVIDENCE", "EXPERIMENTS", "KEY_VERSION", "SUITES", "Experiment", "RunSpec",
@@ -473,7 +473,7 @@ def get(name: str) -> Experiment:
 
 def check_methods(experiments: Sequence[Experiment]) -> None:
     """Every variant's ``method`` and ``method_kwargs`` against the method's declared options
-    (:mod:`losskit.options`): a bad key or value is one ``ValueError`` naming the experiment
+    (:mod:`losskit.core.options`): a bad key or value is one ``ValueError`` naming the experiment
     and the variant, before anything runs."""
     from losskit.train.trainer import build_method
 

@@ -76,7 +76,7 @@ class CodeVersion:
 
 def code_version() -> CodeVersion:
     """The code on disk now: commit and dirty flag (read afresh from git) and the source hash."""
-    from losskit.environment import git_commit
+    from losskit.core.environment import git_commit
 
     label = git_commit()  # "SHA" or "SHA+dirty" or None; not cached
     commit = label.removesuffix("+dirty") if label else None

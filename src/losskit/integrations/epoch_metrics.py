@@ -26,8 +26,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from losskit.errors import ConfigError
-from losskit.metrics import average_precision, binary_scores, roc_auc
+from losskit.core.errors import ConfigError
+from losskit.core.ranking import average_precision, binary_scores, roc_auc
 from losskit.train.evaluation import regression_metrics
 
 TASKS = ("binary", "classification", "regression")

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
+from losskit.core.method import Method
 from losskit.losses.method import LossMethod
-from losskit.method import Method
 from losskit.mils.method import MILSMethod
 from losskit.slf.method import SLFMethod
 from losskit.uniloss.method import UniLossMethod

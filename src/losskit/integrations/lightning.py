@@ -2,7 +2,7 @@
 
 Install the optional extra: ``pip install 'losskit[lightning]'``.
 
-Design: a losskit :class:`~losskit.method.Method` owns the whole update (zero_grad,
+Design: a losskit :class:`~losskit.core.method.Method` owns the whole update (zero_grad,
 forward, backward, optimizer step) — MILS must, because it snapshots the model and optimizer
 before an auxiliary update and may roll both back. So :class:`LossKitModule` uses Lightning's
 *manual optimisation* (``automatic_optimization = False``) and hands each batch to
@@ -110,6 +110,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, IterableDataset, TensorDataset
 
+from losskit.core.errors import ConfigError, require
+from losskit.core.method import Method, TrainContext, bind_method, setup_method
 from losskit.data.batches import DEFAULT_KEYS, BatchKeys, unpack_batch
 from losskit.data.loading import (
     as_tensor_dataset,
@@ -119,14 +121,12 @@ from losskit.data.loading import (
     iter_xy,
     underlying_dataset,
 )
-from losskit.errors import ConfigError, require
 from losskit.integrations.epoch_metrics import TASKS, EpochMetrics, batch_accuracy
 from losskit.integrations.gradients import (
     AccumulatingOptimizer,
     accumulation_refusal,
     clip_gradients,
 )
-from losskit.method import Method, TrainContext, bind_method, setup_method
 from losskit.train.config import TrainConfig, check_settings
 from losskit.train.features import FeatureSpec, infer_dims, with_features
 from losskit.train.methods import METHODS
@@ -222,7 +222,7 @@ class LossKitModule(L.LightningModule):
         model: any ``nn.Module`` returning logits (a losskit
             :class:`~losskit.models.base.Classifier` also gives features).
         method: a registered method name (``"loss"``, ``"slf"``, ``"uniloss"``, ``"mils"``) or
-            a :class:`~losskit.method.Method` instance.
+            a :class:`~losskit.core.method.Method` instance.
         train_set: optional: the training sample the method draws from (a ``TensorDataset``,
             any ``Dataset`` or an ``(x, y)`` pair; module doc, *Data*). Default: taken from
             the train dataloader when ``fit`` starts.
@@ -287,7 +287,7 @@ class LossKitModule(L.LightningModule):
         self.method = (
             METHODS.get(method, **(method_kwargs or {})) if isinstance(method, str) else method
         )
-        # Lightning's hyper-parameters: the method's declared options (losskit.options)
+        # Lightning's hyper-parameters: the method's declared options (losskit.core.options)
         self.save_hyperparameters({
             "method": method if isinstance(method, str) else type(method).__name__,
             **{k: _plain(v) for k, v in self.method.options.as_dict().items()},
@@ -322,7 +322,7 @@ class LossKitModule(L.LightningModule):
 
     # ------------------------------------------------------------------ set-up
     def _setup_method(self, train_set: TensorDataset, device: torch.device | None = None) -> None:
-        """The first half of losskit's set-up path (:mod:`losskit.method`) on the training
+        """The first half of losskit's set-up path (:mod:`losskit.core.method`) on the training
         sample; bind follows in ``on_fit_start`` (the optimizer, scheduler, scaler exist)."""
         wrapped = with_features(self.model, self.features)  # in ctx only: not a sub-module
         classes = getattr(self.model, "num_classes", self.num_classes)

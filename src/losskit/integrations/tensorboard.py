@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from losskit.errors import require
+from losskit.core.errors import require
 from losskit.train.callbacks import Callback
 
 if TYPE_CHECKING:
-    from losskit.step import StepResult
+    from losskit.core.step import StepResult
     from losskit.train.trainer import Trainer, TrainResult
 
 

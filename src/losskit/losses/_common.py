@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from losskit._validation import check_logits_and_labels, check_reduction
+from losskit.core._validation import check_logits_and_labels, check_reduction
 from losskit.losses.base import require_class_target
 
 __all__ = ["INT_DTYPES", "check_classification", "one_hot", "per_sample_ce", "per_sample_mean",

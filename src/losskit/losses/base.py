@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from losskit._validation import check_reduction
+from losskit.core._validation import check_reduction
 
 TASKS = ("classification", "regression")
 REGRESSION_NAMES = "mse, mae, huber, smooth_l1, log_cosh"

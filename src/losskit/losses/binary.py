@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from losskit._validation import (
+from losskit.core._validation import (
     check_choice,
     check_finite_float,
     check_labels,

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from losskit._validation import check_number, check_values, checks, number
+from losskit.core._validation import check_number, check_values, checks, number
 from losskit.losses.family import FamilyLoss, at_target, ce_args, ce_reduce
 from losskit.losses.registry import LOSSES
 

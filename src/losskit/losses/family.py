@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from losskit._validation import check_class_target, check_int, check_reduction, reduce
+from losskit.core._validation import check_class_target, check_int, check_reduction, reduce
 from losskit.losses.base import Loss, require_class_target
 from losskit.losses.mirror import FunctionalLoss
 from losskit.losses.priors import class_balanced_weights

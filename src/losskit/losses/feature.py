@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from losskit._validation import (
+from losskit.core._validation import (
     check_choice,
     check_declared,
     check_finite_float,

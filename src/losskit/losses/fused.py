@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from losskit._validation import check_labels, check_logits_and_labels
+from losskit.core._validation import check_labels, check_logits_and_labels
 from losskit.losses import modules as LM
 from losskit.losses.base import require_class_target
 

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from losskit._validation import checks, number, reduce
+from losskit.core._validation import checks, number, reduce
 from losskit.losses._common import check_classification
 from losskit.losses.mirror import FunctionalLoss
 from losskit.losses.registry import LOSSES

@@ -44,7 +44,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from losskit._validation import check_values, checks, number
+from losskit.core._validation import check_values, checks, number
 from losskit.losses.family import FamilyLoss, ce_args, ce_reduce, class_index_loss
 from losskit.losses.priors import check_class_counts, class_priors
 from losskit.losses.registry import LOSSES

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from losskit._validation import checks, choice, number, reduce
+from losskit.core._validation import checks, choice, number, reduce
 from losskit.losses._common import check_classification, one_hot, target_logit
 from losskit.losses.mirror import FunctionalLoss
 from losskit.losses.registry import LOSSES

@@ -9,13 +9,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from losskit.core.method import Method, TrainContext
+from losskit.core.options import Options, option
+from losskit.core.step import StepResult, loss_step
 from losskit.data.loading import sample_targets
 from losskit.losses.base import check_task
 from losskit.losses.priors import epoch_losses, sync_epoch
 from losskit.losses.registry import build
-from losskit.method import Method, TrainContext
-from losskit.options import Options, option
-from losskit.step import StepResult, loss_step
 
 
 @dataclass(frozen=True, kw_only=True)

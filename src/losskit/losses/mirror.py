@@ -6,7 +6,7 @@ A subclass names its functional form (``function = staticmethod(fn)``) and write
 reduction and the keyword-only ones), with ``fn``'s defaults (checked when the class is
 created, so they cannot drift), then ``reduction`` and the keyword-only arguments of its base.
 ``__init__`` checks the hyper-parameters with the checks ``fn`` declares
-(:func:`~losskit._validation.checks`) through :meth:`FunctionalLoss._set_hyperparameters`,
+(:func:`~losskit.core._validation.checks`) through :meth:`FunctionalLoss._set_hyperparameters`,
 once, and keeps them as attributes; ``forward(input, target, features=None)`` passes them to
 ``fn`` in its argument order (unchecked: they were checked at construction) and ``repr``
 shows them. ::
@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from losskit._validation import check_declared
+from losskit.core._validation import check_declared
 from losskit.losses.base import Loss
 
 __all__ = ["FunctionalLoss", "loss_module"]

@@ -4,7 +4,7 @@
 Each module form is a plain class over its functional form
 (:class:`~losskit.losses.mirror.FunctionalLoss`; the cross-entropy family's
 :class:`~losskit.losses.family.FamilyLoss`): its hyper-parameters, their defaults and checks
-are the function's (:func:`~losskit._validation.checks`) — checked at construction (one
+are the function's (:func:`~losskit.core._validation.checks`) — checked at construction (one
 ``ValueError`` naming the argument), stored as attributes, shown by ``repr`` and passed to the
 function at every call. The parametric losses (center, L-GM) own their parameters. Registry
 names:

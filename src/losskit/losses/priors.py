@@ -4,9 +4,9 @@ weights, logit adjustment, LDAM), and the epoch hook of deferred re-weighting.
 **Class counts: one mechanism.** A loss that needs the training set's class counts says so by
 taking a ``class_counts`` keyword (``(C,)`` counts ``n_c``). The training methods build their
 losses with :func:`losskit.losses.build` and the run's context
-(:attr:`losskit.method.TrainContext.context`), which holds ``class_counts`` — the
+(:attr:`losskit.core.method.TrainContext.context`), which holds ``class_counts`` — the
 :func:`class_counts` of the training targets — next to ``num_classes`` and ``feature_dim``;
-:meth:`~losskit.registry.Registry.build` hands each context key to the losses whose
+:meth:`~losskit.core.registry.Registry.build` hands each context key to the losses whose
 constructor takes it. So ``--loss ldam``, ``--loss ce --method-arg class_balanced_beta=0.9999``,
 SLF candidates and MILS auxiliaries all get the counts without a flag; outside a training method
 pass them yourself (``losses.get("ldam", class_counts=counts)``). Every class needs at least
@@ -31,7 +31,8 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
-from losskit._validation import check_int, check_number
+from losskit.core._validation import check_int, check_number
+from losskit.core.labels import class_counts
 
 __all__ = [
     "class_counts",
@@ -41,21 +42,6 @@ __all__ = [
     "epoch_losses",
     "sync_epoch",
 ]
-
-_INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
-
-
-def class_counts(targets: torch.Tensor, num_classes: int | None = None) -> torch.Tensor | None:
-    """``(C,)`` int64 counts of the integer class labels ``targets`` (``(N,)``), ``C =
-    num_classes`` (default: the largest label + 1); ``None`` when ``targets`` are not class
-    labels (real-valued regression targets, multi-hot rows, negative labels) — there are no
-    class counts to give then."""
-    if not isinstance(targets, torch.Tensor) or targets.dtype not in _INT_DTYPES:
-        return None
-    if targets.dim() != 1 or targets.numel() == 0 or int(targets.min()) < 0:
-        return None
-    return torch.bincount(targets.long().cpu(), minlength=num_classes or 0)
-
 
 def check_class_counts(
     counts: torch.Tensor | Sequence[float] | None, name: str = "class_counts",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from losskit._validation import reduce
+from losskit.core._validation import reduce
 from losskit.losses._common import check_classification, one_hot
 from losskit.losses.mirror import FunctionalLoss
 from losskit.losses.registry import LOSSES

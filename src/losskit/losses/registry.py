@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from losskit.core.registry import Registry
 from losskit.losses.base import Loss
-from losskit.registry import Registry
 
 LOSSES: Registry[Loss] = Registry("loss")
 

@@ -29,7 +29,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from losskit._validation import (
+from losskit.core._validation import (
     _all_true,
     check_finite_float,
     check_reduction,
@@ -39,7 +39,7 @@ from losskit._validation import (
     number,
     reduce,
 )
-from losskit.errors import NonFiniteError
+from losskit.core.errors import NonFiniteError
 from losskit.losses._common import per_sample_mean
 from losskit.losses.base import LosskitDeprecationWarning, class_index_call, require_real_target
 from losskit.losses.mirror import FunctionalLoss

@@ -43,7 +43,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from losskit._validation import check_number, checks, number
+from losskit.core._validation import check_number, checks, number
 from losskit.losses.family import FamilyLoss, class_index_loss
 from losskit.losses.registry import LOSSES
 

@@ -11,6 +11,7 @@ paper: the table in :mod:`losskit.mils.scheduling`.
 """
 
 from losskit.mils.acceptance import ACCEPTS, GradientTest, gradient_test
+from losskit.mils.counters import MILSStats
 from losskit.mils.guards import check_optimizer_owner, warn_all_ties
 from losskit.mils.method import MILSMethod
 from losskit.mils.observation import (
@@ -25,7 +26,6 @@ from losskit.mils.scheduling import MILS, MILSStepResult, resolve_auxiliaries, r
 from losskit.mils.selection import AuxSelector
 from losskit.mils.snapshot import TrainingStateSnapshot
 from losskit.mils.statistics import class_statistics, estimate_class_means
-from losskit.mils.stats import MILSStats
 
 __all__ = [
     "ACCEPTS",

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from losskit.errors import LossKitWarning
-from losskit.mils.stats import MILSStats
+from losskit.core.errors import LossKitWarning
+from losskit.mils.counters import MILSStats
 
 
 def check_optimizer_owner(
@@ -52,7 +52,7 @@ def warn_all_ties(
     last_obs_acc: float | None = None,
     observation_size: int | None = None,
 ) -> None:
-    """One :class:`~losskit.errors.LossKitWarning` (a ``UserWarning``; the CLI prints it once
+    """One :class:`~losskit.core.errors.LossKitWarning` (a ``UserWarning``; the CLI prints it once
     as ``losskit: warning: …``): every one of the epoch's ``stats.attempts`` attempts was a tie, so
     each was kept (``accept_ties``) or rejected without being judged; names the likely causes.
 

@@ -10,12 +10,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from losskit._validation import checked_upstream, choice, integer, split_list
-from losskit.method import Method, TrainContext
+from losskit.core._validation import checked_upstream, choice, integer, split_list
+from losskit.core.method import Method, TrainContext
+from losskit.core.options import core_kwargs, core_options, option
+from losskit.core.step import StepResult
 from losskit.mils.observation import materialise, observation_set_from
 from losskit.mils.scheduling import MILS, observes, resolve_auxiliaries, resolve_loss
-from losskit.options import core_kwargs, core_options, option
-from losskit.step import StepResult
 
 REFRESH = ("fixed", "epoch")
 
@@ -128,7 +128,7 @@ class MILSMethod(Method):
 
     def _bound(self) -> MILS:
         if self.mils is None:
-            raise RuntimeError("MILSMethod: bind(ctx) (losskit.method.bind_method) must run "
+            raise RuntimeError("MILSMethod: bind(ctx) (losskit.core.method.bind_method) must run "
                                "after setup and before training or loading a state")
         return self.mils
 

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, IterableDataset, TensorDataset, default_collate
 
+from losskit.core.step import autocast_for
 from losskit.data.batches import DEFAULT_KEYS, BatchKeys, unpack_batch
-from losskit.step import autocast_for
 
 _INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from losskit.errors import require
+from losskit.core.errors import require
 
 
 def plot_success(history: list[dict[str, Any]], path: str | Path) -> None:

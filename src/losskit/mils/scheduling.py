@@ -70,19 +70,19 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from losskit._validation import checked_upstream, checks, choice, integer, split_list
-from losskit.composites import build_composite, is_composite
-from losskit.distributed import all_reduce_sum, is_distributed, world_size
+from losskit.core._validation import checked_upstream, checks, choice, integer, split_list
+from losskit.core.composites import build_composite, is_composite
+from losskit.core.distributed import all_reduce_sum, is_distributed, world_size
+from losskit.core.options import renamed
+from losskit.core.step import compute_loss, needs_features, train_step
 from losskit.losses.base import loss_name
 from losskit.mils.acceptance import ACCEPTS, all_finite, capped, gradient_test, project
+from losskit.mils.counters import MILSStats
 from losskit.mils.guards import check_optimizer_owner, warn_all_ties
 from losskit.mils.observation import check_observation, observation_counts
 from losskit.mils.selection import PARTICIPATION, SELECTIONS, AuxSelector
 from losskit.mils.snapshot import TrainingStateSnapshot
 from losskit.mils.statistics import STATISTICS, class_statistics, estimate_class_means
-from losskit.mils.stats import MILSStats
-from losskit.options import renamed
-from losskit.step import compute_loss, needs_features, train_step
 
 LossSpec = Union[str, nn.Module, Callable[..., torch.Tensor]]  # noqa: UP007
 
@@ -127,7 +127,7 @@ def observes(accept: str, no_schedule: bool, participation: float) -> bool:
 def resolve_loss(spec: LossSpec, context: dict[str, Any], arg: str) -> tuple[str, Any]:
     """``(name, loss)`` for a registered loss name, a composite name ``"<prefix>:<arg>"``
     (``"uniloss:<metric>"``, ``"slf:<loss>+<loss>"``: built by the package that registered the
-    prefix, :mod:`losskit.composites`) or a ready loss module / callable."""
+    prefix, :mod:`losskit.core.composites`) or a ready loss module / callable."""
     if isinstance(spec, str):
         name = spec.strip()
         from losskit import losses
@@ -341,8 +341,8 @@ class MILS:
         return old
 
     # ------------------------------------------------------------------ pieces of a step
-    # (the step seam, losskit.step, acts on this object: model, optimizer, scaler, autocast;
-    # every update is one losskit.step.train_step with a MILS-specific objective)
+    # (the step seam, losskit.core.step, acts on this object: model, optimizer, scaler, autocast;
+    # every update is one losskit.core.step.train_step with a MILS-specific objective)
     def _loss(
         self,
         loss_fn: Any,
@@ -366,7 +366,7 @@ class MILS:
     def _update(
         self, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any, aux: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One update with ``loss_fn`` (:func:`losskit.step.train_step`), the auxiliary's class
+        """One update with ``loss_fn`` (:func:`losskit.core.step.train_step`), the auxiliary's class
         statistics estimated between forward and loss (:meth:`_loss`)."""
 
         def objective(logits: torch.Tensor, feats: torch.Tensor | None) -> torch.Tensor:

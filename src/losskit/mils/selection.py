@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from losskit._validation import checks, choice, number
+from losskit.core._validation import checks, choice, number
 
 SELECTIONS = ("uniform", "adaptive")
 

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from losskit.distributed import all_reduce_sum, is_distributed
+from losskit.core.distributed import all_reduce_sum, is_distributed
 
 STATISTICS = ("learn", "rollback")
 

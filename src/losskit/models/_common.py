@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from losskit._validation import check_int, split_list
+from losskit.core._validation import check_int, split_list
 
 
 def check_input_shape(input_shape: Any) -> tuple[int, ...]:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from losskit.registry import Registry
+from losskit.core.registry import Registry
 
 
 class Classifier(nn.Module):

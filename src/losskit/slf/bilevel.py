@@ -45,10 +45,10 @@ from typing import Any
 
 import torch
 
-from losskit import distributed
-from losskit._validation import check_values
+from losskit.core import distributed
+from losskit.core._validation import check_values
+from losskit.core.step import StepResult, StepTarget, forward, full_precision, train_step
 from losskit.slf.loss import StochasticLoss
-from losskit.step import StepResult, StepTarget, forward, full_precision, train_step
 
 DEFAULT_VAL_LOSS = {"classification": "ce", "regression": "mse"}
 

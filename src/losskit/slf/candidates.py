@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from losskit._validation import split_list
+from losskit.core._validation import split_list
 from losskit.losses.base import loss_name
 
 __all__ = ["PAPER_LOSSES", "FunctionLoss", "build_candidate", "candidate_task",

@@ -1,12 +1,12 @@
 """``"slf:<loss>+<loss>+…"``: a :class:`~losskit.slf.StochasticLoss` over those zoo losses as a
 composite loss name (``+`` because ``,`` separates a list of losses, e.g. MILS auxiliaries);
-registered in :data:`losskit.composites.COMPOSITE_LOSSES` by :mod:`losskit.slf.method`."""
+registered in :data:`losskit.core.composites.COMPOSITE_LOSSES` by :mod:`losskit.slf.method`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from losskit._validation import split_list
+from losskit.core._validation import split_list
 from losskit.slf.loss import StochasticLoss
 
 SYNTAX = "slf:<loss>+<loss>+…"

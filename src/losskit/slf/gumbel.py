@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from losskit import _random
-from losskit._validation import check_number
+from losskit.core import _random
+from losskit.core._validation import check_number
 
 
 def check_k(K: object, name: str = "K") -> int:
@@ -195,7 +195,7 @@ def multi_gumbel_softmax_keyed(
     logits: torch.Tensor, K: int, tau: float | torch.Tensor, key: int
 ) -> torch.Tensor:
     """:func:`multi_gumbel_softmax` drawing from the generator registered under ``key``
-    (:func:`losskit._random.register_generator`; 0: torch's default generator), so that
+    (:func:`losskit.core._random.register_generator`; 0: torch's default generator), so that
     ``torch.compile(fullgraph=True)`` traces it and compiled code draws eager's numbers.
     ``K`` and ``tau`` are the caller's, already checked."""
     return _MultiGumbelSoftmax.apply(logits, neg_gumbel_noise(logits, K, key), tau)
@@ -203,5 +203,5 @@ def multi_gumbel_softmax_keyed(
 
 def neg_gumbel_noise(like: torch.Tensor, K: int, key: int) -> torch.Tensor:
     """``-G`` of shape ``(K, *like.shape)`` in ``like``'s dtype and device, drawn from the
-    generator registered under ``key`` (traceable, see :mod:`losskit._random`)."""
+    generator registered under ``key`` (traceable, see :mod:`losskit.core._random`)."""
     return _log_neg_log(_random.uniform(key, (K, *like.shape), like))

@@ -13,11 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from losskit._random import register_generator
-from losskit._validation import check_finite_float, checks, choice, integer, number
+from losskit.core._random import register_generator
+from losskit.core._validation import check_finite_float, checks, choice, integer, number
+from losskit.core.options import renamed
 from losskit.losses.base import loss_name
 from losskit.losses.fused import check_fused_arguments, fusable_kind, fused_losses
-from losskit.options import renamed
 from losskit.slf.candidates import (
     PAPER_LOSSES,
     FunctionLoss,
@@ -198,7 +198,7 @@ class StochasticLoss(nn.Module):
         self._generator = generator if isinstance(generator, torch.Generator) else None
         self._seed = generator if isinstance(generator, int) else None
         self._pending_generator_state: torch.Tensor | None = None
-        # the Gumbel noise is drawn through losskit._random (traceable by torch.compile)
+        # the Gumbel noise is drawn through losskit.core._random (traceable by torch.compile)
         self._rng_key = 0 if generator is None else register_generator(self._get_generator)
         # counters as tensors: no host read per step, no recompile of a compiled module
         self.register_buffer("step_counter", torch.zeros((), dtype=torch.long), persistent=False)

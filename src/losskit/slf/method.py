@@ -10,17 +10,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from losskit._validation import choice, integer, split_list
-from losskit.composites import COMPOSITE_LOSSES
+from losskit.core._validation import choice, integer, split_list
+from losskit.core.composites import COMPOSITE_LOSSES
+from losskit.core.method import Method, TrainContext
+from losskit.core.options import core_kwargs, core_options, option
+from losskit.core.step import StepResult, loss_step
 from losskit.data.loading import sample_targets, take
-from losskit.method import Method, TrainContext
-from losskit.options import core_kwargs, core_options, option
 from losskit.slf.bilevel import ValidationLoss, bilevel_step
 from losskit.slf.composite import SYNTAX as SLF_SYNTAX
 from losskit.slf.composite import slf_from_name
 from losskit.slf.guard import SLFCollapseWarning, collapse_message, collapsed_to
 from losskit.slf.loss import PAPER_LOSSES, StochasticLoss, parse_loss_list, read_last
-from losskit.step import StepResult, loss_step
 
 COMPOSITE_LOSSES.register("slf", slf_from_name, help=SLF_SYNTAX)  # "slf:a+b" names
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from losskit.errors import require
+from losskit.core.errors import require
 
 _PANELS = (
     ("slf_probs", "mean p (decision net)"),

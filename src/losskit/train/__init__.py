@@ -1,8 +1,8 @@
 """The one Trainer, the registered methods and their interface."""
 
+from losskit.core.method import Method, TrainContext, bind_method, setup_method
+from losskit.core.step import StepResult, compute_loss, forward, loss_step
 from losskit.losses.method import LossMethod
-from losskit.method import Method, TrainContext, bind_method, setup_method
-from losskit.step import StepResult, compute_loss, forward, loss_step
 from losskit.train.callbacks import Callback, ConsoleLogger
 from losskit.train.config import TrainConfig
 from losskit.train.evaluation import (

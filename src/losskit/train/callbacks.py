@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from losskit.step import StepResult
+    from losskit.core.step import StepResult
     from losskit.train.trainer import Trainer, TrainResult
 
 LOG_FORMATS = ("text", "json")
@@ -89,7 +89,7 @@ class ConsoleLogger(Callback):
 
     def __init__(self, fmt: str = "text", stream: TextIO | None = None) -> None:
         if fmt not in LOG_FORMATS:
-            from losskit.errors import ConfigError
+            from losskit.core.errors import ConfigError
 
             raise ConfigError(f"log_format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}",
                               "log_format")

@@ -9,8 +9,15 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from losskit.errors import ConfigError
-from losskit.options import OptionSpec, default_of, joined_key_values, key_values, option, spec_of
+from losskit.core.errors import ConfigError
+from losskit.core.options import (
+    OptionSpec,
+    default_of,
+    joined_key_values,
+    key_values,
+    option,
+    spec_of,
+)
 
 #: Fields that do not change what a run computes: a run resumes (and an experiment's finished
 #: run is found again) whatever their values.
@@ -98,7 +105,7 @@ def _run_directory(value: Any, name: str) -> Any:
 def setting(default: Any, help: str, *, check: Check, **cli: Any) -> Any:
     """A :class:`TrainConfig` field, declared once: default, one-line help, check, and how the
     command line spells and parses it (``cli``: ``flag``, ``parse``, ``metavar``, ``bare`` of
-    :class:`~losskit.options.OptionSpec`; default: ``--<name>``, parsed by the default's
+    :class:`~losskit.core.options.OptionSpec`; default: ``--<name>``, parsed by the default's
     type). ``losskit train``'s flags, ``config.json``, the experiment specs' checks and
     ``LossKitModule``'s keyword arguments derive from it."""
     return option(default, help, check=check, **cli)
@@ -200,7 +207,7 @@ class TrainConfig:
 
     def check(self) -> None:
         """Each field by its declared check, then the one check across fields; one
-        :class:`~losskit.errors.ConfigError` naming the field."""
+        :class:`~losskit.core.errors.ConfigError` naming the field."""
         for f, spec in settings():
             try:
                 spec.check(getattr(self, f.name), f.name)  # type: ignore[misc]
@@ -238,7 +245,7 @@ def settings() -> Iterator[tuple[Any, OptionSpec]]:
         yield f, spec_of(f)
 
 
-def flag_of(name: str) -> str:
+def setting_flag(name: str) -> str:
     """The command-line flag of field ``name``: its declared spelling, else ``--<name>``
     (``out_dir`` → ``--out``, ``batch_size`` → ``--batch-size``)."""
     f = TrainConfig.__dataclass_fields__.get(name)
@@ -269,7 +276,7 @@ def key_fields(config: dict[str, Any]) -> dict[str, Any]:
 
 def check_settings(**values: Any) -> None:
     """``values`` of TrainConfig fields (by name), each by its field's declared check: one
-    :class:`~losskit.errors.ConfigError` naming the field (what a caller that takes some run
+    :class:`~losskit.core.errors.ConfigError` naming the field (what a caller that takes some run
     settings itself, e.g. ``LossKitModule``, checks them with)."""
     for name, value in values.items():
         check = spec_of(TrainConfig.__dataclass_fields__[name]).check

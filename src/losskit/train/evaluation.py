@@ -40,8 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from losskit.metrics import average_precision, binary_scores, roc_auc
-from losskit.registry import Registry
+from losskit.core.ranking import average_precision, binary_scores, roc_auc
+from losskit.core.registry import Registry
 
 EVALUATORS: Registry[dict[str, float]] = Registry("task")
 TASK_METRICS: Registry[Any] = Registry("task")

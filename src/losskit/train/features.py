@@ -11,7 +11,7 @@ penultimate activations. A losskit :class:`~losskit.models.base.Classifier` retu
 * ``features=fn``: ``fn(model, x) -> (logits, features)``.
 
 Without it a plain module trains with every logits-only loss, and a feature loss raises one
-:class:`~losskit.errors.ConfigError` that says how to provide them.
+:class:`~losskit.core.errors.ConfigError` that says how to provide them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from losskit.errors import ConfigError
+from losskit.core.errors import ConfigError
 
 FeatureFn = Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 FeatureSpec = str | FeatureFn | None

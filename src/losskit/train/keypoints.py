@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from losskit._validation import check_logits_and_labels
+from losskit.core._validation import check_logits_and_labels
 from losskit.train.evaluation import EVALUATORS, TASK_METRICS, ConcatMetrics, predict_logits
 
 DEFAULT_PCK_RADIUS = 1.0

@@ -4,10 +4,10 @@ core (``losskit/<pkg>/method.py``)."""
 
 from __future__ import annotations
 
+from losskit.core.method import Method
+from losskit.core.registry import Registry
 from losskit.losses.method import LossMethod
-from losskit.method import Method
 from losskit.mils.method import MILSMethod
-from losskit.registry import Registry
 from losskit.slf.method import SLFMethod
 from losskit.uniloss.method import UniLossMethod
 from losskit.weighting.method import DWAMethod, FixedMethod, GradNormMethod, UncertaintyMethod

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from losskit.errors import ConfigError
+from losskit.core.errors import ConfigError
 
 
 def flatten_record(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -41,7 +41,7 @@ def unreadable_checkpoint(path: Path, why: str | Exception) -> ConfigError:
 
 def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
     """The state saved in ``path``; a truncated, empty or foreign file is a
-    :class:`~losskit.errors.ConfigError` naming it (never a raw unpickling traceback)."""
+    :class:`~losskit.core.errors.ConfigError` naming it (never a raw unpickling traceback)."""
     try:
         state = torch.load(path, map_location=device, weights_only=False)
     except Exception as exc:  # truncated zip, garbage bytes, empty file, …

@@ -8,15 +8,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from losskit.errors import ConfigError
-from losskit.method import Method
+from losskit.core.errors import ConfigError
+from losskit.core.method import Method
 from losskit.train.config import TrainConfig
 from losskit.train.methods import METHODS
 
 
 def resolve_device(spec: str) -> torch.device:
     """``torch.device(spec)`` after checking that it exists here (one
-    :class:`~losskit.errors.ConfigError` naming ``device`` and the valid forms otherwise)."""
+    :class:`~losskit.core.errors.ConfigError` naming ``device`` and the valid forms otherwise)."""
     forms = "cpu, cuda, cuda:N or mps"
     try:
         device = torch.device(spec)

@@ -43,7 +43,9 @@ from torch.utils.data import (
     default_collate,
 )
 
-from losskit import distributed
+from losskit.core import distributed
+from losskit.core.errors import ConfigError
+from losskit.core.ranking import binary_scores
 from losskit.data.base import DataSplits
 from losskit.data.batches import BatchKeys, unpack_batch
 from losskit.data.loading import (
@@ -57,8 +59,6 @@ from losskit.data.loading import (
     underlying_dataset,
 )
 from losskit.data.splits import generator as stream
-from losskit.errors import ConfigError
-from losskit.metrics import binary_scores
 
 #: tasks whose outputs are a few logits read as binary scores
 BINARY_TASKS = ("binary",)

@@ -1,6 +1,6 @@
 """The one training loop, used by the CLI, the experiments and the benchmarks.
 
-It knows nothing paper-specific: a :class:`~losskit.method.Method` owns each update.
+It knows nothing paper-specific: a :class:`~losskit.core.method.Method` owns each update.
 Per epoch it shuffles (seeded), lets the method step through the batches, steps the LR
 schedule, evaluates on the validation/test splits, appends a record to ``metrics.jsonl`` (and
 ``metrics.csv``) and writes a checkpoint from which an interrupted run resumes.
@@ -14,13 +14,13 @@ Evaluation streams batch by batch (:func:`~losskit.train.evaluation.evaluate_bat
 Run directory (``out_dir``): ``config.json`` (every config field, the versions it ran with,
 ``world_size`` and ``per_process_batch_size``: ``batch_size`` is the global batch),
 ``metrics.jsonl`` / ``metrics.csv``, ``checkpoint.pt`` and ``run.lock``, held while a process
-trains there (a second one gets a :class:`~losskit.errors.ConfigError`). Resuming is exact and
+trains there (a second one gets a :class:`~losskit.core.errors.ConfigError`). Resuming is exact and
 only happens for the *same* run: a checkpoint whose config differs in any field that changes
 the computation (``lr``, ``schedule``, ``batch_size``, the model, …) is refused. ``epochs``
 may grow (the first epochs of a longer run are the same) except under ``schedule="cosine"``,
 whose learning rates depend on it; it may never drop below the epochs already done.
 
-Input is validated while the Trainer is built (:class:`~losskit.errors.ConfigError` for a bad
+Input is validated while the Trainer is built (:class:`~losskit.core.errors.ConfigError` for a bad
 value, device, run directory or checkpoint); from the first step on, an exception is a bug.
 """
 
@@ -41,14 +41,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from losskit import distributed
+from losskit.core import distributed
+from losskit.core.errors import ConfigError, NonFiniteError
+from losskit.core.locking import FileLock
+from losskit.core.method import Method, TrainContext, build_run
 from losskit.data.base import DataSplits
 from losskit.data.batches import BatchKeys
 from losskit.data.splits import generator as stream
 from losskit.data.transforms import RandomCropFlip, TransformDataset, crop_flip_batch
-from losskit.errors import ConfigError, NonFiniteError
-from losskit.locking import FileLock
-from losskit.method import Method, TrainContext, build_run
 from losskit.train import sources
 from losskit.train.batching import batches, seeded_generator  # re-exported here
 from losskit.train.callbacks import Callback, as_callback
@@ -376,7 +376,7 @@ class Trainer:
     def _start_outputs(self) -> None:
         if self.out_dir is None or not self.is_main:
             return
-        from losskit.environment import versions
+        from losskit.core.environment import versions
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
         record = {**self.config.all_fields(), "versions": versions(),

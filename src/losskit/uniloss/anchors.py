@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from losskit._random import (
+from losskit.core._random import (
     generator_key,
     opaque_when_compiling,
     rand,
@@ -380,7 +380,7 @@ def _draw_fake(
 
 
 draw = opaque_when_compiling("uniloss_anchors", _draw_fake, _draw)
-""":func:`_draw`, an opaque op while ``torch.compile`` traces (see :mod:`losskit._random`)."""
+""":func:`_draw`, an opaque op while ``torch.compile`` traces (see :mod:`losskit.core._random`)."""
 
 
 def _draw_padded(
@@ -484,8 +484,8 @@ def sample_anchors(
     ``valid`` (same shape, bool) marks the binaries that may be flipped / randomised (for
     ``unit="score"`` it must be constant along ``P``: a column mask). Returns
     ``1 + num_good + num_bad + num_nearby`` anchors (``include_truth`` adds the 1).
-    ``generator``: a ``torch.Generator``, a key of :func:`losskit._random.generator_key` or ``None``
-    (torch's default generator).
+    ``generator``: a ``torch.Generator``, a key of :func:`losskit.core._random.generator_key` or
+    ``None`` (torch's default generator).
     """
     check_anchor_options(num_good, num_bad, num_nearby, flip_bits, nearby, unit, include_truth)
     shape = tuple(current.shape)

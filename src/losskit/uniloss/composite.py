@@ -1,5 +1,5 @@
 """``"uniloss:<metric>"``: a :class:`~losskit.uniloss.UniLoss` of that metric as a composite
-loss name (e.g. a MILS auxiliary); registered in :data:`losskit.composites.COMPOSITE_LOSSES`
+loss name (e.g. a MILS auxiliary); registered in :data:`losskit.core.composites.COMPOSITE_LOSSES`
 by :mod:`losskit.uniloss.method`."""
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from losskit._validation import check_number
+from losskit.core._validation import check_number
 from losskit.uniloss.accumulate import accumulate_
 from losskit.uniloss.anchors import Anchors, _as_float, _extend
 

@@ -42,8 +42,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from losskit._random import generator_key
-from losskit._validation import (
+from losskit.core._random import generator_key
+from losskit.core._validation import (
     check_values,
     checks,
     choice,
@@ -51,7 +51,7 @@ from losskit._validation import (
     integer,
     number,
 )
-from losskit.distributed import gather_batch
+from losskit.core.distributed import gather_batch
 from losskit.uniloss.anchors import (
     NEARBY_MODES,
     UNITS,
@@ -147,7 +147,7 @@ CHECKS = {
     "on_degenerate": choice("raise", "zero"),
     "validate_args": _flag(optional=True),
 }
-"""The declared check of each :class:`UniLoss` argument (:func:`losskit._validation.checks`):
+"""The declared check of each :class:`UniLoss` argument (:func:`losskit.core._validation.checks`):
 the constructor runs them, and ``UniLossOptions`` (``--method uniloss``) inherits them."""
 
 
@@ -201,7 +201,7 @@ class UniLoss(nn.Module):
         scope: ``"local"`` (default): under ``torch.distributed`` each rank's surrogate is of
             its own local batch (DDP averages the gradients of these per-rank surrogates).
             ``"global"``: scores and targets are all-gathered
-            (:func:`losskit.distributed.gather_batch`) and every rank computes the surrogate of
+            (:func:`losskit.core.distributed.gather_batch`) and every rank computes the surrogate of
             the *global* batch — what a ranking metric such as AP needs, as its value is not a
             mean over samples. Every rank must then draw the same anchors: seed the generator
             identically on all ranks (``UniLossMethod`` does). Outside distributed runs both

@@ -7,11 +7,11 @@ from typing import Any
 
 import torch
 
-from losskit._validation import integer
-from losskit.composites import COMPOSITE_LOSSES
-from losskit.method import Method, TrainContext
-from losskit.options import core_kwargs, core_options, option
-from losskit.step import StepResult, loss_step
+from losskit.core._validation import integer
+from losskit.core.composites import COMPOSITE_LOSSES
+from losskit.core.method import Method, TrainContext
+from losskit.core.options import core_kwargs, core_options, option
+from losskit.core.step import StepResult, loss_step
 from losskit.uniloss.composite import SYNTAX as UNILOSS_SYNTAX
 from losskit.uniloss.composite import uniloss_from_name
 from losskit.uniloss.loss import UniLoss
@@ -48,7 +48,7 @@ class UniLossOptions(core_options(  # type: ignore[misc]
 
 class UniLossMethod(Method):
     """Minimise ``1 − g̃`` of :class:`UniLoss` with the plain update of
-    :func:`~losskit.step.loss_step`.
+    :func:`~losskit.core.step.loss_step`.
 
     The anchor generator is seeded with ``seed`` and saved in :meth:`state_dict`, so a resumed
     run draws the same anchors as an uninterrupted one. ``on_epoch_end`` logs the epoch's mean

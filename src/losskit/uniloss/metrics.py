@@ -27,8 +27,8 @@ from functools import partial
 
 import torch
 
-from losskit.metrics import average_precision
-from losskit.registry import Registry
+from losskit.core.ranking import average_precision
+from losskit.core.registry import Registry
 from losskit.uniloss.refactor import (
     Comparisons,
     binary_labels,

@@ -31,7 +31,7 @@ Static shapes for ``torch.compile`` (ranking metrics)
     negative (both in index order), the rest invalid — no data-dependent shape, the same
     binaries, anchors and metric values as eager.
 
-Value checks (NaN/Inf scans, label ranges) follow :func:`losskit._validation.check_values`
+Value checks (NaN/Inf scans, label ranges) follow :func:`losskit.core._validation.check_values`
 (``validate_args``); shape and dtype checks are always on. In eager mode a ranking batch without
 a positive or a negative sample is recognised from the number of positives (the one value read,
 below) and raises :class:`DegenerateBatchError`.
@@ -45,9 +45,9 @@ from typing import Any
 
 import torch
 
-from losskit._random import generator_key, uniform
-from losskit._validation import check_finite_float, check_logits_and_labels, check_values
-from losskit.metrics import binary_scores
+from losskit.core._random import generator_key, uniform
+from losskit.core._validation import check_finite_float, check_logits_and_labels, check_values
+from losskit.core.ranking import binary_scores
 
 
 def binarize(c: torch.Tensor) -> torch.Tensor:
@@ -145,7 +145,7 @@ def binary_labels(
 
     ``input``: one score per sample, ``(N,)`` or ``(N, 1)`` (a logit, the BCE convention), or
     two-class logits ``(N, 2)``, whose score is ``logit_1 − logit_0``
-    (:func:`losskit.metrics.binary_scores`). ``target``: ``(N,)`` or ``(N, 1)``, bool, integer
+    (:func:`losskit.core.ranking.binary_scores`). ``target``: ``(N,)`` or ``(N, 1)``, bool, integer
     or float, with values 0 (negative) and 1 (positive); a ``ValueError`` names the argument
     otherwise (the values are checked with value checks on; with them off a nonzero value is
     a positive).
@@ -434,7 +434,7 @@ def subsample(
       strongest competitor is always kept.
     * a ``float`` in ``(0, 1]``: per group a uniformly random ``ceil(fraction · Q)`` columns
       (valid ones first), drawn from ``generator`` (or the generator key of
-      :func:`losskit._random.generator_key`).
+      :func:`losskit.core._random.generator_key`).
 
     Returns ``comps`` unchanged when nothing would be dropped.
     """

@@ -1,14 +1,14 @@
 """The base of the loss-weighting methods: ``L = Σ_i w_i · L_i`` over ``K ≥ 2`` candidate losses
 ``L_i`` of the same model output, with weights ``w`` that a method learns or schedules.
 
-The candidates are given as SLF's are (:func:`~losskit._validation.split_list`: ``"ce,
+The candidates are given as SLF's are (:func:`~losskit.core._validation.split_list`: ``"ce,
 prob_mae,rce"`` or a list of zoo names / loss modules / callables ``fn(input, target)``); a name
 is built with :func:`losskit.losses.build` and the ``context`` (``num_classes``,
 ``feature_dim``, ``class_counts``: the training methods pass theirs). Each candidate must give
 a scalar (reduction ``"mean"`` or ``"sum"``).
 
 A weighting is an ``nn.Module`` called like a loss, ``weighting(input, target, features=None)
--> scalar``, so it trains through the one step seam (:func:`losskit.step.loss_step`). In
+-> scalar``, so it trains through the one step seam (:func:`losskit.core.step.loss_step`). In
 training mode it adds each step's detached losses and weights to running sums (on the device,
 no host synchronisation); :meth:`LossWeighting.end_epoch` returns their epoch means and starts
 new sums (summed over ranks under ``torch.distributed``). After each call ``last_losses`` and
@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from losskit._validation import split_list
-from losskit.distributed import all_reduce_sum, is_distributed
+from losskit.core._validation import split_list
+from losskit.core.distributed import all_reduce_sum, is_distributed
+from losskit.core.step import needs_features
 from losskit.losses.base import loss_name
-from losskit.step import needs_features
 
 __all__ = ["EpochMeans", "LossWeighting", "build_losses"]
 

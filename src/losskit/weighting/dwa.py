@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from losskit._validation import checks, number
+from losskit.core._validation import checks, number
 from losskit.weighting.base import EpochMeans, LossSpec, LossWeighting
 
 __all__ = ["DynamicWeightAverage", "dwa_weights"]

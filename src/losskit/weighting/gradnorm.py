@@ -14,7 +14,7 @@ Learned weights ``w_i`` (start 1). At step ``t``, on the last shared layer's wei
 Both gradients come from one backward: the objective is ``Σ_i sg(w_i) L_i + (L_grad −
 sg(L_grad))`` (``sg``: stop-gradient), whose value is the weighted loss and whose gradient is
 ``∇ Σ w_i L_i`` for the model and ``∇_w L_grad`` for ``w`` — so the step seam
-(:func:`losskit.step.loss_step`: scaler, autocast, DDP hooks) applies unchanged. The ``K``
+(:func:`losskit.core.step.loss_step`: scaler, autocast, DDP hooks) applies unchanged. The ``K``
 norms cost ``K`` partial backward passes, each only as far as ``W``.
 
 "Last shared layer": all candidates here are losses of one output, so every layer is shared;
@@ -43,7 +43,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from losskit._validation import checks, number
+from losskit.core._validation import checks, number
 from losskit.weighting.base import LossSpec, LossWeighting
 
 __all__ = ["GradNorm", "shared_parameter"]

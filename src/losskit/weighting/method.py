@@ -1,11 +1,11 @@
 """The loss-weighting methods as Trainer methods: ``--method uncertainty | dwa | gradnorm |
 fixed``, each with the candidate losses as SLF takes them (``--dwa-losses ce,prob_mae,rce``).
 
-Their options are the cores' arguments (:func:`~losskit.options.core_options`: the defaults
+Their options are the cores' arguments (:func:`~losskit.core.options.core_options`: the defaults
 and checks are the cores') plus ``losses``; the flags derive from them (``--dwa-temperature``,
 ``--gradnorm-alpha``, ``--gradnorm-layer``, ``--fixed-weights``, ``--uncertainty-init``).
 
-Every step is :func:`losskit.step.loss_step` on the weighting module (the weighted objective is
+Every step is :func:`losskit.core.step.loss_step` on the weighting module (the weighted objective is
 its value); GradNorm then renormalises its weights. The weighting's own parameters (the
 log-variances, GradNorm's weights) and those of parametric candidates go to the optimizer
 through :meth:`~WeightingMethod.parameters`. Per epoch the method logs ``<name>_losses`` (the
@@ -22,12 +22,12 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from losskit._validation import split_list
+from losskit.core._validation import split_list
+from losskit.core.method import Method, TrainContext
+from losskit.core.options import core_kwargs, core_options, option
+from losskit.core.step import StepResult, loss_step
 from losskit.losses.base import check_task
 from losskit.losses.priors import epoch_losses, sync_epoch
-from losskit.method import Method, TrainContext
-from losskit.options import core_kwargs, core_options, option
-from losskit.step import StepResult, loss_step
 from losskit.weighting.base import LossWeighting
 from losskit.weighting.dwa import DynamicWeightAverage
 from losskit.weighting.fixed import FixedWeighting

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from losskit._validation import checks, number
+from losskit.core._validation import checks, number
 from losskit.weighting.base import LossSpec, LossWeighting
 
 __all__ = ["UncertaintyWeighting"]

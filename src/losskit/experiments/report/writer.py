@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from losskit._io import atomic_write
+from losskit.core._io import atomic_write
 from losskit.experiments.report import figures, sections
 from losskit.experiments.report.records import ExperimentData, group
 from losskit.experiments.report.tables import (

@@ -1,11 +1,11 @@
-"""losskit._random: the one key registry behind SLF's and UniLoss's traceable draws."""
+"""losskit.core._random: the one key registry behind SLF's and UniLoss's traceable draws."""
 
 import gc
 
 import pytest
 import torch
 
-from losskit import _random
+from losskit.core import _random
 
 
 def test_a_generator_keeps_one_key_and_draws_its_own_stream():

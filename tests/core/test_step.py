@@ -1,4 +1,4 @@
-"""The one training step (:mod:`losskit.step`): ``loss_step`` and ``train_step`` against
+"""The one training step (:mod:`losskit.core.step`): ``loss_step`` and ``train_step`` against
 hand-written plain-torch loops, bit for bit, and what each hook changes."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from losskit.step import Step, autocast, autocast_for, loss_step, train_step
+from losskit.core.step import Step, autocast, autocast_for, loss_step, train_step
 from tests.conftest import TinyNet, make_blobs
 
 

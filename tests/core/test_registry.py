@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from losskit.errors import ConfigError
-from losskit.registry import Registry
+from losskit.core.errors import ConfigError
+from losskit.core.registry import Registry
 
 
 def _registry() -> Registry:

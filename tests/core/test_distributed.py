@@ -12,7 +12,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from losskit.distributed import exit_worker, file_init_method
+from losskit.core.distributed import exit_worker, file_init_method
 from losskit.models.base import Classifier
 from losskit.train import LossMethod, TrainConfig, fit
 from tests.conftest import make_blobs

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import losskit
-from losskit._validation import check_finite_float, check_labels, check_values
+from losskit.core._validation import check_finite_float, check_labels, check_values
 
 
 def test_value_checks_follow_the_switches():
@@ -37,7 +37,7 @@ def test_finite_flag_equals_isfinite_all(dtype):
     """The one-reduction finiteness test agrees with ``isfinite(x).all()``: the largest finite
     values of each dtype (whose own-dtype sum would overflow) are finite, and every kind of
     non-finite entry is seen, also +Inf next to −Inf (whose sum is NaN)."""
-    from losskit._validation import finite_flag
+    from losskit.core._validation import finite_flag
 
     big = torch.finfo(dtype).max
     cases = [torch.full((4096, 3), big, dtype=dtype), torch.full((7,), -big, dtype=dtype),

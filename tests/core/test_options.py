@@ -1,4 +1,4 @@
-"""Each method declares its parameters once (losskit.options): a new method is its class plus
+"""Each method declares its parameters once (losskit.core.options): a new method is its class plus
 one registration line, and the CLI, ``--method-arg``, experiment specs, the registry and
 Lightning all take it from there."""
 
@@ -12,13 +12,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from losskit._validation import number
 from losskit.cli import main
-from losskit.method import Method
+from losskit.core._validation import number
+from losskit.core.method import Method
+from losskit.core.options import Options, core_kwargs, core_options, option
+from losskit.core.step import loss_step
 from losskit.mils import MILS, MILSMethod
-from losskit.options import Options, core_kwargs, core_options, option
 from losskit.slf import SLFMethod, StochasticLoss
-from losskit.step import loss_step
 from losskit.train import METHODS
 
 DIGITS = ["train", "--data", "digits", "--model", "mlp", "--epochs", "1", "--seed", "0",
