@@ -11,7 +11,7 @@ import torch
 
 from losskit.train import LossMethod, TrainConfig, fit
 from tests.conftest import make_blobs
-from tests.test_distributed import PlainNet, _process_group, _spawn
+from tests.core.test_distributed import PlainNet, _process_group, _spawn
 from tests.train.test_any_data import Pairs
 
 CONFIG = dict(epochs=2, batch_size=32, lr=0.1, seed=5, progress=False)
