@@ -404,9 +404,9 @@ def test_custom_decision_net_is_used():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"K": 0}, "K must be"),
-        ({"K": 2.5}, "K must be"),
-        ({"K": True}, "K must be"),
+        ({"k": 0}, "k must be"),
+        ({"k": 2.5}, "k must be"),
+        ({"k": True}, "k must be"),
         ({"tau": 0.0}, "tau must be"),
         ({"tau": -1.0}, "tau must be"),
         ({"tau": math.nan}, "tau must be"),
@@ -468,3 +468,9 @@ def test_fused_candidate_losses_match_unfused_modules():
     mixed = StochasticLoss(["ce", lambda o, t: LF.focal(o, t), "prob_mae"], 6, **BATCH)
     expected = torch.stack([LF.cross_entropy(x, y), LF.focal(x, y), LF.prob_mae(x, y)])
     torch.testing.assert_close(mixed.loss_values(x, y), expected)
+
+
+def test_old_K_keyword_is_checked_like_k():
+    with pytest.warns(DeprecationWarning, match="K= is deprecated"), \
+            pytest.raises(ValueError, match="k must be"):
+        StochasticLoss(["ce", "mse"], num_classes=3, K=0)
