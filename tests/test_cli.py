@@ -211,6 +211,9 @@ def test_live_epoch_lines_while_running_and_ctrl_c_of_a_real_process(tmp_path, c
     proc = subprocess.Popen(
         [sys.executable, "-m", "losskit", *DIGITS, "--epochs", "100000", "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        # a test run started in the background (``pytest … &``, nohup, some CI runners)
+        # inherits SIGINT ignored, and Python then never raises KeyboardInterrupt: restore it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         first = proc.stdout.readline()
