@@ -53,3 +53,20 @@ def test_finite_flag_equals_isfinite_all(dtype):
         flag = finite_flag(x)
         assert flag.dtype == torch.bool and flag.dim() == 0
         assert bool(flag) == bool(torch.isfinite(x).all()), x
+
+
+def test_checked_functions_trace_fullgraph_under_torch_compile():
+    """``@checks`` wraps losses that are called inside compiled models: Dynamo must trace the
+    wrapper without a graph break (a ContextVar read once broke center / L-GM compiles)."""
+    from losskit.core._validation import checked_upstream, checks, number
+
+    @checks(scale=number(low=0.0))
+    def scaled(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        return x * scale
+
+    compiled = torch.compile(scaled, fullgraph=True, backend="eager")
+    assert torch.equal(compiled(torch.ones(3), scale=2.0), torch.full((3,), 2.0))
+    with checked_upstream():
+        scaled(torch.ones(1), scale=-1.0)  # trusted once: not checked again
+    with pytest.raises(ValueError, match="scale"):
+        scaled(torch.ones(1), scale=-1.0)

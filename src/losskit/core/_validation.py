@@ -17,7 +17,6 @@ import inspect
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -161,7 +160,9 @@ def choice(*choices: Any) -> Check:
     return lambda value, name: check_choice(value, choices, name)
 
 
-_UPSTREAM_CHECKED: ContextVar[bool] = ContextVar("losskit_upstream_checked", default=False)
+#: set by :func:`checked_upstream` (a plain dict, not a ContextVar: torch.compile traces reads of
+#: it inside a compiled loss, where it is always False)
+_UPSTREAM = {"checked": False}
 
 
 @contextmanager
@@ -170,11 +171,12 @@ def checked_upstream() -> Iterator[None]:
     declared checks upstream (a method's options, a core building its part), so that call
     skips them: each value is checked once per build. Only the outermost such call inside the
     block is trusted; whatever it builds checks its own arguments again."""
-    token = _UPSTREAM_CHECKED.set(True)
+    before = _UPSTREAM["checked"]
+    _UPSTREAM["checked"] = True
     try:
         yield
     finally:
-        _UPSTREAM_CHECKED.reset(token)
+        _UPSTREAM["checked"] = before
 
 
 def checks(**declared: Check) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -195,12 +197,12 @@ def checks(**declared: Check) -> Callable[[Callable[..., Any]], Callable[..., An
 
         @functools.wraps(fn)
         def checked(*args: Any, **kwargs: Any) -> Any:
-            if _UPSTREAM_CHECKED.get():  # checked upstream; nested builds check again
-                token = _UPSTREAM_CHECKED.set(False)
+            if _UPSTREAM["checked"]:  # checked upstream; nested builds check again
+                _UPSTREAM["checked"] = False
                 try:
                     return fn(*args, **kwargs)
                 finally:
-                    _UPSTREAM_CHECKED.reset(token)
+                    _UPSTREAM["checked"] = True
             n = len(args)
             if n > first:  # some declared argument given by position
                 args = list(args)  # type: ignore[assignment]
