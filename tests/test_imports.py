@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.core.test_aliases import MOVED
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = SRC / "losskit"
 
@@ -23,9 +25,7 @@ UPPER = ("losskit.train", "losskit.experiments", "losskit.bench", "losskit.cli",
 CORES = ("losskit.losses", "losskit.slf", "losskit.uniloss", "losskit.mils", "losskit.models",
          "losskit.data")
 #: Modules every layer may use; they import no other losskit module except each other.
-FOUNDATION = ("losskit.core", *(f"losskit.{m}" for m in (
-    "errors", "_validation", "registry", "options", "metrics", "_io", "_random", "distributed",
-    "environment", "locking", "step", "composites", "method")))  # the old paths: aliases
+FOUNDATION = ("losskit.core", *(f"losskit.{m}" for m in MOVED))  # + the old paths: aliases
 #: Paper cores that stand alone from each other (importer → packages it must not import):
 #: MILS takes SLF / UniLoss auxiliaries by composite name (losskit.core.composites), never by
 #: import.
