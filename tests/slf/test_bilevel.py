@@ -170,6 +170,31 @@ def test_zero_validation_gradient_raises_instead_of_leaving_p_uniform():
         validation_direction(ctx, x, zeros, ValidationLoss("ce"))
 
 
+def test_non_finite_validation_gradient_is_a_divergence():
+    """An overflowed model gives an Inf/NaN validation gradient: that is a divergence
+    (NonFiniteError, which the Trainer ends as FloatingPointError and the runner records as
+    ``diverged``), not the configuration error a zero gradient is."""
+    from losskit.core.errors import NonFiniteError
+
+    ctx, x, y = _ctx()
+
+    def overflowing(out, target):  # a finite value whose gradient is not (sqrt' at 0)
+        s = out.sum()
+        return torch.nn.functional.cross_entropy(out, target) + (s - s.detach()).abs().sqrt()
+
+    with pytest.raises(NonFiniteError, match="norm nan"):
+        validation_direction(ctx, x[:32], y[:32], ValidationLoss(overflowing))
+
+
+def test_bilevel_run_at_a_diverging_rate_ends_as_a_divergence():
+    config = TrainConfig(epochs=2, batch_size=32, lr=1e8, momentum=0.9, seed=0, progress=False)
+    torch.manual_seed(0)
+    with pytest.raises(FloatingPointError, match="lower --lr") as info:
+        fit(config, data=make_blobs(), model=TinyNet(),
+            method=SLFMethod(losses="ce,prob_mse", update="bilevel", val_batch_size=16))
+    assert "validation batch" in str(info.value)
+
+
 def test_bilevel_validation_batches_come_from_the_validation_split(monkeypatch):
     import losskit.slf.method as slf_method
 

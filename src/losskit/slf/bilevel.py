@@ -47,6 +47,7 @@ import torch
 
 from losskit.core import distributed
 from losskit.core._validation import check_values
+from losskit.core.errors import NonFiniteError
 from losskit.core.step import StepResult, StepTarget, forward, full_precision, train_step
 from losskit.slf.loss import StochasticLoss
 
@@ -138,7 +139,9 @@ def validation_direction(
 ) -> list[torch.Tensor]:
     """Unit-norm gradient ``d`` of ``val_loss`` (default: cross-entropy) on ``(x, y)`` w.r.t.
     the model parameters, in eval mode (the deployed model's validation loss; BatchNorm
-    statistics untouched). ``ValueError`` when that gradient is 0 or not finite."""
+    statistics untouched). ``ValueError`` when that gradient is 0 (a ``val_loss`` that cannot
+    move the selection); :class:`~losskit.core.errors.NonFiniteError` when it is NaN or Inf (the
+    model diverged; the Trainer ends the run as a divergence)."""
     val_loss = val_loss if val_loss is not None else ValidationLoss("ce")
     params = _trainable(ctx)
     was_training = ctx.model.training
@@ -155,7 +158,12 @@ def validation_direction(
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
     if check_values() or not val_loss.verified:  # a host read: every step only with checks on
         value = float(norm)
-        if value == 0.0 or not math.isfinite(value):
+        if not math.isfinite(value):  # the model or its outputs overflowed: the run diverged
+            raise NonFiniteError(
+                f"the gradient of val_loss {val_loss.name!r} w.r.t. the model on the validation "
+                f"batch has norm {value}: the model's outputs or parameters overflowed"
+            )
+        if value == 0.0:
             raise ValueError(
                 f"the gradient of val_loss {val_loss.name!r} w.r.t. the model on the validation "
                 f"batch has norm {value}, so update='bilevel' cannot move the loss selection; "
