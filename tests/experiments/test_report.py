@@ -169,6 +169,31 @@ def test_readme_table_and_idempotent_splice(results, tmp_path):
         update_readme(no_markers, table)
 
 
+def test_readme_rows_name_the_one_code_version_of_their_runs(results, tmp_path):
+    _, _, path = results
+    lines = path.read_text().splitlines()
+    hashes = {json.loads(line)["code"]["src_hash"] for line in lines}
+    assert len(hashes) == 1
+    (current,) = hashes
+    table = readme_table(path)
+    assert table.splitlines()[2].rstrip().endswith("| n | code |")
+    assert _row(table, "better", column=2)[-1] == f"`{current}`"
+    # rewrite the "better" row's runs as another version: that row (and only it) says so,
+    # and it is no longer paired with the baseline
+    moved = []
+    for line in lines:
+        rec = json.loads(line)
+        if rec.get("variant") == "better":
+            rec["code"] = {**rec["code"], "src_hash": "0123456789ab"}
+        moved.append(json.dumps(rec))
+    other = tmp_path / "moved.jsonl"
+    other.write_text("\n".join(moved) + "\n")
+    table = readme_table(other)
+    better = _row(table, "better", column=2)
+    assert better[-1] == "`0123456789ab`" and "code versions differ" in better[6]
+    assert _row(table, "b=0.01", column=2)[-1] == f"`{current}`"
+
+
 def test_headline_limits_the_readme_table(tmp_path):
     exp = toy_experiment(headline=["better"])
     path = tmp_path / "r.jsonl"

@@ -40,6 +40,7 @@ from losskit.experiments.stats import (
     robust_outliers,
     summarize,
 )
+from losskit.experiments.version import UNKNOWN
 
 ALPHA = 0.05
 _RANK = {"primary": 0, "secondary": 1}
@@ -296,6 +297,7 @@ class Row:
     flat: str
     time: str
     summary: Summary | None
+    version: str = UNKNOWN  # the code version (``src/`` hash) all of the row's runs share
 
 
 def _family_label(c: Comparison) -> str:
@@ -321,7 +323,7 @@ def rows(exp: ExperimentData, comparisons: dict[tuple[str, str], Comparison]) ->
             cells[0], cells[1] = c.versus, _family_label(c)
             cells[2:] = _comparison_cells(exp, c)
         out.append(Row(vd.name, rate_cell(exp, vd), paper_cell(exp, vd), ours, final,
-                       s.n if s else 0, *cells, flat_text(exp, vd), time_text, s))
+                       s.n if s else 0, *cells, flat_text(exp, vd), time_text, s, vd.version))
     return out
 
 

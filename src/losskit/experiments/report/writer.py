@@ -190,7 +190,7 @@ def _remove_stale_figures(fig_dir: Path, rel: str, report_text: str) -> None:
 def _headline_table(exps: list[ExperimentData], comparisons: Comparisons) -> str:
     header = ["experiment", "family (evidence)", "variant", "paper (setting)",
               "ours (mean ± 95% CI)", "vs", "Δ ± 95% t-CI (unadjusted)", "p (Holm)", "verdict",
-              "n"]
+              "n", "code"]
     body = []
     for exp in exps:
         headline = exp.meta.get("headline")
@@ -198,7 +198,7 @@ def _headline_table(exps: list[ExperimentData], comparisons: Comparisons) -> str
             if r.summary is None or (headline and r.variant not in headline):
                 continue
             body.append([exp.name, r.family, r.variant, r.paper, r.ours, r.versus, r.diff,
-                         r.p_holm, r.verdict, str(r.n)])
+                         r.p_holm, r.verdict, str(r.n), f"`{r.version}`"])
     return md_table(header, body)
 
 
