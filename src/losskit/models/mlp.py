@@ -39,9 +39,10 @@ class LinearClassifier(Classifier):
 class MLP(Classifier):
     """Flatten → [Linear → (BatchNorm) → ReLU → (Dropout)] per hidden width → head.
 
-    The default ``hidden=(500, 300)`` is the 784-500-300-10 network of the SLF paper (§4) and
-    the UniLoss paper's MNIST model. Features are the last hidden activations
-    (``feature_dim = hidden[-1]``).
+    The default ``hidden=(500, 300)`` is the UniLoss paper's MNIST model (§4.2 and its
+    appendix: 784-500-300 with ReLU, a 2-way output there). The SLF paper's Table 1 names an
+    "MLP" on MNIST without giving its widths; our SLF experiments use this same network.
+    Features are the last hidden activations (``feature_dim = hidden[-1]``).
     """
 
     def __init__(
