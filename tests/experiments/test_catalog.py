@@ -182,6 +182,21 @@ def test_method_arguments_follow_the_documented_contracts():
     assert nosched["no_schedule"] is True and nosched["participation"] == 0.2
 
 
+def test_the_participation_claim_is_tested_against_ce_on_shared_runs():
+    """"Even 1 % participation helps" is MILS at p = 0.01 against CE (not against p = 0.1), on
+    the very runs of p5-mils: its CE and its MILS +multi-margin (p = 0.1) are the same configs."""
+    from losskit.experiments.spec import get
+
+    sweep, mils = get("p5-mils-participation"), get("p5-mils")
+    assert sweep.baseline == "CE"
+    assert {v.name: sweep.versus_of(v.name) for v in sweep.variants if v.name != "CE"} == {
+        "p=0.01": "CE", "p=0.1": "CE", "p=0.3": "CE"}
+    assert sweep.evidence_of("p=0.01") == "proxy" and sweep.family_of("p=0.01") is not None
+    assert sweep.family_of("p=0.3") is None  # the other rates: exploratory, no verdict
+    assert sweep.run("CE", 0).key == mils.run("CE", 0).key
+    assert sweep.run("p=0.1", 0).key == mils.run("MILS +multi-margin", 0).key
+
+
 @pytest.mark.slow  # ~20 s: 34 runs on digits
 def test_smoke_suite_runs_the_protocol_end_to_end(tmp_path, capsys):
     results, report = tmp_path / "r.jsonl", tmp_path / "report"
