@@ -182,6 +182,15 @@ def test_method_arguments_follow_the_documented_contracts():
     assert nosched["no_schedule"] is True and nosched["participation"] == 0.2
 
 
+def test_paper_full_is_the_direct_claims_plus_the_proxies():
+    from losskit.experiments.spec import SUITES, get
+
+    direct, proxies = SUITES["paper-direct"], SUITES["paper-proxies"]
+    assert sorted(direct + proxies) == sorted(SUITES["paper-full"])
+    assert {get(n).fidelity for n in proxies} == {"proxy"}
+    assert "proxy" not in {get(n).fidelity for n in direct}
+
+
 def test_the_participation_claim_is_tested_against_ce_on_shared_runs():
     """"Even 1 % participation helps" is MILS at p = 0.01 against CE (not against p = 0.1), on
     the very runs of p5-mils: its CE and its MILS +multi-margin (p = 0.1) are the same configs."""

@@ -502,6 +502,9 @@ _PAPER = [n for n in SUITE if n not in IMBALANCED_AP]
 register_suite("paper", [n for n in _PAPER if n not in TRIMMED])
 register_suite("paper-full", _PAPER)
 register_suite("paper-direct", [n for n in SUITE if n.startswith(("p1-", "p2-", "p3-"))])
+#: The proxies (p4–p6): recorded before records carried a code version, not re-run at one
+#: version, so reported apart from the direct claims (``results/report-proxies``).
+register_suite("paper-proxies", [n for n in _PAPER if n.startswith(("p4-", "p5-", "p6-"))])
 register_suite("imbalanced-ap", IMBALANCED_AP)
 #: Distinct runs of suite ``paper`` before any grid extension (tuning + evaluation; shared runs
 #: once).
