@@ -42,8 +42,12 @@ def fake_fit(config: TrainConfig) -> Any:
     """Module-level (picklable) fake Trainer: history with method logs, final metrics.
 
     Method kwargs: ``fail`` raises; ``diverge_at=E`` stops in epoch E like the Trainer on a
-    non-finite loss (epochs before it kept); see :func:`fake_curve` for the rest.
+    non-finite loss (epochs before it kept); the seeds in ``dead`` never predict one test class
+    (``test_unpredicted = 1``; only in epoch ``dead_epoch`` when given); see :func:`fake_curve`
+    for the rest.
     """
+    kw = config.method_kwargs
+    dead = config.seed in (kw.get("dead") or ())
     if config.method_kwargs.get("fail"):
         raise RuntimeError(f"boom (seed {config.seed})")
     if config.method_kwargs.get("fail_lr") == config.lr:
@@ -61,6 +65,7 @@ def fake_fit(config: TrainConfig) -> Any:
             "val_acc": val,
             "test_acc": acc,
             "test_loss": 1.0 - acc,
+            "test_unpredicted": int(dead and kw.get("dead_epoch", e) == e),
             "slf_probs": {"ce": 0.5 + 0.01 * e, "mse": 0.5 - 0.01 * e},
             "slf_select_freq": [0.5 + 0.1 * e, 0.5 - 0.1 * e],
             "slf_losses": ["ce", "mse"],

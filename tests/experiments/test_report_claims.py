@@ -58,6 +58,27 @@ def test_stalled_runs_are_counts_and_their_comparison_uses_the_exact_wilcoxon(tm
     assert row[14] == "no significant difference"
 
 
+def test_a_run_that_never_predicts_a_class_at_its_reported_epoch_is_stalled(tmp_path):
+    """The second stall rule: not a robust outlier at all, but a class is never predicted at the
+    epoch the run is reported at (best validation: epoch 2 here); the same dead class at
+    another epoch flags nothing."""
+    exp = toy_experiment(seeds=(0, 1, 2, 3, 4))
+    exp.select = "best_val"  # fake runs record validation without a split
+    exp.variants += [
+        Variant("dead", {"method_kwargs.peak_epoch": 2, "method_kwargs.dead": [2],
+                         "method_kwargs.dead_epoch": 2}),
+        Variant("dead later", {"method_kwargs.peak_epoch": 2, "method_kwargs.dead": [2],
+                               "method_kwargs.dead_epoch": 3}),
+    ]
+    _, md = _report(tmp_path, exp)
+    vals = {s: 100 * fake_acc(exp.config("dead", s), 2) for s in exp.seeds}
+    row = _row(md, "dead")
+    assert row[3].startswith(
+        f"1 of 5 stalled with a class never predicted ({vals[2]:.2f}); the other 4: median ")
+    assert "±" not in row[3]
+    assert "±" in _row(md, "dead later")[3] and "stalled" not in _row(md, "dead later")[3]
+
+
 def test_no_interval_passes_the_metric_range(tmp_path):
     exp = toy_experiment(seeds=(0, 1))
     exp.variants.append(Variant("high", {"method_kwargs.bonus": 0.35}))

@@ -124,6 +124,28 @@ def test_streamed_evaluation_is_bitwise_the_whole_split(batch_size):
     assert reg == {"mse": float(residual.pow(2).mean()), "mae": float(residual.abs().mean())}
 
 
+@pytest.mark.parametrize("batch_size", [1, 5, 1000])
+def test_unpredicted_counts_present_classes_the_model_never_predicts(batch_size):
+    """A stalled run's signature: a class of the split that is never the argmax. Classes absent
+    from the targets do not count (their recall is undefined), whatever the batch size."""
+    from losskit.train.evaluation import evaluate_batches, tensor_batches
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 5, (200,), generator=g)  # classes 0-4 present; 5 and 6 absent
+    logits = torch.randn(200, 7, generator=g)
+    logits[:, 2] = -1e9  # class 2: present, never predicted
+    logits[:, 6] = -1e9  # class 6: absent and never predicted: not counted
+    model = torch.nn.Identity()
+    got = evaluate_batches(model, tensor_batches(logits, y, batch_size), "classification")
+    pred = logits.argmax(1)
+    expected = sum(int((y == c).any() and not (pred == c).any()) for c in range(7))
+    assert got["unpredicted"] == expected == 1
+    logits[:, 2] = 0.0  # now class 2 wins somewhere
+    logits[y == 2, 2] = 1e9
+    got = evaluate_batches(model, tensor_batches(logits, y, batch_size), "classification")
+    assert got["unpredicted"] == 0
+
+
 def test_evaluation_refuses_what_it_cannot_score():
     from losskit.train.evaluation import ClassificationMetrics, binary_labels
 

@@ -10,8 +10,10 @@ whole-split computation (``F.cross_entropy`` of all logits, …) whatever the ba
 ``TASK_METRICS[task]`` is the accumulator class of a task (``update(outputs, y)``,
 ``compute() -> dict``).
 
-Classification reports ``acc``, ``loss`` and ``bal_acc``, the balanced accuracy (mean per-class
-recall over the classes present in ``y``: ``sklearn.metrics.balanced_accuracy_score``). Given
+Classification reports ``acc``, ``loss``, ``bal_acc``, the balanced accuracy (mean per-class
+recall over the classes present in ``y``: ``sklearn.metrics.balanced_accuracy_score``), and
+``unpredicted``, the number of classes present in ``y`` that the model never predicts (a run
+that has "stalled" with a dead class; the experiment report flags it). Given
 the training set's ``class_counts`` (the Trainer passes them for long-tailed data) it adds the
 usual many / medium / few-shot splits (Liu et al. 2019, "OLTR"; Cao et al. 2019): ``many_acc``
 over the classes with more than 100 training samples, ``few_acc`` under 20, ``medium_acc`` from
@@ -132,6 +134,7 @@ class ClassificationMetrics:
         self._hits: list[torch.Tensor] = []
         self._logp: list[torch.Tensor] = []  # log-probability of each sample's target
         self._y: list[torch.Tensor] = []
+        self._predicted: list[torch.Tensor] = []  # per batch: how often each class is predicted
         self._width = 0
         self.class_counts = None if class_counts is None else torch.as_tensor(class_counts)
 
@@ -144,7 +147,9 @@ class ClassificationMetrics:
         if y.is_floating_point() or y.dim() != 1:
             raise ValueError(f"classification targets must be class indices (N,), got dtype "
                              f"{y.dtype} with shape {tuple(y.shape)}")
-        self._hits.append(logits.argmax(1) == y)
+        pred = logits.argmax(1)
+        self._hits.append(pred == y)
+        self._predicted.append(torch.bincount(pred, minlength=logits.shape[1]))
         self._logp.append(F.log_softmax(logits, 1).gather(1, y.long().unsqueeze(1)))
         self._y.append(y)
         self._width = max(self._width, logits.shape[1])
@@ -160,6 +165,10 @@ class ClassificationMetrics:
         width = max(self._width, 0 if counts is None else len(counts))
         recall = per_class_recall(hits.cpu(), torch.cat(self._y).cpu(), width)
         out["bal_acc"] = float(recall.nanmean())
+        predicted = torch.zeros(width, dtype=torch.int64)
+        for counts_of_batch in self._predicted:
+            predicted[: len(counts_of_batch)] += counts_of_batch.cpu()
+        out["unpredicted"] = int(((predicted == 0) & ~recall.isnan()).sum())
         if counts is not None:
             if counts.dim() != 1 or len(counts) != width:
                 raise ValueError(f"class_counts must have one count per class ({width},), got "

@@ -19,7 +19,9 @@ over the seeds both have, and reports:
 Rows of different code versions are not paired unless ``mixed_versions`` (then marked
 "mixed versions"). A row with runs more than 3 robust SDs from its median
 (:func:`~losskit.experiments.stats.robust_outliers`, robust SD at least 0.1 % of the metric's
-range) is reported as counts ("2 of 5 stalled"), not as a mean ± CI.
+range), or with a run that never predicts a class of the test split at its reported epoch
+(``test_unpredicted > 0``, from :class:`~losskit.train.evaluation.ClassificationMetrics`), is
+reported as counts ("2 of 5 stalled"), not as a mean ± CI.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from losskit.experiments.plan import outcome
 from losskit.experiments.report.records import ExperimentData, VariantData
 from losskit.experiments.stats import (
     HolmDecision,
@@ -59,13 +62,15 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 # ---------------------------------------------------------------------------- flags
-def _never_predicts(record: dict[str, Any]) -> bool:
-    """A class the model never predicts on the test set (records with per-class counts)."""
-    hist = record.get("history") or []
-    for where in (record.get("final") or {}, hist[-1] if hist else {}):
-        counts = where.get("test_pred_counts") if isinstance(where, dict) else None
-        if isinstance(counts, list) and counts:
-            return any(c == 0 for c in counts)
+def _never_predicts(exp: ExperimentData, record: dict[str, Any]) -> bool:
+    """At the epoch the run is reported at, the model never predicts a class present in the
+    metric's split (``test_unpredicted > 0``; classification records from code that logs it)."""
+    at = outcome(record, exp.metric, exp.select, exp.higher).epoch
+    key = exp.metric.split("_", 1)[0] + "_unpredicted"
+    for i, h in enumerate(record.get("history") or []):
+        if isinstance(h, dict) and int(h.get("epoch", i + 1)) == at:
+            value = h.get(key)
+            return isinstance(value, (int, float)) and value > 0
     return False
 
 
@@ -74,11 +79,27 @@ class Flags:
     """Runs of one row flagged as outlying: seeds, and whether they lie on the bad side."""
 
     seeds: tuple[int, ...]
-    stalled: bool
+    stalled: bool  # the robust outliers all lie on the bad side
+    dead: tuple[int, ...] = ()  # seeds whose model never predicts a class: stalled, always
 
     @property
     def word(self) -> str:
         return "stalled" if self.stalled else "outlying"
+
+    def describe(self, vals: dict[int, float], scale: float) -> str:
+        """``"2 of 5 stalled with a class never predicted (88.10, 88.31); 1 of 5 outlying
+        (97.40)"``: the flagged runs by kind, with their values."""
+        def listed(seeds: list[int]) -> str:
+            return ", ".join(f"{vals[seed] * scale:.2f}" for seed in seeds)
+
+        parts = []
+        if self.dead:
+            parts.append(f"{len(self.dead)} of {len(vals)} stalled with a class never "
+                         f"predicted ({listed(list(self.dead))})")
+        rest = [seed for seed in self.seeds if seed not in self.dead]
+        if rest:
+            parts.append(f"{len(rest)} of {len(vals)} {self.word} ({listed(rest)})")
+        return "; ".join(parts)
 
 
 def flags(exp: ExperimentData, vd: VariantData) -> Flags | None:
@@ -86,13 +107,14 @@ def flags(exp: ExperimentData, vd: VariantData) -> Flags | None:
     seeds = sorted(vals)
     lo, hi = exp.metric_range
     idx = robust_outliers([vals[s] for s in seeds], 3.0, MIN_SD * (hi - lo))
-    flagged = {seeds[i] for i in idx}
-    flagged |= {int(r.get("seed", 0)) for r in vd.records if _never_predicts(r)} & set(seeds)
-    if not flagged:
+    dead = {int(r.get("seed", 0)) for r in vd.records if _never_predicts(exp, r)} & set(seeds)
+    outlying = {seeds[i] for i in idx} - dead
+    if not outlying and not dead:
         return None
     med = sorted(vals.values())[len(vals) // 2]
-    low = [vals[s] < med for s in flagged]
-    return Flags(tuple(sorted(flagged)), all(low) if exp.higher else not any(low))
+    low = [vals[s] < med for s in outlying]
+    return Flags(tuple(sorted(outlying | dead)), all(low) if exp.higher else not any(low),
+                 tuple(sorted(dead)))
 
 
 # ---------------------------------------------------------------------------- comparisons
@@ -263,8 +285,7 @@ def ours_cell(exp: ExperimentData, vd: VariantData) -> tuple[str, Summary | None
     f = flags(exp, vd)
     if f is not None:
         rest = [v for seed, v in vals.items() if seed not in f.seeds]
-        out = ", ".join(f"{vals[seed] * exp.scale:.2f}" for seed in f.seeds)
-        text = f"{len(f.seeds)} of {len(vals)} {f.word} ({out})"
+        text = f.describe(vals, exp.scale)
         if rest:
             med = sorted(rest)[len(rest) // 2] if len(rest) % 2 else 0.5 * (
                 sorted(rest)[len(rest) // 2 - 1] + sorted(rest)[len(rest) // 2])
