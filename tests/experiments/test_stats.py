@@ -197,3 +197,16 @@ def test_intervals_never_pass_the_metric_range():
     assert stats.format_interval(inside, 1, (0, 100)) == stats.format_ci(inside)
     assert stats.clip(inside, 0, 100) == (inside, False)
     assert stats.format_interval(stats.summarize([0.5]), 100, (0, 1)) == "50.00 (n=1)"
+
+
+def test_an_interval_wider_than_half_the_range_is_not_printed():
+    """A bimodal group of 5 (two runs learn, three stay at chance: SLF-Softmax at a rate at the
+    grid's end) has a t-interval wider than the metric itself: 'n too small', not [0, 100]‡."""
+    bimodal = stats.summarize([0.98, 0.97, 0.10, 0.11, 0.10])
+    assert bimodal.ci_high - bimodal.ci_low > 0.5
+    text = stats.format_interval(bimodal, 100, (0.0, 1.0))
+    assert text == "45.20 (n=5 too small for this spread)"
+    # a quarter of the range wide: still an interval
+    wide = stats.summarize([0.70, 0.80, 0.75])
+    assert 0.2 < wide.ci_high - wide.ci_low < 0.5
+    assert stats.format_interval(wide, 100, (0.0, 1.0)) == stats.format_ci(wide, 100)

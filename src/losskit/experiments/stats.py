@@ -288,17 +288,26 @@ def format_ci(s: Summary, scale: float = 1.0, digits: int = 2, signed: bool = Fa
     return f"{text} ± {format_number(None if half is None else half * scale, digits)}"
 
 
+#: An interval wider than this share of what the value can take is not printed
+#: (:func:`format_interval`).
+TOO_WIDE = 0.5
+
+
 def format_interval(
     s: Summary, scale: float = 1.0, bounds: tuple[float, float] | None = None,
     digits: int = 2, signed: bool = False,
 ) -> str:
     """``mean ± half-width``, or — when the interval passes ``bounds`` (the metric's range) —
-    the range-bounded interval ``mean [low, high]‡`` (‡: clipped); ``mean (n=1)`` for one value.
+    the range-bounded interval ``mean [low, high]‡`` (‡: clipped); ``mean (n=1)`` for one value;
+    ``mean (n=5 too small for this spread)`` when the t-interval is wider than half of
+    ``bounds`` (:data:`TOO_WIDE`): such an interval says nothing (a bimodal group of 5).
     """
     mean = s.mean * scale
     text = f"{mean:+.{digits}f}" if signed else format_number(mean, digits)
     if s.ci_low is None or s.ci_high is None:
         return f"{text} (n={s.n})"
+    if bounds is not None and s.ci_high - s.ci_low > TOO_WIDE * (bounds[1] - bounds[0]):
+        return f"{text} (n={s.n} too small for this spread)"
     shown, clipped = clip(s, *bounds) if bounds is not None else (s, False)
     if not clipped:
         return format_ci(s, scale, digits, signed)
